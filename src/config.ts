@@ -1,0 +1,116 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "./paths.js";
+
+export type Backend = "jetstream" | "memory";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface AuthConfig {
+  readonly credsFile?: string;
+  readonly nkeySeedFile?: string;
+  readonly user?: string;
+  readonly password?: string;
+  readonly token?: string;
+  readonly tlsCaFile?: string;
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
+}
+
+export interface Config {
+  /** Comma-separated NATS servers; undefined means: run a local nats-server. */
+  readonly natsUrl?: string;
+  readonly stream: string;
+  readonly replicas: number;
+  readonly queue: string;
+  readonly logLevel: LogLevel;
+  readonly backend: Backend;
+  /** Actors whose (version, last sequence) the version cache remembers. */
+  readonly cacheSize: number;
+  /** Snapshots kept per actor; older ones are dropped by the stream. */
+  readonly snapshotsKeep: number;
+  /** Timeout of one JetStream request; past it the caller gets a 503. */
+  readonly jetstreamTimeoutMs: number;
+  /** Largest nesting of objects and arrays accepted in a request. */
+  readonly maxDepth: number;
+  readonly auth: AuthConfig;
+  readonly version: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+const STREAM_NAME = /^[A-Za-z0-9_-]{1,32}$/;
+const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === "" ? undefined : v;
+}
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+/** Reads the environment once, validates every value and returns a frozen Config. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const stream = optional(env, "EVENTSTORE_STREAM") ?? "EVENTS";
+  if (!STREAM_NAME.test(stream)) {
+    throw new ConfigError(`EVENTSTORE_STREAM must match ${STREAM_NAME} (it is also a subject token), got "${stream}"`);
+  }
+  const queue = optional(env, "EVENTSTORE_QUEUE") ?? "q";
+  if (!QUEUE_NAME.test(queue)) throw new ConfigError(`EVENTSTORE_QUEUE must match ${QUEUE_NAME}, got "${queue}"`);
+  const logLevel = (optional(env, "LOG_LEVEL") ?? "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
+  }
+  const backend = (optional(env, "EVENTSTORE_BACKEND") ?? "jetstream") as Backend;
+  if (backend !== "jetstream" && backend !== "memory") {
+    throw new ConfigError(`EVENTSTORE_BACKEND must be jetstream or memory, got "${backend}"`);
+  }
+  const user = optional(env, "NATS_USER");
+  const password = optional(env, "NATS_PASSWORD");
+  if ((user === undefined) !== (password === undefined)) {
+    throw new ConfigError("NATS_USER and NATS_PASSWORD go together: set both or neither");
+  }
+  const tlsCertFile = optional(env, "NATS_TLS_CERT");
+  const tlsKeyFile = optional(env, "NATS_TLS_KEY");
+  if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
+    throw new ConfigError("NATS_TLS_CERT and NATS_TLS_KEY go together: set both or neither");
+  }
+  const config: Config = {
+    natsUrl: optional(env, "NATS_URL"),
+    stream,
+    replicas: integer(env, "EVENTSTORE_REPLICAS", 1, 1, 5),
+    queue,
+    logLevel,
+    backend,
+    cacheSize: integer(env, "EVENTSTORE_CACHE_SIZE", 100_000, 1, 100_000_000),
+    snapshotsKeep: integer(env, "EVENTSTORE_SNAPSHOTS_KEEP", 3, 1, 1000),
+    jetstreamTimeoutMs: integer(env, "EVENTSTORE_JS_TIMEOUT_MS", 5000, 100, 600_000),
+    maxDepth: integer(env, "EVENTSTORE_MAX_DEPTH", 64, 2, 10_000),
+    auth: Object.freeze({
+      credsFile: optional(env, "NATS_CREDS"),
+      nkeySeedFile: optional(env, "NATS_NKEY"),
+      user,
+      password,
+      token: optional(env, "NATS_TOKEN"),
+      tlsCaFile: optional(env, "NATS_TLS_CA"),
+      tlsCertFile,
+      tlsKeyFile,
+    }),
+    version: packageVersion(),
+  };
+  return Object.freeze(config);
+}

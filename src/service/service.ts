@@ -1,0 +1,132 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
+import type { Config } from "../config.js";
+import { toEventStoreError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { EventStore } from "../store/store.js";
+import { type EndpointName, Endpoints, Headers, type Subjects } from "../subjects.js";
+import { bundleSchema, loadSchemas, RequestValidator } from "../validation.js";
+import { createHandlers, type Handler, type RequestContext } from "./handlers.js";
+import { EndpointStats, reportStats } from "./stats.js";
+
+// Room left in a message for what the service adds to a request (timestamp, headers) and for
+// the envelope of an events reply, so that any event that is accepted can also be read back.
+export const REQUEST_HEADROOM_BYTES = 4096;
+
+const DESCRIPTION = "NATS-native event store: per-actor event streams in JetStream";
+
+export interface ServiceDeps {
+  nc: NatsConnection;
+  store: EventStore;
+  config: Config;
+  subjects: Subjects;
+  log: Logger;
+}
+
+export interface RunningService {
+  readonly service: Service;
+  readonly maxRequestBytes: number;
+  /** Stops taking requests, answers those in flight, then resolves. */
+  stop(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+export async function startService({ nc, store, config, subjects, log }: ServiceDeps): Promise<RunningService> {
+  const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+  const maxRequestBytes = maxPayload - REQUEST_HEADROOM_BYTES;
+  const validator = new RequestValidator({ maxDepth: config.maxDepth, maxRequestBytes });
+  const handlers = createHandlers({ store, validator, maxReplyBytes: maxPayload });
+  const schemas = loadSchemas();
+
+  const service = await new Svcm(nc).add({
+    name: "eventstore",
+    version: config.version,
+    description: DESCRIPTION,
+    queue: config.queue,
+    metadata: {
+      stream: subjects.stream,
+      events_subject: subjects.eventsWildcard,
+      event_subject_layout: `${subjects.eventsPrefix}<actorType>.<actorToken>`,
+      actor_token_escape: "bytes outside [A-Za-z0-9_-] become ~ and two lowercase hex digits",
+      version_header: Headers.version,
+      snapshots_stream: subjects.snapshotsStream,
+      snapshots_subject: subjects.snapshotsWildcard,
+      max_request_bytes: String(maxRequestBytes),
+    },
+  });
+
+  const stats = new Map<string, EndpointStats>();
+  const inflight = new Set<Promise<void>>();
+  for (const name of Object.keys(Endpoints) as EndpointName[]) {
+    const endpointStats = new EndpointStats();
+    stats.set(name, endpointStats);
+    service.addEndpoint(name, {
+      subject: Endpoints[name],
+      metadata: {
+        request_schema: JSON.stringify(bundleSchema(schemas, `${name}.request.json`)),
+        response_schema: JSON.stringify(bundleSchema(schemas, `${name}.response.json`)),
+      },
+      handler: (err, msg) => {
+        if (err) {
+          log.error({ endpoint: name, err: err.message }, "endpoint subscription failed");
+          return;
+        }
+        const done = serve(name, handlers[name], msg, endpointStats, log);
+        inflight.add(done);
+        void done.finally(() => inflight.delete(done));
+      },
+    });
+  }
+  reportStats(service, stats, (name, s) => ({
+    errors_by_code: s.errorsByCode,
+    ...(name === "save" || name === "append" || name === "snapshot_save" ? store.counters : {}),
+  }));
+  log.info({ id: service.info().id, version: config.version, queue: config.queue, maxRequestBytes }, "service started");
+
+  return {
+    service,
+    maxRequestBytes,
+    async stop() {
+      await service.stop();
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
+    },
+  };
+}
+
+/** Runs one request to its reply. Never rejects: every failure becomes an error reply. */
+async function serve(
+  endpoint: EndpointName,
+  handler: Handler,
+  msg: ServiceMsg,
+  stats: EndpointStats,
+  log: Logger,
+): Promise<void> {
+  const start = process.hrtime.bigint();
+  const ctx: RequestContext = {};
+  try {
+    const reply = await handler(msg.data, ctx);
+    stats.record(start);
+    msg.respond(typeof reply === "string" ? encoder.encode(reply) : reply);
+  } catch (thrown) {
+    const err = toEventStoreError(thrown);
+    const body = err.toBody();
+    stats.record(start, body.error);
+    const context = { endpoint, actorId: ctx.actorId, code: err.code };
+    if (err.code >= 500 && err.code !== 501) {
+      log[err.code === 503 ? "warn" : "error"]({ ...context, err: err.message }, "request failed");
+    } else {
+      log.debug({ ...context, err: err.message }, "request refused");
+    }
+    try {
+      msg.respondError(err.code, headerSafe(body.error.message), JSON.stringify(body));
+    } catch (replyErr) {
+      log.warn({ ...context, err: (replyErr as Error).message }, "could not send the error reply");
+    }
+  }
+}
+
+/** Header values cannot carry CR, LF or other control characters. */
+function headerSafe(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 1024);
+}

@@ -1,0 +1,327 @@
+import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import { Empty, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import {
+  InternalError,
+  isWrongLastSequence,
+  toEventStoreError,
+  UnavailableError,
+  VersionConflictError,
+} from "../errors.js";
+import type {
+  AppendResponse,
+  Event,
+  SaveResponse,
+  Snapshot,
+  SnapshotGetResponse,
+  SnapshotSaveResponse,
+} from "../schemas/types.js";
+import { Headers, type Subjects } from "../subjects.js";
+import { type ActorHead, LruCache } from "./cache.js";
+import { idReusedError } from "./rules.js";
+import {
+  type EventStore,
+  type EventsPage,
+  newCounters,
+  pageOverhead,
+  type ReadOptions,
+  withTimestamp,
+} from "./store.js";
+
+export interface JetStreamStoreOptions {
+  subjects: Subjects;
+  /** Actors whose head the version cache keeps. */
+  cacheSize: number;
+  /** Timeout of each JetStream request. */
+  timeoutMs: number;
+}
+
+/** The end of an actor's history as the server holds it now, with its last event's id. */
+interface FreshHead extends ActorHead {
+  id?: string;
+}
+
+/** One stored message as a direct get returns it. */
+interface StoredMsg {
+  seq: number;
+  subject: string;
+  version: number;
+  id?: string;
+  data: Uint8Array;
+}
+
+// A save that keeps losing the expectation race to other writers of higher versions ends as a
+// conflict by itself; this bound only stops a livelock against writers that never finish.
+const MAX_SAVE_ATTEMPTS = 10;
+// How many messages one batch direct get asks for while scanning an actor's history.
+const SCAN_BATCH = 1000;
+
+const encoder = new TextEncoder();
+
+/**
+ * Events in a JetStream stream, one message per event on the actor's subject. Per-actor order holds
+ * across processes through Nats-Expected-Last-Subject-Sequence; the cache only saves the read that
+ * would find that sequence, and a stale entry costs one rejected publish, never a wrong answer.
+ */
+export class JetStreamEventStore implements EventStore {
+  readonly counters = newCounters();
+  private readonly cache: LruCache<ActorHead>;
+  private readonly js: JetStreamClient;
+  private readonly subjects: Subjects;
+  private readonly timeout: number;
+  private readonly directGet: string;
+  private readonly snapshotDirectGet: string;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    options: JetStreamStoreOptions,
+  ) {
+    this.subjects = options.subjects;
+    this.timeout = options.timeoutMs;
+    this.cache = new LruCache(options.cacheSize);
+    this.js = jetstream(nc, { timeout: options.timeoutMs });
+    this.directGet = `$JS.API.DIRECT.GET.${this.subjects.stream}`;
+    this.snapshotDirectGet = `$JS.API.DIRECT.GET.${this.subjects.snapshotsStream}`;
+  }
+
+  get cachedActors(): number {
+    return this.cache.size;
+  }
+
+  async save(input: Event): Promise<SaveResponse> {
+    const event = withTimestamp(input);
+    const { actorId, version } = event;
+    const subject = this.subjects.events(actorId);
+    const body = encoder.encode(JSON.stringify(event));
+    let head: FreshHead | undefined = this.cache.get(actorId);
+    let fresh = false;
+    if (head) {
+      this.counters.cacheHits++;
+    } else {
+      this.counters.cacheMisses++;
+      head = await this.freshHead(actorId, subject);
+      fresh = true;
+    }
+    for (let attempt = 1; ; attempt++) {
+      if (version <= head.version) {
+        if (!fresh) {
+          head = await this.freshHead(actorId, subject);
+          fresh = true;
+          continue;
+        }
+        return this.resolveRepeat(event, subject, head);
+      }
+      try {
+        const h = natsHeaders();
+        h.set(Headers.version, String(version));
+        const ack = await this.js.publish(subject, body, {
+          msgID: event.id,
+          expect: { lastSubjectSequence: head.seq },
+          headers: h,
+          timeout: this.timeout,
+        });
+        if (ack.duplicate) return this.resolveDedup(event, subject, ack.seq);
+        this.cache.set(actorId, { version, seq: ack.seq });
+        return { actorId, version, sequence: ack.seq, duplicate: false };
+      } catch (err) {
+        if (!isWrongLastSequence(err)) {
+          // The publish may have been stored: forget what we knew so the retry re-reads.
+          this.cache.delete(actorId);
+          throw toEventStoreError(err);
+        }
+        if (attempt >= MAX_SAVE_ATTEMPTS) {
+          throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
+        }
+        this.counters.retries++;
+        head = await this.freshHead(actorId, subject);
+        fresh = true;
+      }
+    }
+  }
+
+  async append(): Promise<AppendResponse> {
+    throw new InternalError("append is not implemented by the JetStream store yet");
+  }
+
+  async events(actorId: string, options: ReadOptions): Promise<EventsPage> {
+    const from = options.fromVersion ?? 0;
+    const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
+    const budget = options.maxBytes - pageOverhead(actorId);
+    const subject = this.subjects.events(actorId);
+    const encoded: Uint8Array[] = [];
+    let used = 0;
+    let hasMore = false;
+    await this.scan(subject, (msg) => {
+      if (msg.version <= from) return true;
+      const cost = msg.data.length + (encoded.length > 0 ? 1 : 0);
+      if (encoded.length >= limit || used + cost > budget) {
+        hasMore = true;
+        return false;
+      }
+      encoded.push(msg.data);
+      used += cost;
+      return true;
+    });
+    return { actorId, encoded, hasMore };
+  }
+
+  async version(actorId: string): Promise<number> {
+    return (await this.freshHead(actorId, this.subjects.events(actorId))).version;
+  }
+
+  async saveSnapshot(input: Snapshot): Promise<SnapshotSaveResponse> {
+    const snapshot = withTimestamp(input);
+    const current = await this.version(snapshot.actorId);
+    if (snapshot.version > current) {
+      this.counters.conflicts++;
+      throw new VersionConflictError(
+        snapshot.actorId,
+        snapshot.version,
+        current,
+        `snapshot of actor ${JSON.stringify(snapshot.actorId)} at version ${snapshot.version} is ahead of its latest event version ${current}`,
+      );
+    }
+    const h = natsHeaders();
+    h.set(Headers.version, String(snapshot.version));
+    try {
+      await this.js.publish(this.subjects.snapshots(snapshot.actorId), JSON.stringify(snapshot), {
+        headers: h,
+        timeout: this.timeout,
+      });
+    } catch (err) {
+      throw toEventStoreError(err);
+    }
+    return { actorId: snapshot.actorId, version: snapshot.version };
+  }
+
+  async getSnapshot(actorId: string): Promise<SnapshotGetResponse | undefined> {
+    const msg = await this.lastMsg(this.snapshotDirectGet, this.subjects.snapshots(actorId));
+    if (!msg) return undefined;
+    const s = JSON.parse(new TextDecoder().decode(msg.data)) as SnapshotGetResponse;
+    return { actorId: s.actorId, version: s.version, state: s.state, timestamp: s.timestamp };
+  }
+
+  /** The actor's head as the server has it now (one direct get), remembered in the cache. */
+  private async freshHead(actorId: string, subject: string): Promise<FreshHead> {
+    const msg = await this.lastMsg(this.directGet, subject);
+    const head = msg ? { version: msg.version, seq: msg.seq, id: msg.id } : { version: 0, seq: 0 };
+    this.cache.set(actorId, { version: head.version, seq: head.seq });
+    return head;
+  }
+
+  /**
+   * The save repeats a version the actor already has: the same event (same id at that version)
+   * is an idempotent success, anything else a conflict that names the real current version.
+   */
+  private async resolveRepeat(event: Event, subject: string, head: FreshHead): Promise<SaveResponse> {
+    const existing =
+      event.version === head.version ? { seq: head.seq, id: head.id } : await this.findVersion(subject, event.version);
+    if (existing && existing.id === event.id) {
+      this.counters.duplicates++;
+      return { actorId: event.actorId, version: event.version, sequence: existing.seq, duplicate: true };
+    }
+    this.counters.conflicts++;
+    throw new VersionConflictError(event.actorId, event.version, head.version);
+  }
+
+  /** JetStream's dedup window matched the id: only the same event at the same place is a duplicate. */
+  private async resolveDedup(event: Event, subject: string, seq: number): Promise<SaveResponse> {
+    const msg = await this.msgBySeq(seq);
+    if (!msg || msg.subject !== subject || msg.version !== event.version) throw idReusedError(event.id);
+    this.counters.duplicates++;
+    return { actorId: event.actorId, version: event.version, sequence: seq, duplicate: true };
+  }
+
+  private async findVersion(subject: string, version: number): Promise<{ seq: number; id?: string } | undefined> {
+    let found: StoredMsg | undefined;
+    await this.scan(subject, (msg) => {
+      if (msg.version === version) found = msg;
+      return msg.version < version;
+    });
+    return found && { seq: found.seq, id: found.id };
+  }
+
+  /**
+   * Walks one subject's messages in stream order with batch direct gets, until visit returns
+   * false or the history ends. The server marks the end of each batch, so no read waits for a
+   * timeout to learn that there is nothing more.
+   */
+  private async scan(subject: string, visit: (msg: StoredMsg) => boolean): Promise<void> {
+    let seq = 1;
+    for (;;) {
+      const request = JSON.stringify({ seq, next_by_subj: subject, batch: SCAN_BATCH });
+      const replies = await this.requestMany(this.directGet, request);
+      let last: StoredMsg | undefined;
+      for (const reply of replies) {
+        last = toStoredMsg(reply);
+        if (!visit(last)) return;
+      }
+      const pending = last ? Number(replies.at(-1)!.headers?.get("Nats-Num-Pending") ?? "0") : 0;
+      if (!last || pending === 0) return;
+      seq = last.seq + 1;
+    }
+  }
+
+  /** Sends one batch direct get and collects its messages up to the end-of-batch marker. */
+  private async requestMany(subject: string, payload: string): Promise<Msg[]> {
+    const out: Msg[] = [];
+    let ended = false;
+    try {
+      const iter = await this.nc.requestMany(subject, payload, { strategy: "sentinel", maxWait: this.timeout });
+      for await (const msg of iter) {
+        const code = msg.headers?.code ?? 0;
+        if (code === 0 && msg.data.length > 0) {
+          out.push(msg);
+          continue;
+        }
+        ended = true;
+        // 204: end of batch; 404: the subject has no (more) messages.
+        if (code === 204 || code === 404) break;
+        throw statusError(msg);
+      }
+    } catch (err) {
+      throw toEventStoreError(err);
+    }
+    if (!ended) throw new UnavailableError("JetStream did not finish a read in time; retry");
+    return out;
+  }
+
+  private async lastMsg(api: string, subject: string): Promise<StoredMsg | undefined> {
+    return this.directRequest(`${api}.${subject}`, Empty);
+  }
+
+  private async msgBySeq(seq: number): Promise<StoredMsg | undefined> {
+    return this.directRequest(this.directGet, JSON.stringify({ seq }));
+  }
+
+  private async directRequest(subject: string, payload: string | Uint8Array): Promise<StoredMsg | undefined> {
+    let reply: Msg;
+    try {
+      reply = await this.nc.request(subject, payload, { timeout: this.timeout });
+    } catch (err) {
+      throw toEventStoreError(err);
+    }
+    const code = reply.headers?.code ?? 0;
+    if (code === 404) return undefined;
+    if (code !== 0) throw statusError(reply);
+    return toStoredMsg(reply);
+  }
+}
+
+function toStoredMsg(msg: Msg): StoredMsg {
+  const h = msg.headers;
+  const seq = Number(h?.get("Nats-Sequence"));
+  const subject = h?.get("Nats-Subject") ?? "";
+  const version = Number(h?.get(Headers.version));
+  if (!Number.isSafeInteger(version) || version < 1) {
+    // Skipping it would silently hide part of an actor's history: refuse to answer instead.
+    throw new InternalError(`message ${seq} on ${subject} has no valid ${Headers.version} header: not written by eventstore`);
+  }
+  return { seq, subject, version, id: h?.get("Nats-Msg-Id") || undefined, data: msg.data };
+}
+
+function statusError(msg: Msg): Error {
+  const code = msg.headers?.code ?? 0;
+  const description = msg.headers?.description ?? "";
+  if (code === 503 || code === 408) return new UnavailableError(`JetStream unavailable (${code} ${description}); retry`);
+  return new InternalError(`unexpected direct get status ${code} ${description}`);
+}

@@ -1,0 +1,103 @@
+import type {
+  AppendResponse,
+  Event,
+  EventsResponse,
+  SaveResponse,
+  Snapshot,
+  SnapshotGetResponse,
+  SnapshotSaveResponse,
+} from "../schemas/types.js";
+
+/** An event as stored: the service has set its timestamp. */
+export type StoredEvent = Event & { timestamp: string };
+
+export interface ReadOptions {
+  /** Events with a version strictly greater than this (default 0). */
+  fromVersion?: number;
+  /** At most this many events (default: as many as fit in maxBytes). */
+  limit?: number;
+  /** The encoded events of one page must fit in this many bytes. */
+  maxBytes: number;
+}
+
+/** Counts of what the store decided, reported in $SRV.STATS. */
+export interface StoreCounters {
+  conflicts: number;
+  duplicates: number;
+  cacheHits: number;
+  cacheMisses: number;
+  retries: number;
+}
+
+/**
+ * What every backend guarantees: per-actor versions strictly increasing, idempotent saves by
+ * event id, reads in version order. The conformance suite (test/store.conformance.ts) holds
+ * every implementation to it.
+ */
+export interface EventStore {
+  save(event: Event): Promise<SaveResponse>;
+  append(actorId: string, events: Event[]): Promise<AppendResponse>;
+  /** The page as the wire reply, already encoded: reads are served without re-serialising events. */
+  events(actorId: string, options: ReadOptions): Promise<EventsPage>;
+  version(actorId: string): Promise<number>;
+  saveSnapshot(snapshot: Snapshot): Promise<SnapshotSaveResponse>;
+  /** undefined when the actor has no snapshot. */
+  getSnapshot(actorId: string): Promise<SnapshotGetResponse | undefined>;
+  readonly counters: StoreCounters;
+}
+
+/** One page of events, as the encoded JSON of the events array's items. */
+export interface EventsPage {
+  actorId: string;
+  /** Each event's JSON, in version order. */
+  encoded: Uint8Array[];
+  hasMore: boolean;
+}
+
+export function newCounters(): StoreCounters {
+  return { conflicts: 0, duplicates: 0, cacheHits: 0, cacheMisses: 0, retries: 0 };
+}
+
+export function withTimestamp<T extends { timestamp?: string }>(value: T): T & { timestamp: string } {
+  return value.timestamp === undefined ? { ...value, timestamp: new Date().toISOString() } : (value as T & { timestamp: string });
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const OPEN = encoder.encode('{"actorId":');
+const EVENTS = encoder.encode(',"events":[');
+const COMMA = encoder.encode(",");
+const CLOSE_MORE = encoder.encode('],"hasMore":true}');
+const CLOSE_DONE = encoder.encode('],"hasMore":false}');
+
+/** The bytes an events reply adds around its events, for an actor id. */
+export function pageOverhead(actorId: string): number {
+  return OPEN.length + encoder.encode(JSON.stringify(actorId)).length + EVENTS.length + CLOSE_DONE.length;
+}
+
+/** Splices the stored events' JSON into an events reply without parsing them again. */
+export function encodePage(page: EventsPage): Uint8Array {
+  const actor = encoder.encode(JSON.stringify(page.actorId));
+  const close = page.hasMore ? CLOSE_MORE : CLOSE_DONE;
+  let size = OPEN.length + actor.length + EVENTS.length + close.length + Math.max(0, page.encoded.length - 1);
+  for (const e of page.encoded) size += e.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  const put = (bytes: Uint8Array) => {
+    out.set(bytes, at);
+    at += bytes.length;
+  };
+  put(OPEN);
+  put(actor);
+  put(EVENTS);
+  page.encoded.forEach((e, i) => {
+    if (i > 0) put(COMMA);
+    put(e);
+  });
+  put(close);
+  return out;
+}
+
+export function decodePage(page: EventsPage): EventsResponse {
+  return JSON.parse(decoder.decode(encodePage(page))) as EventsResponse;
+}

@@ -1,0 +1,160 @@
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import addFormatsModule from "ajv-formats";
+import { type FieldError, ValidationError } from "./errors.js";
+import { schemasDir } from "./paths.js";
+import type { EndpointName } from "./subjects.js";
+
+// ajv-formats is CommonJS; its default export arrives one level down under NodeNext.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+type Schema = Record<string, unknown>;
+
+/** Every schema of schemas/, by file name. */
+export function loadSchemas(): Map<string, Schema> {
+  const dir = schemasDir();
+  const schemas = new Map<string, Schema>();
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+    schemas.set(file, JSON.parse(readFileSync(join(dir, file), "utf8")) as Schema);
+  }
+  return schemas;
+}
+
+/** One schema with every cross-file $ref inlined: self-contained, for endpoint metadata. */
+export function bundleSchema(schemas: Map<string, Schema>, file: string): Schema {
+  const resolve = (node: unknown, base: string): unknown => {
+    if (Array.isArray(node)) return node.map((n) => resolve(n, base));
+    if (node === null || typeof node !== "object") return node;
+    const obj = node as Schema;
+    if (typeof obj.$ref === "string") {
+      const [refFile, pointer] = obj.$ref.split("#");
+      const target = refFile || base;
+      let resolved: unknown = schemas.get(target);
+      if (resolved === undefined) throw new Error(`unresolved $ref ${obj.$ref} in ${base}`);
+      for (const part of (pointer ?? "").split("/").filter(Boolean)) {
+        resolved = (resolved as Schema)[part];
+      }
+      const { $ref: _ref, ...siblings } = obj;
+      const inlined = resolve(strip(resolved as Schema), target) as Schema;
+      return { ...inlined, ...(resolve(siblings, base) as Schema) };
+    }
+    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, resolve(v, base)]));
+  };
+  const schema = schemas.get(file);
+  if (schema === undefined) throw new Error(`no schema ${file}`);
+  return { $schema: schema.$schema, ...(resolve(strip(schema), file) as Schema) };
+}
+
+function strip(schema: Schema): Schema {
+  const { $schema: _s, $id: _i, tsType: _t, definitions: _d, ...rest } = schema;
+  return rest;
+}
+
+const REQUEST_SCHEMAS: Record<EndpointName, string> = {
+  save: "save.request.json",
+  append: "append.request.json",
+  events: "events.request.json",
+  version: "version.request.json",
+  snapshot_save: "snapshot_save.request.json",
+  snapshot_get: "snapshot_get.request.json",
+};
+
+export interface ValidatorOptions {
+  /** Deepest nesting of objects and arrays accepted. */
+  maxDepth: number;
+  /** Largest request body accepted, in bytes. */
+  maxRequestBytes: number;
+}
+
+const MAX_FIELD_ERRORS = 10;
+
+/** Parses and validates request bodies against schemas/, compiled once. */
+export class RequestValidator {
+  private readonly validators = new Map<EndpointName, ValidateFunction>();
+  private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+
+  constructor(private readonly options: ValidatorOptions) {
+    const ajv = new Ajv({ strict: true, allErrors: false });
+    addFormats(ajv, ["date-time"]);
+    ajv.addKeyword("tsType");
+    for (const schema of loadSchemas().values()) ajv.addSchema(schema);
+    for (const [endpoint, file] of Object.entries(REQUEST_SCHEMAS) as [EndpointName, string][]) {
+      const validate = ajv.getSchema(file);
+      if (!validate) throw new Error(`schema ${file} did not compile`);
+      this.validators.set(endpoint, validate);
+    }
+  }
+
+  /** The request body as a validated value, or a ValidationError that says what is wrong. */
+  parse<T>(endpoint: EndpointName, body: Uint8Array): T {
+    if (body.length === 0) throw new ValidationError("the request body is empty: expected a JSON object");
+    if (body.length > this.options.maxRequestBytes) {
+      throw new ValidationError(
+        `the request is too large: ${body.length} bytes, at most ${this.options.maxRequestBytes} are accepted`,
+      );
+    }
+    let text: string;
+    try {
+      text = this.decoder.decode(body);
+    } catch {
+      throw new ValidationError("the request body is not valid UTF-8");
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new ValidationError(`the request body is not valid JSON: ${(err as Error).message}`);
+    }
+    checkStructure(value, this.options.maxDepth);
+    const validate = this.validators.get(endpoint)!;
+    if (!validate(value)) {
+      const errors = (validate.errors ?? []).slice(0, MAX_FIELD_ERRORS).map(fieldError);
+      const first = errors[0] ?? { path: "/", message: "is invalid" };
+      throw new ValidationError(`invalid ${endpoint} request: ${first.path} ${first.message}`, errors);
+    }
+    return value as T;
+  }
+}
+
+function fieldError(e: ErrorObject): FieldError {
+  const params = e.params as Record<string, unknown>;
+  if (e.keyword === "required") {
+    return { path: `${e.instancePath}/${String(params.missingProperty)}`, message: "is required" };
+  }
+  if (e.keyword === "additionalProperties") {
+    return { path: `${e.instancePath}/${String(params.additionalProperty)}`, message: "is not allowed" };
+  }
+  return { path: e.instancePath || "/", message: e.message ?? "is invalid" };
+}
+
+/**
+ * Refuses what JSON.parse accepts but would hurt later: nesting deep enough to overflow
+ * JSON.stringify's stack, and "__proto__" keys, which some consumers turn into prototype pollution.
+ * Iterative, so hostile depth cannot overflow this check itself.
+ */
+function checkStructure(root: unknown, maxDepth: number): void {
+  const stack: { node: unknown; depth: number; path: string }[] = [{ node: root, depth: 0, path: "" }];
+  while (stack.length > 0) {
+    const { node, depth, path } = stack.pop()!;
+    if (node === null || typeof node !== "object") continue;
+    if (depth >= maxDepth) {
+      throw new ValidationError(`${path || "/"} nests deeper than ${maxDepth} levels`, [
+        { path: path || "/", message: `nests deeper than ${maxDepth} levels` },
+      ]);
+    }
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) stack.push({ node: node[i], depth: depth + 1, path: `${path}/${i}` });
+      continue;
+    }
+    for (const key of Object.keys(node)) {
+      const childPath = `${path}/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`;
+      if (key === "__proto__") {
+        throw new ValidationError(`${childPath} is not allowed: "__proto__" keys are refused`, [
+          { path: childPath, message: '"__proto__" keys are refused' },
+        ]);
+      }
+      stack.push({ node: (node as Record<string, unknown>)[key], depth: depth + 1, path: childPath });
+    }
+  }
+}
