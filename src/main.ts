@@ -1,18 +1,10 @@
 import { resolve } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { startApp } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
 import { connectNats } from "./nats/connect.js";
 import { type LocalServer, startLocalServer } from "./nats/local-server.js";
-import { startService } from "./service/service.js";
-import { JetStreamEventStore } from "./store/jetstream.js";
-import { MemoryEventStore } from "./store/memory.js";
-import type { EventStore } from "./store/store.js";
-import { ensureStreams } from "./store/streams.js";
-import { Subjects } from "./subjects.js";
-
-const ATOMIC_BATCH_SERVER = "2.12.0";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -37,9 +29,7 @@ async function main(): Promise<void> {
     }
     nc = await connectNats(servers, config.auth);
     watchConnection(nc, log);
-    const subjects = new Subjects(config.stream);
-    const store = await openStore(nc, config, subjects, log);
-    const running = await startService({ nc, store, config, subjects, log });
+    const { running } = await startApp(nc, config, log);
     if (local) {
       process.stderr.write(
         `\neventstore is ready on ${servers}. Try:\n` +
@@ -72,30 +62,6 @@ async function main(): Promise<void> {
     await local?.stop();
     process.exit(1);
   }
-}
-
-async function openStore(nc: NatsConnection, config: Config, subjects: Subjects, log: Logger): Promise<EventStore> {
-  if (config.backend === "memory") {
-    log.warn("EVENTSTORE_BACKEND=memory: events live in this process only and are lost when it stops");
-    return new MemoryEventStore(config.snapshotsKeep);
-  }
-  const serverVersion = nc.info?.version ?? "0.0.0";
-  const atomicBatch = atLeast(serverVersion, ATOMIC_BATCH_SERVER);
-  if (!atomicBatch) {
-    log.warn({ serverVersion, required: ATOMIC_BATCH_SERVER }, "nats-server has no atomic batch publish: append answers 501");
-  }
-  const jsm = await jetstreamManager(nc, { timeout: config.jetstreamTimeoutMs });
-  await ensureStreams(jsm, { subjects, replicas: config.replicas, snapshotsKeep: config.snapshotsKeep, atomicBatch }, log);
-  return new JetStreamEventStore(nc, { subjects, cacheSize: config.cacheSize, timeoutMs: config.jetstreamTimeoutMs });
-}
-
-function atLeast(version: string, min: string): boolean {
-  const a = version.split(/[.-]/).map(Number);
-  const b = min.split(".").map(Number);
-  for (let i = 0; i < 3; i++) {
-    if ((a[i] ?? 0) !== b[i]) return (a[i] ?? 0) > b[i]!;
-  }
-  return true;
 }
 
 function watchConnection(nc: NatsConnection, log: Logger): void {

@@ -1,0 +1,165 @@
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { ValidationError, VersionConflictError } from "../src/errors.js";
+import type { Event } from "../src/schemas/types.js";
+import { decodePage, type EventStore } from "../src/store/store.js";
+
+/** The behaviour every EventStore must have, as a suite that each implementation's test file runs. */
+export function storeConformance(name: string, getStore: () => EventStore): void {
+  const actor = (type = "order") => `${type}-${randomUUID()}`;
+  const ev = (actorId: string, version: number, extra: Partial<Event> = {}): Event => ({
+    id: randomUUID(),
+    eventType: "Tested",
+    actorId,
+    version,
+    data: { n: version },
+    ...extra,
+  });
+  const read = async (actorId: string, fromVersion?: number, limit?: number, maxBytes = 1024 * 1024) =>
+    decodePage(await getStore().events(actorId, { fromVersion, limit, maxBytes }));
+
+  describe(`${name} store conformance`, () => {
+    it("stores a new actor's first event at the version given", async () => {
+      const a = actor();
+      const r = await getStore().save(ev(a, 1));
+      expect(r).toMatchObject({ actorId: a, version: 1, duplicate: false });
+      expect(r.sequence).toBeGreaterThan(0);
+      expect(await getStore().version(a)).toBe(1);
+    });
+
+    it("accepts only versions strictly greater than the latest, gaps allowed", async () => {
+      const a = actor();
+      await getStore().save(ev(a, 1));
+      await getStore().save(ev(a, 5));
+      for (const v of [1, 3, 5]) {
+        const err = await getStore().save(ev(a, v)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(VersionConflictError);
+        expect(err).toMatchObject({ actorId: a, attemptedVersion: v, currentVersion: 5, code: 409 });
+      }
+      expect(await getStore().version(a)).toBe(5);
+    });
+
+    it("answers a repeated save (same id, same version) as a duplicate with the original sequence", async () => {
+      const a = actor();
+      const first = ev(a, 1);
+      const stored = await getStore().save(first);
+      const again = await getStore().save(first);
+      expect(again).toEqual({ actorId: a, version: 1, sequence: stored.sequence, duplicate: true });
+      await getStore().save(ev(a, 2));
+      const later = await getStore().save(first);
+      expect(later).toEqual({ actorId: a, version: 1, sequence: stored.sequence, duplicate: true });
+      expect((await read(a)).events.map((e) => e.version)).toEqual([1, 2]);
+    });
+
+    it("treats the same version with another id as a conflict, not a duplicate", async () => {
+      const a = actor();
+      await getStore().save(ev(a, 1));
+      const err = await getStore().save(ev(a, 1)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(VersionConflictError);
+      expect((await read(a)).events).toHaveLength(1);
+    });
+
+    it("refuses an event id already used by another event", async () => {
+      const a = actor();
+      const first = ev(a, 1);
+      await getStore().save(first);
+      const err = await getStore().save({ ...first, version: 2 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect(await getStore().version(a)).toBe(1);
+    });
+
+    it("lets exactly one of many concurrent saves of the same version win", async () => {
+      const a = actor();
+      await getStore().save(ev(a, 1));
+      const results = await Promise.allSettled(Array.from({ length: 8 }, () => getStore().save(ev(a, 2))));
+      const won = results.filter((r) => r.status === "fulfilled");
+      const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(7);
+      for (const l of lost) expect(l.reason).toMatchObject({ code: 409, currentVersion: 2 });
+    });
+
+    it("returns 0 and no events for an unknown actor", async () => {
+      const a = actor();
+      expect(await getStore().version(a)).toBe(0);
+      expect(await read(a)).toEqual({ actorId: a, events: [], hasMore: false });
+      expect(await getStore().getSnapshot(a)).toBeUndefined();
+    });
+
+    it("reads events in version order, after fromVersion, at most limit", async () => {
+      const a = actor();
+      for (const v of [1, 2, 4, 7, 8]) await getStore().save(ev(a, v));
+      expect((await read(a)).events.map((e) => e.version)).toEqual([1, 2, 4, 7, 8]);
+      expect((await read(a, 2)).events.map((e) => e.version)).toEqual([4, 7, 8]);
+      expect((await read(a, 3)).events.map((e) => e.version)).toEqual([4, 7, 8]);
+      expect(await read(a, 8)).toEqual({ actorId: a, events: [], hasMore: false });
+      const page = await read(a, 0, 2);
+      expect(page.events.map((e) => e.version)).toEqual([1, 2]);
+      expect(page.hasMore).toBe(true);
+      const rest = await read(a, 2, 3);
+      expect(rest.events.map((e) => e.version)).toEqual([4, 7, 8]);
+      expect(rest.hasMore).toBe(false);
+    });
+
+    it("pages by size: every page fits maxBytes and together they hold every event once", async () => {
+      const a = actor();
+      const big = "x".repeat(1000);
+      for (let v = 1; v <= 12; v++) await getStore().save(ev(a, v, { data: { big } }));
+      const seen: number[] = [];
+      let from = 0;
+      let pages = 0;
+      for (;;) {
+        const page = await getStore().events(a, { fromVersion: from, maxBytes: 4000 });
+        const body = decodePage(page);
+        expect(JSON.stringify(body).length).toBeLessThanOrEqual(4000);
+        seen.push(...body.events.map((e) => e.version));
+        pages++;
+        if (!body.hasMore) break;
+        from = body.events.at(-1)!.version;
+      }
+      expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      expect(pages).toBeGreaterThanOrEqual(4);
+    });
+
+    it("stores the event as given and sets a timestamp only when there is none", async () => {
+      const a = actor();
+      const given = ev(a, 1, { metadata: { correlationId: "c-1" }, timestamp: "2024-01-02T03:04:05.000Z" });
+      await getStore().save(given);
+      const without = ev(a, 2);
+      const before = Date.now();
+      await getStore().save(without);
+      const [e1, e2] = (await read(a)).events;
+      expect(e1).toEqual(given);
+      expect(e2).toMatchObject({ ...without });
+      expect(Date.parse(e2!.timestamp!)).toBeGreaterThanOrEqual(before - 1000);
+    });
+
+    it("keeps actors whose ids differ only in punctuation apart", async () => {
+      const suffix = randomUUID();
+      const ids = [`acct-a.b${suffix}`, `acct-a_b${suffix}`, `acct-a b${suffix}`, `acct-a~2eb${suffix}`];
+      for (const id of ids) await getStore().save(ev(id, 1, { data: { id } }));
+      for (const id of ids) {
+        const page = await read(id);
+        expect(page.events.map((e) => e.data)).toEqual([{ id }]);
+      }
+    });
+
+    it("saves snapshots, returns the latest, refuses one ahead of the events", async () => {
+      const a = actor();
+      await getStore().save(ev(a, 1));
+      await getStore().save(ev(a, 2));
+      const ahead = await getStore().saveSnapshot({ actorId: a, version: 3, state: {} }).catch((e: unknown) => e);
+      expect(ahead).toBeInstanceOf(VersionConflictError);
+      expect(ahead).toMatchObject({ attemptedVersion: 3, currentVersion: 2 });
+      expect(await getStore().getSnapshot(a)).toBeUndefined();
+      expect(await getStore().saveSnapshot({ actorId: a, version: 1, state: { s: 1 } })).toEqual({ actorId: a, version: 1 });
+      await getStore().saveSnapshot({ actorId: a, version: 2, state: { s: 2 }, timestamp: "2025-05-05T05:05:05Z" });
+      expect(await getStore().getSnapshot(a)).toEqual({
+        actorId: a,
+        version: 2,
+        state: { s: 2 },
+        timestamp: "2025-05-05T05:05:05Z",
+      });
+    });
+  });
+}
