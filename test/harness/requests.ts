@@ -1,0 +1,23 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+
+export interface Reply {
+  /** 0 for success, else the Nats-Service-Error-Code. */
+  code: number;
+  /** The Nats-Service-Error header, when there is one. */
+  errorHeader?: string;
+  body: Record<string, unknown>;
+  bytes: number;
+}
+
+/** Sends one request to an eventstore endpoint and decodes the reply, error or not. */
+export async function request(nc: NatsConnection, subject: string, body: unknown, timeout = 10_000): Promise<Reply> {
+  const payload = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
+  const msg = await nc.request(subject, payload, { timeout });
+  const code = Number(msg.headers?.get("Nats-Service-Error-Code") || "0");
+  return {
+    code,
+    errorHeader: msg.headers?.get("Nats-Service-Error") || undefined,
+    body: msg.data.length > 0 ? (JSON.parse(new TextDecoder().decode(msg.data)) as Record<string, unknown>) : {},
+    bytes: msg.data.length,
+  };
+}
