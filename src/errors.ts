@@ -102,15 +102,25 @@ export class UnavailableError extends EventStoreError {
 /** JetStream API error codes we act on (see nats-server's errors.json). */
 export const JsErrorCode = Object.freeze({
   WrongLastSequence: 10071,
+  /** The same refusal without the current sequence: replicated streams and atomic batches in flight. */
+  WrongLastSequenceConstant: 10164,
   StreamNotFound: 10059,
   ClusterNotAvailable: 10008,
   InsufficientResources: 10023,
   StreamOffline: 10118,
-  TemporarilyUnavailable: 10201,
+  AtomicPublishDisabled: 10174,
+  AtomicPublishIncompleteBatch: 10176,
+  AtomicPublishTooLargeBatch: 10199,
+  AtomicPublishDuplicateMessageId: 10201,
+  AtomicPublishTooManyInflight: 10210,
 } as const);
 
+export function hasJsCode(err: unknown, code: number): boolean {
+  return err instanceof JetStreamApiError && err.code === code;
+}
+
 export function isWrongLastSequence(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === JsErrorCode.WrongLastSequence;
+  return hasJsCode(err, JsErrorCode.WrongLastSequence) || hasJsCode(err, JsErrorCode.WrongLastSequenceConstant);
 }
 
 const UNAVAILABLE_JS_CODES: ReadonlySet<number> = new Set([
@@ -118,7 +128,9 @@ const UNAVAILABLE_JS_CODES: ReadonlySet<number> = new Set([
   JsErrorCode.ClusterNotAvailable,
   JsErrorCode.InsufficientResources,
   JsErrorCode.StreamOffline,
-  JsErrorCode.TemporarilyUnavailable,
+  // An atomic batch that lost a message on the way, or found the stream busy with others: nothing is stored.
+  JsErrorCode.AtomicPublishIncompleteBatch,
+  JsErrorCode.AtomicPublishTooManyInflight,
 ]);
 
 /** Maps whatever NATS or JetStream threw to the error the caller sees. */
@@ -130,14 +142,27 @@ export function toEventStoreError(err: unknown): EventStoreError {
     }
     return new InternalError(`JetStream API error ${err.code}: ${err.message}`);
   }
-  if (
-    err instanceof natsErrors.TimeoutError ||
-    err instanceof natsErrors.NoRespondersError ||
-    err instanceof natsErrors.RequestError ||
-    err instanceof natsErrors.ClosedConnectionError ||
-    err instanceof natsErrors.DrainingConnectionError
-  ) {
-    return new UnavailableError(`JetStream unavailable (${err.message}); retry with the same event id`);
+  if (isConnectivityFailure(err)) {
+    return new UnavailableError(`JetStream unavailable (${(err as Error).message}); retry with the same event id`);
   }
   return new InternalError(err instanceof Error ? err.message : String(err));
+}
+
+const CONNECTIVITY_ERRORS = [
+  natsErrors.TimeoutError,
+  natsErrors.NoRespondersError,
+  natsErrors.RequestError,
+  natsErrors.ClosedConnectionError,
+  natsErrors.DrainingConnectionError,
+];
+
+/**
+ * A timeout, no responders or a closed connection, possibly wrapped: the JetStream client reports
+ * a publish that no stream answered as "jetstream is not enabled" with the no-responders as cause.
+ */
+function isConnectivityFailure(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (CONNECTIVITY_ERRORS.some((c) => e instanceof c)) return true;
+  }
+  return false;
 }

@@ -39,7 +39,11 @@ export function bundleSchema(schemas: Map<string, Schema>, file: string): Schema
       const inlined = resolve(strip(resolved as Schema), target) as Schema;
       return { ...inlined, ...(resolve(siblings, base) as Schema) };
     }
-    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, resolve(v, base)]));
+    return Object.fromEntries(
+      Object.entries(obj)
+        .filter(([k]) => k !== "tsType")
+        .map(([k, v]) => [k, resolve(v, base)]),
+    );
   };
   const schema = schemas.get(file);
   if (schema === undefined) throw new Error(`no schema ${file}`);

@@ -19,10 +19,14 @@ export interface ServiceProcess {
 }
 
 /** Runs the built service (dist/src/main.js) as its own process and waits until it serves. */
-export async function startServiceProcess(natsUrl: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
+export async function startServiceProcess(
+  natsUrl: string,
+  env: Record<string, string> = {},
+  cwd = ROOT,
+): Promise<ServiceProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build (npm test does it first)`);
   const child = spawn(process.execPath, [MAIN], {
-    cwd: ROOT,
+    cwd,
     env: { PATH: process.env.PATH ?? "", NATS_URL: natsUrl, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

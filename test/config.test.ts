@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+describe("config", () => {
+  it("has the contract's defaults and is frozen", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ stream: "EVENTS", replicas: 1, queue: "q", logLevel: "info", backend: "jetstream" });
+    expect(c.natsUrl).toBeUndefined();
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.auth)).toBe(true);
+  });
+
+  it("reads every variable", () => {
+    const c = loadConfig({
+      NATS_URL: "nats://a:4222,nats://b:4222",
+      EVENTSTORE_STREAM: "ORDERS",
+      EVENTSTORE_REPLICAS: "3",
+      EVENTSTORE_QUEUE: "workers",
+      EVENTSTORE_BACKEND: "memory",
+      EVENTSTORE_CACHE_SIZE: "10",
+      EVENTSTORE_SNAPSHOTS_KEEP: "5",
+      LOG_LEVEL: "debug",
+      NATS_USER: "u",
+      NATS_PASSWORD: "p",
+      NATS_TOKEN: "t",
+      NATS_CREDS: "/c",
+      NATS_NKEY: "/n",
+      NATS_TLS_CA: "/ca",
+      NATS_TLS_CERT: "/cert",
+      NATS_TLS_KEY: "/key",
+    });
+    expect(c).toMatchObject({
+      natsUrl: "nats://a:4222,nats://b:4222",
+      stream: "ORDERS",
+      replicas: 3,
+      queue: "workers",
+      backend: "memory",
+      cacheSize: 10,
+      snapshotsKeep: 5,
+      logLevel: "debug",
+      auth: { user: "u", password: "p", token: "t", credsFile: "/c", nkeySeedFile: "/n", tlsCaFile: "/ca", tlsCertFile: "/cert", tlsKeyFile: "/key" },
+    });
+  });
+
+  it.each([
+    [{ EVENTSTORE_STREAM: "A.B" }, "EVENTSTORE_STREAM"],
+    [{ EVENTSTORE_STREAM: "x".repeat(33) }, "EVENTSTORE_STREAM"],
+    [{ EVENTSTORE_REPLICAS: "0" }, "EVENTSTORE_REPLICAS"],
+    [{ EVENTSTORE_REPLICAS: "two" }, "EVENTSTORE_REPLICAS"],
+    [{ EVENTSTORE_QUEUE: "a b" }, "EVENTSTORE_QUEUE"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ EVENTSTORE_BACKEND: "postgres" }, "EVENTSTORE_BACKEND"],
+    [{ NATS_USER: "u" }, "NATS_PASSWORD"],
+    [{ NATS_TLS_CERT: "/c" }, "NATS_TLS_KEY"],
+    [{ EVENTSTORE_CACHE_SIZE: "-1" }, "EVENTSTORE_CACHE_SIZE"],
+  ])("refuses %o with a message naming the variable", (env, name) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(name);
+  });
+});

@@ -1,0 +1,67 @@
+import { JetStreamApiError } from "@nats-io/jetstream";
+import { errors as natsErrors } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import {
+  ErrorCodes,
+  InternalError,
+  isWrongLastSequence,
+  NotFoundError,
+  NotSupportedError,
+  toEventStoreError,
+  UnavailableError,
+  ValidationError,
+  VersionConflictError,
+} from "../src/errors.js";
+
+describe("error catalogue", () => {
+  it("keeps its wire codes stable", () => {
+    expect(ErrorCodes).toEqual({
+      ValidationError: 400,
+      NotFoundError: 404,
+      VersionConflictError: 409,
+      InternalError: 500,
+      NotSupportedError: 501,
+      UnavailableError: 503,
+    });
+    const instances = [
+      new ValidationError("v"),
+      new NotFoundError("n"),
+      new VersionConflictError("a", 1, 2),
+      new InternalError("i"),
+      new NotSupportedError("s", "2.12.0"),
+      new UnavailableError("u"),
+    ];
+    for (const e of instances) expect(e.code).toBe(ErrorCodes[e.name as keyof typeof ErrorCodes]);
+  });
+
+  it("puts the details in the body, and hides a 500's message", () => {
+    expect(new VersionConflictError("order-1", 2, 5).toBody()).toEqual({
+      error: {
+        code: 409,
+        message: 'version conflict for actor "order-1": attempted version 2, current version 5',
+        actorId: "order-1",
+        attemptedVersion: 2,
+        currentVersion: 5,
+      },
+    });
+    expect(new ValidationError("bad", [{ path: "/version", message: "must be integer" }]).toBody()).toEqual({
+      error: { code: 400, message: "bad", errors: [{ path: "/version", message: "must be integer" }] },
+    });
+    expect(new NotSupportedError("old server", "2.12.0").toBody().error).toMatchObject({ requiredServerVersion: "2.12.0" });
+    expect(new InternalError("secret /path/to/file.js:12").toBody()).toEqual({ error: { code: 500, message: "internal error" } });
+  });
+
+  it("maps JetStream and connection failures by code, not by text", () => {
+    const api = (code: number, status = 400) => new JetStreamApiError({ code: status, err_code: code, description: "x" });
+    expect(isWrongLastSequence(api(10071))).toBe(true);
+    expect(isWrongLastSequence(api(10070))).toBe(false);
+    expect(toEventStoreError(api(10008, 503))).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(api(10059, 404))).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(api(10999))).toBeInstanceOf(InternalError);
+    expect(toEventStoreError(new natsErrors.TimeoutError())).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(new natsErrors.NoRespondersError("$JS.API"))).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(new Error("boom"))).toBeInstanceOf(InternalError);
+    const conflict = new VersionConflictError("a", 1, 1);
+    expect(toEventStoreError(conflict)).toBe(conflict);
+  });
+});
