@@ -3,13 +3,14 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { type RunningService, startService } from "./service/service.js";
+import { ATOMIC_BATCH_SERVER } from "./store/append.js";
 import { JetStreamEventStore } from "./store/jetstream.js";
 import { MemoryEventStore } from "./store/memory.js";
 import type { EventStore } from "./store/store.js";
 import { ensureStreams } from "./store/streams.js";
 import { Subjects } from "./subjects.js";
 
-export const ATOMIC_BATCH_SERVER = "2.12.0";
+export { ATOMIC_BATCH_SERVER };
 
 export interface App {
   readonly store: EventStore;
@@ -36,7 +37,12 @@ async function openStore(nc: NatsConnection, config: Config, subjects: Subjects,
   }
   const jsm = await jetstreamManager(nc, { timeout: config.jetstreamTimeoutMs });
   await ensureStreams(jsm, { subjects, replicas: config.replicas, snapshotsKeep: config.snapshotsKeep, atomicBatch }, log);
-  return new JetStreamEventStore(nc, { subjects, cacheSize: config.cacheSize, timeoutMs: config.jetstreamTimeoutMs });
+  return new JetStreamEventStore(nc, {
+    subjects,
+    cacheSize: config.cacheSize,
+    timeoutMs: config.jetstreamTimeoutMs,
+    atomicBatch,
+  });
 }
 
 export function versionAtLeast(version: string, min: string): boolean {

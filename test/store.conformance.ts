@@ -163,3 +163,148 @@ export function storeConformance(name: string, getStore: () => EventStore): void
     });
   });
 }
+
+/** What every EventStore's append must do: all events or none, at consecutive versions, idempotent by ids. */
+export function appendConformance(name: string, getStore: () => EventStore): void {
+  const actor = () => `order-${randomUUID()}`;
+  const ev = (actorId: string, version: number, extra: Partial<Event> = {}): Event => ({
+    id: randomUUID(),
+    eventType: "Appended",
+    actorId,
+    version,
+    data: { n: version },
+    ...extra,
+  });
+  const batch = (actorId: string, from: number, count: number) =>
+    Array.from({ length: count }, (_, i) => ev(actorId, from + i));
+  const versions = async (actorId: string) =>
+    decodePage(await getStore().events(actorId, { maxBytes: 1024 * 1024 })).events.map((e) => e.version);
+
+  describe(`${name} store append conformance`, () => {
+    it("stores a new actor's events at consecutive versions and reads them back in order", async () => {
+      const a = actor();
+      const events = batch(a, 1, 5);
+      const r = await getStore().append(a, events);
+      expect(r).toMatchObject({ actorId: a, fromVersion: 1, toVersion: 5, duplicate: false });
+      expect(r.sequences).toHaveLength(5);
+      r.sequences.forEach((seq, i) => i > 0 && expect(seq).toBeGreaterThan(r.sequences[i - 1]!));
+      expect(await getStore().version(a)).toBe(5);
+      const stored = decodePage(await getStore().events(a, { maxBytes: 1024 * 1024 })).events;
+      expect(stored.map((e) => e.id)).toEqual(events.map((e) => e.id));
+      for (const e of stored) expect(Date.parse(e.timestamp!)).not.toBeNaN();
+    });
+
+    it("continues after saved events, gaps before the first allowed, and saves continue after it", async () => {
+      const a = actor();
+      await getStore().save(ev(a, 1));
+      const r = await getStore().append(a, batch(a, 4, 3));
+      expect(r).toMatchObject({ fromVersion: 4, toVersion: 6 });
+      expect((await getStore().save(ev(a, 7))).version).toBe(7);
+      expect(await versions(a)).toEqual([1, 4, 5, 6, 7]);
+    });
+
+    it("refuses a batch whose first version is not above the latest, naming the current version, and stores none of it", async () => {
+      const a = actor();
+      await getStore().append(a, batch(a, 1, 3));
+      for (const from of [1, 2, 3]) {
+        const err = await getStore().append(a, batch(a, from, 4)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(VersionConflictError);
+        expect(err).toMatchObject({ code: 409, actorId: a, attemptedVersion: from, currentVersion: 3 });
+      }
+      expect(await versions(a)).toEqual([1, 2, 3]);
+    });
+
+    it("answers a repeated append (same ids, same versions) as a duplicate with the original sequences", async () => {
+      const a = actor();
+      const events = batch(a, 1, 4);
+      const stored = await getStore().append(a, events);
+      expect(await getStore().append(a, events)).toEqual({ ...stored, duplicate: true });
+      await getStore().save(ev(a, 5));
+      expect(await getStore().append(a, events)).toEqual({ ...stored, duplicate: true });
+      expect(await versions(a)).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it("treats a repeat that differs in any id, or goes past the latest version, as a conflict", async () => {
+      const a = actor();
+      const events = batch(a, 1, 3);
+      await getStore().append(a, events);
+      const changed = [events[0]!, events[1]!, ev(a, 3)];
+      expect(await getStore().append(a, changed).catch((e: unknown) => e)).toMatchObject({ code: 409, currentVersion: 3 });
+      const longer = [...events, ev(a, 4)];
+      expect(await getStore().append(a, longer).catch((e: unknown) => e)).toMatchObject({ code: 409, currentVersion: 3 });
+      expect(await versions(a)).toEqual([1, 2, 3]);
+    });
+
+    it("refuses a malformed batch before storing anything", async () => {
+      const a = actor();
+      const gap = [ev(a, 1), ev(a, 3)];
+      const other = [ev(a, 1), ev(actor(), 2)];
+      const sameId = batch(a, 1, 2);
+      sameId[1]!.id = sameId[0]!.id;
+      for (const bad of [gap, other, sameId, []]) {
+        expect(await getStore().append(a, bad).catch((e: unknown) => e)).toBeInstanceOf(ValidationError);
+      }
+      expect(await getStore().version(a)).toBe(0);
+    });
+
+    it("takes 1000 events in one append and refuses 1001 with a 400", async () => {
+      const a = actor();
+      const tooMany = await getStore().append(a, batch(a, 1, 1001)).catch((e: unknown) => e);
+      expect(tooMany).toBeInstanceOf(ValidationError);
+      expect(await getStore().version(a)).toBe(0);
+      const r = await getStore().append(a, batch(a, 1, 1000));
+      expect(r).toMatchObject({ fromVersion: 1, toVersion: 1000 });
+      expect(r.sequences.at(-1)! - r.sequences[0]!).toBe(999);
+    });
+
+    it("refuses an event id already used by another event, storing none of the batch", async () => {
+      const a = actor();
+      const taken = ev(actor(), 1);
+      await getStore().save(taken);
+      const err = await getStore().append(a, [ev(a, 1), { ...taken, actorId: a, version: 2 }]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect(await getStore().version(a)).toBe(0);
+    });
+
+    it("lets exactly one of many concurrent appends at the same versions win", async () => {
+      const a = actor();
+      await getStore().save(ev(a, 1));
+      const results = await Promise.allSettled(Array.from({ length: 6 }, () => getStore().append(a, batch(a, 2, 3))));
+      const won = results.filter((r) => r.status === "fulfilled");
+      const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      expect(won).toHaveLength(1);
+      for (const l of lost) expect(l.reason).toMatchObject({ code: 409, attemptedVersion: 2, currentVersion: 4 });
+      expect(await versions(a)).toEqual([1, 2, 3, 4]);
+    });
+
+    it("never interleaves concurrent saves and appends: each append's events stay together", async () => {
+      const a = actor();
+      const writers = Array.from({ length: 6 }, (_, w) => async () => {
+        const acked: number[][] = [];
+        for (let round = 0; round < 5; round++) {
+          const current = await getStore().version(a);
+          const next = current + 1;
+          const write =
+            w % 2 === 0
+              ? getStore().append(a, batch(a, next, 3)).then((r) => r.sequences)
+              : getStore().save(ev(a, next)).then((r) => [r.sequence]);
+          const seqs = await write.catch((e: unknown) => {
+            expect(e).toMatchObject({ code: 409 });
+            return undefined;
+          });
+          if (seqs) acked.push(seqs);
+        }
+        return acked;
+      });
+      const acked = (await Promise.all(writers.map((w) => w()))).flat();
+      const all = acked.flat().sort((x, y) => x - y);
+      const stored = await versions(a);
+      expect(stored).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
+      for (const seqs of acked) {
+        // an append's sequences follow each other: no other write landed between them
+        const first = all.indexOf(seqs[0]!);
+        expect(all.slice(first, first + seqs.length)).toEqual(seqs);
+      }
+    });
+  });
+}

@@ -6,7 +6,7 @@ export interface AppendRequest {
    */
   actorId: string;
   /**
-   * All for actorId, with consecutive versions.
+   * All for actorId, with consecutive versions. Stored in one atomic batch: at most 1000, the default limit of nats-server (jetstream.limits.batch.max_msgs).
    *
    * @minItems 1
    * @maxItems 1000

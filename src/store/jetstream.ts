@@ -1,8 +1,11 @@
-import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import { Empty, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { type JetStreamClient, jetstream, PubHeaders } from "@nats-io/jetstream";
+import { Empty, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import {
+  hasJsCode,
   InternalError,
   isWrongLastSequence,
+  JsErrorCode,
+  NotSupportedError,
   toEventStoreError,
   UnavailableError,
   VersionConflictError,
@@ -16,8 +19,9 @@ import type {
   SnapshotSaveResponse,
 } from "../schemas/types.js";
 import { Headers, type Subjects } from "../subjects.js";
+import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "./append.js";
 import { type ActorHead, LruCache } from "./cache.js";
-import { idReusedError } from "./rules.js";
+import { batchIdReusedError, checkAppendBatch, idReusedError, serverBatchLimitError } from "./rules.js";
 import {
   type EventStore,
   type EventsPage,
@@ -33,6 +37,8 @@ export interface JetStreamStoreOptions {
   cacheSize: number;
   /** Timeout of each JetStream request. */
   timeoutMs: number;
+  /** The server has atomic batch publish (>= 2.12) and the stream allows it: append needs both. */
+  atomicBatch: boolean;
 }
 
 /** The end of an actor's history as the server holds it now, with its last event's id. */
@@ -49,9 +55,9 @@ interface StoredMsg {
   data: Uint8Array;
 }
 
-// A save that keeps losing the expectation race to other writers of higher versions ends as a
+// A write that keeps losing the expectation race to other writers of higher versions ends as a
 // conflict by itself; this bound only stops a livelock against writers that never finish.
-const MAX_SAVE_ATTEMPTS = 10;
+const MAX_WRITE_ATTEMPTS = 10;
 // How many messages one batch direct get asks for while scanning an actor's history.
 const SCAN_BATCH = 1000;
 
@@ -68,6 +74,7 @@ export class JetStreamEventStore implements EventStore {
   private readonly js: JetStreamClient;
   private readonly subjects: Subjects;
   private readonly timeout: number;
+  private readonly atomicBatch: boolean;
   private readonly directGet: string;
   private readonly snapshotDirectGet: string;
 
@@ -77,6 +84,7 @@ export class JetStreamEventStore implements EventStore {
   ) {
     this.subjects = options.subjects;
     this.timeout = options.timeoutMs;
+    this.atomicBatch = options.atomicBatch;
     this.cache = new LruCache(options.cacheSize);
     this.js = jetstream(nc, { timeout: options.timeoutMs });
     this.directGet = `$JS.API.DIRECT.GET.${this.subjects.stream}`;
@@ -92,54 +100,65 @@ export class JetStreamEventStore implements EventStore {
     const { actorId, version } = event;
     const subject = this.subjects.events(actorId);
     const body = encoder.encode(JSON.stringify(event));
-    let head: FreshHead | undefined = this.cache.get(actorId);
-    let fresh = false;
-    if (head) {
-      this.counters.cacheHits++;
-    } else {
-      this.counters.cacheMisses++;
-      head = await this.freshHead(actorId, subject);
-      fresh = true;
-    }
-    for (let attempt = 1; ; attempt++) {
-      if (version <= head.version) {
-        if (!fresh) {
-          head = await this.freshHead(actorId, subject);
-          fresh = true;
-          continue;
-        }
-        return this.resolveRepeat(event, subject, head);
-      }
-      try {
-        const h = natsHeaders();
-        h.set(Headers.version, String(version));
+    return this.writeAtHead<SaveResponse>(actorId, subject, version, {
+      write: async (head) => {
         const ack = await this.js.publish(subject, body, {
           msgID: event.id,
           expect: { lastSubjectSequence: head.seq },
-          headers: h,
+          headers: versionHeaders(version),
           timeout: this.timeout,
         });
         if (ack.duplicate) return this.resolveDedup(event, subject, ack.seq);
         this.cache.set(actorId, { version, seq: ack.seq });
         return { actorId, version, sequence: ack.seq, duplicate: false };
-      } catch (err) {
-        if (!isWrongLastSequence(err)) {
-          // The publish may have been stored: forget what we knew so the retry re-reads.
-          this.cache.delete(actorId);
-          throw toEventStoreError(err);
-        }
-        if (attempt >= MAX_SAVE_ATTEMPTS) {
-          throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
-        }
-        this.counters.retries++;
-        head = await this.freshHead(actorId, subject);
-        fresh = true;
-      }
-    }
+      },
+      repeat: async (head) => {
+        const [sequence] = await this.resolveRepeat([event], subject, head);
+        return { actorId, version, sequence: sequence!, duplicate: true };
+      },
+    });
   }
 
-  async append(): Promise<AppendResponse> {
-    throw new InternalError("append is not implemented by the JetStream store yet");
+  async append(actorId: string, input: Event[]): Promise<AppendResponse> {
+    if (!this.atomicBatch) {
+      throw new NotSupportedError(
+        `append needs nats-server ${ATOMIC_BATCH_SERVER} or newer (atomic batch publish); ` +
+          `this one is ${this.nc.info?.version ?? "unknown"}`,
+        ATOMIC_BATCH_SERVER,
+      );
+    }
+    checkAppendBatch(actorId, input);
+    const events = input.map((e) => withTimestamp(e));
+    const fromVersion = events[0]!.version;
+    const toVersion = events.at(-1)!.version;
+    const subject = this.subjects.events(actorId);
+    const bodies = events.map((e) => encoder.encode(JSON.stringify(e)));
+    return this.writeAtHead<AppendResponse>(actorId, subject, fromVersion, {
+      write: async (head) => {
+        const messages = events.map((e, i) => {
+          const headers = versionHeaders(e.version);
+          headers.set(PubHeaders.MsgIdHdr, e.id);
+          // The expectation on the first message covers the batch: nothing lands between its messages.
+          if (i === 0) headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(head.seq));
+          return { data: bodies[i]!, headers };
+        });
+        let lastSeq: number;
+        try {
+          lastSeq = await publishAtomicBatch(this.nc, subject, messages, this.timeout);
+        } catch (err) {
+          if (hasJsCode(err, JsErrorCode.AtomicPublishTooLargeBatch)) throw serverBatchLimitError(events.length);
+          throw err;
+        }
+        this.cache.set(actorId, { version: toVersion, seq: lastSeq });
+        // A committed batch is stored as one unit, so its messages hold the sequences up to the last.
+        const sequences = events.map((_, i) => lastSeq - events.length + 1 + i);
+        return { actorId, fromVersion, toVersion, sequences, duplicate: false };
+      },
+      repeat: async (head) => {
+        const sequences = await this.resolveRepeat(events, subject, head);
+        return { actorId, fromVersion, toVersion, sequences, duplicate: true };
+      },
+    });
   }
 
   async events(actorId: string, options: ReadOptions): Promise<EventsPage> {
@@ -180,11 +199,9 @@ export class JetStreamEventStore implements EventStore {
         `snapshot of actor ${JSON.stringify(snapshot.actorId)} at version ${snapshot.version} is ahead of its latest event version ${current}`,
       );
     }
-    const h = natsHeaders();
-    h.set(Headers.version, String(snapshot.version));
     try {
       await this.js.publish(this.subjects.snapshots(snapshot.actorId), JSON.stringify(snapshot), {
-        headers: h,
+        headers: versionHeaders(snapshot.version),
         timeout: this.timeout,
       });
     } catch (err) {
@@ -209,18 +226,80 @@ export class JetStreamEventStore implements EventStore {
   }
 
   /**
-   * The save repeats a version the actor already has: the same event (same id at that version)
-   * is an idempotent success, anything else a conflict that names the real current version.
+   * Runs a write that expects the actor's history to end at the head it is given, until it lands.
+   * The cached head is tried first; a refused expectation re-reads the head and decides again. Once
+   * the head shows the write's first version taken, `repeat` answers instead (duplicate or conflict).
    */
-  private async resolveRepeat(event: Event, subject: string, head: FreshHead): Promise<SaveResponse> {
-    const existing =
-      event.version === head.version ? { seq: head.seq, id: head.id } : await this.findVersion(subject, event.version);
-    if (existing && existing.id === event.id) {
-      this.counters.duplicates++;
-      return { actorId: event.actorId, version: event.version, sequence: existing.seq, duplicate: true };
+  private async writeAtHead<T>(
+    actorId: string,
+    subject: string,
+    firstVersion: number,
+    { write, repeat }: { write: (head: ActorHead) => Promise<T>; repeat: (head: FreshHead) => Promise<T> },
+  ): Promise<T> {
+    let head: FreshHead | undefined = this.cache.get(actorId);
+    let fresh = false;
+    if (head) {
+      this.counters.cacheHits++;
+    } else {
+      this.counters.cacheMisses++;
+      head = await this.freshHead(actorId, subject);
+      fresh = true;
+    }
+    for (let attempt = 1; ; attempt++) {
+      if (firstVersion <= head.version) {
+        if (!fresh) {
+          head = await this.freshHead(actorId, subject);
+          fresh = true;
+          continue;
+        }
+        return repeat(head);
+      }
+      try {
+        return await write(head);
+      } catch (err) {
+        // The server checks a batch's ids before its expectation, so a reused id may also hide a moved head.
+        const idTaken = hasJsCode(err, JsErrorCode.AtomicPublishDuplicateMessageId);
+        if (!isWrongLastSequence(err) && !idTaken) {
+          // The write may have been stored: forget what we knew so the retry re-reads.
+          this.cache.delete(actorId);
+          throw toEventStoreError(err);
+        }
+        const sent = head;
+        head = await this.freshHead(actorId, subject);
+        fresh = true;
+        if (idTaken && head.seq === sent.seq) throw batchIdReusedError();
+        if (attempt >= MAX_WRITE_ATTEMPTS) {
+          throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
+        }
+        this.counters.retries++;
+      }
+    }
+  }
+
+  /**
+   * The write repeats versions the actor already has: the same events (each id at its version)
+   * are an idempotent success, answered with their original sequences; anything else is a
+   * conflict that names the real current version.
+   */
+  private async resolveRepeat(events: Event[], subject: string, head: FreshHead): Promise<number[]> {
+    const first = events[0]!;
+    const last = events.at(-1)!;
+    if (last.version <= head.version) {
+      const stored =
+        events.length === 1 && last.version === head.version
+          ? new Map([[head.version, { seq: head.seq, id: head.id }]])
+          : await this.findVersions(subject, first.version, last.version);
+      const sequences = events.map((e) => {
+        const s = stored.get(e.version);
+        return s?.id === e.id ? s.seq : 0;
+      });
+      if (sequences.every((seq) => seq > 0)) {
+        this.counters.duplicates++;
+        return sequences;
+      }
     }
     this.counters.conflicts++;
-    throw new VersionConflictError(event.actorId, event.version, head.version);
+    throw new VersionConflictError(first.actorId, first.version, head.version);
   }
 
   /** JetStream's dedup window matched the id: only the same event at the same place is a duplicate. */
@@ -231,13 +310,14 @@ export class JetStreamEventStore implements EventStore {
     return { actorId: event.actorId, version: event.version, sequence: seq, duplicate: true };
   }
 
-  private async findVersion(subject: string, version: number): Promise<{ seq: number; id?: string } | undefined> {
-    let found: StoredMsg | undefined;
+  /** The stored messages of versions from..to, by version. */
+  private async findVersions(subject: string, from: number, to: number): Promise<Map<number, { seq: number; id?: string }>> {
+    const found = new Map<number, { seq: number; id?: string }>();
     await this.scan(subject, (msg) => {
-      if (msg.version === version) found = msg;
-      return msg.version < version;
+      if (msg.version >= from && msg.version <= to) found.set(msg.version, { seq: msg.seq, id: msg.id });
+      return msg.version < to;
     });
-    return found && { seq: found.seq, id: found.id };
+    return found;
   }
 
   /**
@@ -305,6 +385,12 @@ export class JetStreamEventStore implements EventStore {
     if (code !== 0) throw statusError(reply);
     return toStoredMsg(reply);
   }
+}
+
+function versionHeaders(version: number): MsgHdrs {
+  const h = natsHeaders();
+  h.set(Headers.version, String(version));
+  return h;
 }
 
 function toStoredMsg(msg: Msg): StoredMsg {

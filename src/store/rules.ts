@@ -1,8 +1,19 @@
 import { ValidationError } from "../errors.js";
 import type { Event } from "../schemas/types.js";
 
-/** An append's events must all be the request's actor's, with consecutive versions. */
+/**
+ * Most events one append takes: nats-server's default atomic batch limit (jetstream.limits.batch.max_msgs),
+ * as schemas/append.request.json says with maxItems.
+ */
+export const MAX_APPEND_EVENTS = 1000;
+
+/** An append's events must all be the request's actor's, with consecutive versions, at most MAX_APPEND_EVENTS. */
 export function checkAppendBatch(actorId: string, events: Event[]): void {
+  if (events.length === 0 || events.length > MAX_APPEND_EVENTS) {
+    throw new ValidationError(`/events must hold 1 to ${MAX_APPEND_EVENTS} events, not ${events.length}`, [
+      { path: "/events", message: `must hold 1 to ${MAX_APPEND_EVENTS} events` },
+    ]);
+  }
   events.forEach((event, i) => {
     if (event.actorId !== actorId) {
       throw new ValidationError(`/events/${i}/actorId must equal the request's actorId`, [
@@ -27,4 +38,19 @@ export function idReusedError(id: string): ValidationError {
   return new ValidationError(`event id ${JSON.stringify(id)} is already used by another event`, [
     { path: "/id", message: "is already used by another event" },
   ]);
+}
+
+/** JetStream names no id when an atomic batch reuses one that its dedup window still holds. */
+export function batchIdReusedError(): ValidationError {
+  return new ValidationError("an event id of this append is already used by another event", [
+    { path: "/events", message: "an event id is already used by another event" },
+  ]);
+}
+
+/** nats-server was configured with a lower atomic batch limit than MAX_APPEND_EVENTS. */
+export function serverBatchLimitError(count: number): ValidationError {
+  return new ValidationError(
+    `/events: ${count} events are more than this nats-server takes in one atomic batch (jetstream.limits.batch.max_msgs)`,
+    [{ path: "/events", message: "more events than the nats-server's atomic batch limit" }],
+  );
 }
