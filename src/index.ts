@@ -1,4 +1,13 @@
 // The package's public API: everything a caller may import, and nothing else.
+export {
+  DEFAULT_TIMEOUT_MS,
+  EventStoreClient,
+  type EventStoreClientOptions,
+  type EventsOptions,
+} from "./client/client.js";
+export { type Loaded, type Reducer } from "./client/load.js";
+export { DEFAULT_RETRY, type RetryInfo, type RetryOptions } from "./client/retry.js";
+export { EventSubscription, type StreamEvent, type SubscribeOptions } from "./client/subscribe.js";
 export { type Config, ConfigError, loadConfig } from "./config.js";
 export {
   ErrorCodes,

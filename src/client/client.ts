@@ -1,0 +1,129 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { InternalError, NotFoundError } from "../errors.js";
+import type {
+  AppendResponse,
+  Event,
+  EventsResponse,
+  SaveRequest,
+  SaveResponse,
+  SnapshotGetResponse,
+  SnapshotSaveRequest,
+  SnapshotSaveResponse,
+  VersionResponse,
+} from "../schemas/types.js";
+import type { StoredEvent } from "../store/store.js";
+import type { EndpointName } from "../subjects.js";
+import { discoverStream } from "./discovery.js";
+import { type Loaded, loadActor, type Reducer } from "./load.js";
+import { requestWithRetry } from "./request.js";
+import { type RetryOptions, retryOptions } from "./retry.js";
+import { EventSubscription, type SubscribeOptions } from "./subscribe.js";
+
+export interface EventStoreClientOptions {
+  /**
+   * How long one attempt waits for its reply. The default, 10 s, outlasts the service's own
+   * JetStream timeout (5 s), so that a slow JetStream comes back as a 503 rather than as silence.
+   */
+  timeoutMs?: number;
+  /** Retries of timeouts, no responders and 503s; see RetryOptions. */
+  retry?: Partial<RetryOptions>;
+  /** The events stream, for subscribe(); by default asked from the service's $SRV INFO metadata. */
+  stream?: string;
+}
+
+export interface EventsOptions {
+  /** Events with a version strictly greater than this (default 0: all). */
+  fromVersion?: number;
+  /** Events per request (1..10000); by default as many as fit in one reply. */
+  pageSize?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** The eventstore service's endpoints as typed methods, over a connection the caller owns. */
+export class EventStoreClient {
+  private readonly timeoutMs: number;
+  private readonly retry: RetryOptions;
+  private stream?: Promise<string>;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    options: EventStoreClientOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(this.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${this.timeoutMs}`);
+    this.retry = retryOptions(options.retry);
+    if (options.stream !== undefined) this.stream = Promise.resolve(options.stream);
+  }
+
+  /** Stores one event if its version is above the actor's latest; a repeat of a stored event is `duplicate: true`. */
+  save(event: SaveRequest): Promise<SaveResponse> {
+    return this.call("save", event);
+  }
+
+  /** Stores all the events (one actor, consecutive versions) or none of them. */
+  append(actorId: string, events: Event[]): Promise<AppendResponse> {
+    return this.call("append", { actorId, events });
+  }
+
+  /** The actor's events with a version above fromVersion, in order, across as many pages as it takes. */
+  async *events(actorId: string, options: EventsOptions = {}): AsyncGenerator<StoredEvent> {
+    let fromVersion = options.fromVersion ?? 0;
+    for (;;) {
+      const page = await this.call<EventsResponse>("events", {
+        actorId,
+        fromVersion,
+        ...(options.pageSize !== undefined ? { limit: options.pageSize } : {}),
+      });
+      for (const event of page.events) yield event as StoredEvent;
+      if (!page.hasMore) return;
+      const last = page.events.at(-1);
+      if (!last) throw new InternalError(`events of ${JSON.stringify(actorId)}: an empty page that says more follow`);
+      fromVersion = last.version;
+    }
+  }
+
+  /** The actor's latest version, 0 when it has no events. */
+  async version(actorId: string): Promise<number> {
+    return (await this.call<VersionResponse>("version", { actorId })).version;
+  }
+
+  saveSnapshot(snapshot: SnapshotSaveRequest): Promise<SnapshotSaveResponse> {
+    return this.call("snapshot_save", snapshot);
+  }
+
+  /** The actor's latest snapshot, undefined when it has none. */
+  async getSnapshot(actorId: string): Promise<SnapshotGetResponse | undefined> {
+    try {
+      return await this.call<SnapshotGetResponse>("snapshot_get", { actorId });
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** The actor's state: the latest snapshot, then every event after it, folded with reducer. */
+  load<S>(actorId: string, reducer: Reducer<S>, initial: S): Promise<Loaded<S>> {
+    return loadActor(this, actorId, reducer, initial);
+  }
+
+  /** Stored events straight from the stream, catch-up then live, until the loop ends or stop() is called. */
+  async subscribe(options: SubscribeOptions = {}): Promise<EventSubscription> {
+    return EventSubscription.open(this.nc, await this.streamName(), options);
+  }
+
+  /** The events stream's name: given in the options or discovered once from the service. */
+  streamName(): Promise<string> {
+    if (!this.stream) {
+      const discovery = discoverStream(this.nc, this.timeoutMs);
+      // A failed discovery is not remembered: the service may be up at the next call.
+      discovery.catch(() => (this.stream = undefined));
+      this.stream = discovery;
+    }
+    return this.stream;
+  }
+
+  private call<Reply>(endpoint: EndpointName, body: unknown): Promise<Reply> {
+    return requestWithRetry<Reply>(this.nc, endpoint, body, this.timeoutMs, this.retry);
+  }
+}

@@ -1,0 +1,37 @@
+import type { SnapshotGetResponse } from "../schemas/types.js";
+import type { StoredEvent } from "../store/store.js";
+
+export type Reducer<S> = (state: S, event: StoredEvent) => S;
+
+/** An actor's state folded from its history, and the version it reflects: save next at version + 1. */
+export interface Loaded<S> {
+  state: S;
+  version: number;
+}
+
+/** The two reads `load` needs, so that it depends on the client's behaviour and nothing else. */
+export interface HistoryReader {
+  getSnapshot(actorId: string): Promise<SnapshotGetResponse | undefined>;
+  events(actorId: string, options: { fromVersion?: number }): AsyncIterable<StoredEvent>;
+}
+
+/**
+ * The event-sourcing read path: start from the latest snapshot when there is one (its state
+ * stands for every event up to its version), then fold the events after it.
+ */
+export async function loadActor<S>(
+  reader: HistoryReader,
+  actorId: string,
+  reducer: Reducer<S>,
+  initial: S,
+): Promise<Loaded<S>> {
+  const snapshot = await reader.getSnapshot(actorId);
+  // A snapshot holds the state this reducer produced when it was taken, so it is an S.
+  let state = snapshot ? (snapshot.state as unknown as S) : initial;
+  let version = snapshot?.version ?? 0;
+  for await (const event of reader.events(actorId, { fromVersion: version })) {
+    state = reducer(state, event);
+    version = event.version;
+  }
+  return { state, version };
+}

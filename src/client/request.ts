@@ -1,0 +1,69 @@
+import { errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { ErrorCodes, type EventStoreError, InternalError, toEventStoreError, UnavailableError } from "../errors.js";
+import { type EndpointName, Endpoints } from "../subjects.js";
+import { errorFromReply } from "./reply-error.js";
+import { backoffMs, type RetryOptions, sleep } from "./retry.js";
+
+const encoder = new TextEncoder();
+
+/**
+ * Sends one endpoint request and returns its parsed reply, or throws the service's error.
+ * A timeout, no responders or a 503 is retried with backoff; every attempt sends the very same
+ * bytes (same event id, same timestamp), so an attempt whose reply was lost after the event was
+ * stored comes back from the retry as a duplicate, never as a conflict or a second copy.
+ */
+export async function requestWithRetry<Reply>(
+  nc: NatsConnection,
+  endpoint: EndpointName,
+  body: unknown,
+  timeoutMs: number,
+  retry: RetryOptions,
+): Promise<Reply> {
+  const subject = Endpoints[endpoint];
+  const payload = encoder.encode(JSON.stringify(body));
+  for (let attempt = 1; ; attempt++) {
+    let failure: EventStoreError;
+    let transient: boolean;
+    try {
+      const msg = await nc.request(subject, payload, { timeout: timeoutMs });
+      const refused = errorFromReply(msg);
+      if (!refused) return parseReply<Reply>(subject, msg.data);
+      failure = refused;
+      transient = refused.code === ErrorCodes.UnavailableError;
+    } catch (err) {
+      transient = isTransient(err);
+      failure = transient
+        ? new UnavailableError(`${subject}: ${transientReason(err, timeoutMs)} (attempt ${attempt} of ${retry.attempts})`, {
+            cause: err,
+          })
+        : toEventStoreError(err);
+    }
+    if (!transient || attempt >= retry.attempts) throw failure;
+    const delayMs = backoffMs(retry, attempt);
+    retry.onRetry?.({ endpoint, attempt, delayMs, error: failure });
+    await sleep(delayMs);
+  }
+}
+
+function parseReply<Reply>(subject: string, data: Uint8Array): Reply {
+  try {
+    return JSON.parse(new TextDecoder().decode(data)) as Reply;
+  } catch {
+    throw new InternalError(`${subject}: the reply is not JSON`);
+  }
+}
+
+/** Failures after which the request may or may not have been served: safe to send again. */
+function isTransient(err: unknown): boolean {
+  return (
+    err instanceof natsErrors.TimeoutError ||
+    err instanceof natsErrors.NoRespondersError ||
+    (err instanceof natsErrors.RequestError && err.isNoResponders())
+  );
+}
+
+function transientReason(err: unknown, timeoutMs: number): string {
+  return err instanceof natsErrors.TimeoutError
+    ? `no reply within ${timeoutMs} ms`
+    : "no responders: is an eventstore service running?";
+}

@@ -1,0 +1,109 @@
+import {
+  type Consumer,
+  type ConsumerMessages,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import { errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { ValidationError } from "../errors.js";
+import type { StoredEvent } from "../store/store.js";
+import { Subjects } from "../subjects.js";
+
+export interface SubscribeOptions {
+  /** Only this actor's events. */
+  actorId?: string;
+  /** Only events of actors of this type (the part of the actor id before its first "-"). */
+  actorType?: string;
+  /** Start at this stream sequence (default 1: every stored event, then the new ones). */
+  fromSequence?: number;
+  /** Skip what is stored and deliver only events stored from now on. */
+  onlyNew?: boolean;
+}
+
+/** An event as it sits in the stream, with its stream sequence (a resume point for fromSequence). */
+export interface StreamEvent {
+  sequence: number;
+  event: StoredEvent;
+}
+
+// A safety net for callers that die without stopping: the server drops an idle consumer after this.
+const INACTIVE_THRESHOLD_MS = 60_000;
+
+/**
+ * Stored events read straight from the JetStream stream by an ordered consumer: first what is
+ * stored (catch-up), then each new event as it is stored (live), in stream order. Iterate it;
+ * breaking out of the loop or calling stop() deletes the consumer.
+ */
+export class EventSubscription implements AsyncIterable<StreamEvent> {
+  private stopping?: Promise<void>;
+
+  private constructor(
+    private readonly consumer: Consumer,
+    private readonly messages: ConsumerMessages,
+  ) {}
+
+  static async open(nc: NatsConnection, stream: string, options: SubscribeOptions = {}): Promise<EventSubscription> {
+    checkOptions(options);
+    // "Only new" is pinned to a sequence: an ordered consumer that resets before its first message
+    // restarts from its last sequence seen, which for a deliver-new consumer would be the start.
+    const start = options.onlyNew
+      ? (await (await jetstreamManager(nc)).streams.info(stream)).state.last_seq + 1
+      : (options.fromSequence ?? 1);
+    const consumer = await jetstream(nc).consumers.get(stream, {
+      filter_subjects: filterSubject(new Subjects(stream), options),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: start,
+      inactive_threshold: INACTIVE_THRESHOLD_MS,
+    });
+    return new EventSubscription(consumer, await consumer.consume());
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
+    try {
+      for await (const msg of this.messages) {
+        yield { sequence: msg.seq, event: msg.json<StoredEvent>() };
+      }
+    } finally {
+      await this.stop();
+    }
+  }
+
+  /** Ends the iteration and deletes the consumer on the server. Safe to call more than once. */
+  stop(): Promise<void> {
+    this.stopping ??= this.close();
+    return this.stopping;
+  }
+
+  private async close(): Promise<void> {
+    await this.messages.close();
+    try {
+      await this.consumer.delete();
+    } catch (err) {
+      // Already gone (deleted, or expired by its inactivity threshold), or the connection is closed,
+      // which makes the server drop the consumer after the threshold anyway.
+      const gone = err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+      if (!gone && !(err instanceof natsErrors.ClosedConnectionError)) throw err;
+    }
+  }
+}
+
+function checkOptions(options: SubscribeOptions): void {
+  if (options.actorId !== undefined && options.actorType !== undefined) {
+    throw new ValidationError("subscribe: give actorId or actorType, not both");
+  }
+  if (options.onlyNew && options.fromSequence !== undefined) {
+    throw new ValidationError("subscribe: give fromSequence or onlyNew, not both");
+  }
+  if (options.fromSequence !== undefined && !(Number.isSafeInteger(options.fromSequence) && options.fromSequence >= 1)) {
+    throw new ValidationError(`subscribe: fromSequence must be an integer >= 1, got ${options.fromSequence}`);
+  }
+}
+
+function filterSubject(subjects: Subjects, options: SubscribeOptions): string {
+  if (options.actorId !== undefined) return subjects.events(options.actorId);
+  if (options.actorType !== undefined) return subjects.eventsOfType(options.actorType);
+  return subjects.eventsWildcard;
+}
