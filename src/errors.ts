@@ -1,5 +1,6 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
+import { RequestTimeoutError } from "./nats/requester.js";
 
 /** One trimmed schema violation: where (a JSON pointer into the request) and what. */
 export interface FieldError {
@@ -149,6 +150,7 @@ export function toEventStoreError(err: unknown): EventStoreError {
 }
 
 const CONNECTIVITY_ERRORS = [
+  RequestTimeoutError,
   natsErrors.TimeoutError,
   natsErrors.NoRespondersError,
   natsErrors.RequestError,

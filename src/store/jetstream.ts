@@ -1,4 +1,4 @@
-import { type JetStreamClient, jetstream, PubHeaders } from "@nats-io/jetstream";
+import { type ApiError, JetStreamApiError, PubHeaders } from "@nats-io/jetstream";
 import { Empty, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import {
   hasJsCode,
@@ -18,6 +18,7 @@ import type {
   SnapshotGetResponse,
   SnapshotSaveResponse,
 } from "../schemas/types.js";
+import { Requester } from "../nats/requester.js";
 import { Headers, type Subjects } from "../subjects.js";
 import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "./append.js";
 import { type ActorHead, LruCache } from "./cache.js";
@@ -62,6 +63,7 @@ const MAX_WRITE_ATTEMPTS = 10;
 const SCAN_BATCH = 1000;
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * Events in a JetStream stream, one message per event on the actor's subject. Per-actor order holds
@@ -71,7 +73,7 @@ const encoder = new TextEncoder();
 export class JetStreamEventStore implements EventStore {
   readonly counters = newCounters();
   private readonly cache: LruCache<ActorHead>;
-  private readonly js: JetStreamClient;
+  private readonly requester: Requester;
   private readonly subjects: Subjects;
   private readonly timeout: number;
   private readonly atomicBatch: boolean;
@@ -86,7 +88,7 @@ export class JetStreamEventStore implements EventStore {
     this.timeout = options.timeoutMs;
     this.atomicBatch = options.atomicBatch;
     this.cache = new LruCache(options.cacheSize);
-    this.js = jetstream(nc, { timeout: options.timeoutMs });
+    this.requester = new Requester(nc, options.timeoutMs);
     this.directGet = `$JS.API.DIRECT.GET.${this.subjects.stream}`;
     this.snapshotDirectGet = `$JS.API.DIRECT.GET.${this.subjects.snapshotsStream}`;
   }
@@ -102,12 +104,10 @@ export class JetStreamEventStore implements EventStore {
     const body = encoder.encode(JSON.stringify(event));
     return this.writeAtHead<SaveResponse>(actorId, subject, version, {
       write: async (head) => {
-        const ack = await this.js.publish(subject, body, {
-          msgID: event.id,
-          expect: { lastSubjectSequence: head.seq },
-          headers: versionHeaders(version),
-          timeout: this.timeout,
-        });
+        const headers = versionHeaders(version);
+        headers.set(PubHeaders.MsgIdHdr, event.id);
+        headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(head.seq));
+        const ack = await this.publish(subject, body, headers);
         if (ack.duplicate) return this.resolveDedup(event, subject, ack.seq);
         this.cache.set(actorId, { version, seq: ack.seq });
         return { actorId, version, sequence: ack.seq, duplicate: false };
@@ -199,14 +199,11 @@ export class JetStreamEventStore implements EventStore {
         `snapshot of actor ${JSON.stringify(snapshot.actorId)} at version ${snapshot.version} is ahead of its latest event version ${current}`,
       );
     }
-    try {
-      await this.js.publish(this.subjects.snapshots(snapshot.actorId), JSON.stringify(snapshot), {
-        headers: versionHeaders(snapshot.version),
-        timeout: this.timeout,
-      });
-    } catch (err) {
-      throw toEventStoreError(err);
-    }
+    await this.publish(
+      this.subjects.snapshots(snapshot.actorId),
+      encoder.encode(JSON.stringify(snapshot)),
+      versionHeaders(snapshot.version),
+    );
     return { actorId: snapshot.actorId, version: snapshot.version };
   }
 
@@ -370,16 +367,29 @@ export class JetStreamEventStore implements EventStore {
   }
 
   private async msgBySeq(seq: number): Promise<StoredMsg | undefined> {
-    return this.directRequest(this.directGet, JSON.stringify({ seq }));
+    return this.directRequest(this.directGet, encoder.encode(JSON.stringify({ seq })));
   }
 
-  private async directRequest(subject: string, payload: string | Uint8Array): Promise<StoredMsg | undefined> {
-    let reply: Msg;
+  /** Publishes to the stream and resolves to its ack; a refusal rejects with the server's JetStream error. */
+  private async publish(subject: string, body: Uint8Array, headers: MsgHdrs): Promise<{ seq: number; duplicate: boolean }> {
+    const reply = await this.requestReply(subject, body, headers);
+    if (reply.headers?.code) throw statusError(reply);
+    const ack = JSON.parse(decoder.decode(reply.data)) as { error?: ApiError; seq?: number; duplicate?: boolean };
+    if (ack.error) throw new JetStreamApiError(ack.error);
+    if (!Number.isSafeInteger(ack.seq)) throw new InternalError(`unexpected publish ack ${decoder.decode(reply.data)}`);
+    return { seq: ack.seq!, duplicate: ack.duplicate === true };
+  }
+
+  private async requestReply(subject: string, payload: Uint8Array, headers?: MsgHdrs): Promise<Msg> {
     try {
-      reply = await this.nc.request(subject, payload, { timeout: this.timeout });
+      return await this.requester.request(subject, payload, headers);
     } catch (err) {
       throw toEventStoreError(err);
     }
+  }
+
+  private async directRequest(subject: string, payload: Uint8Array): Promise<StoredMsg | undefined> {
+    const reply = await this.requestReply(subject, payload);
     const code = reply.headers?.code ?? 0;
     if (code === 404) return undefined;
     if (code !== 0) throw statusError(reply);

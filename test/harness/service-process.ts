@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { packageRoot } from "../../src/paths.js";
 import { stopProcess, track } from "./processes.js";
 
-export const ROOT = join(import.meta.dirname, "..", "..");
+// packageRoot() finds the package from src/ (tests) and from dist/ (the benchmark) alike.
+export const ROOT = packageRoot();
 export const MAIN = join(ROOT, "dist", "src", "main.js");
 
 export interface ServiceProcess {

@@ -1,0 +1,94 @@
+import type { RunResult } from "./measure.js";
+
+export interface SaveRow {
+  concurrency: number;
+  limit: RunResult;
+  service: RunResult;
+  ratio: number;
+}
+
+export interface BenchResult {
+  date: string;
+  quick: boolean;
+  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; natsServer: string; os: string };
+  saves: SaveRow[];
+  serviceDuringSaves: { peakRssMb: number; cpuPercent: number; peakRssMbAt256: number };
+  firstSave: { newActor: { p50: number; p99: number }; knownActor: { p50: number; p99: number } };
+  reads: { streamMessages: number; p50: number; p99: number }[];
+  readGrowth: number;
+  fullRead: { events: number; ms: number; eventsPerSec: number };
+  version: { events: number; p50: number; p99: number }[];
+  append: { concurrency: number; batchSize: number; eventsPerSec: number; p50: number; p99: number } | { skipped: string };
+}
+
+const fmt = (n: number) => n.toLocaleString("en-US");
+
+export function markdown(r: BenchResult): string {
+  const lines: string[] = [];
+  lines.push(`Machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGb} GB, ${r.machine.os}, Node ${r.machine.node}, nats-server ${r.machine.natsServer}${r.quick ? " (BENCH_QUICK: small counts)" : ""}. ${r.date}`);
+  lines.push("");
+  lines.push("| saves, in flight | JetStream limit (ops/s) | limit p50 / p99 (ms) | eventstore.save (ops/s) | save p50 / p99 (ms) | ratio |");
+  lines.push("| ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const s of r.saves) {
+    lines.push(
+      `| ${s.concurrency} | ${fmt(s.limit.opsPerSec)} | ${s.limit.p50} / ${s.limit.p99} | ${fmt(s.service.opsPerSec)} | ${s.service.p50} / ${s.service.p99} | ${Math.round(s.ratio * 100)}% |`,
+    );
+  }
+  lines.push("");
+  lines.push("| measure | p50 (ms) | p99 (ms) |");
+  lines.push("| --- | ---: | ---: |");
+  lines.push(`| first save of a new actor | ${r.firstSave.newActor.p50} | ${r.firstSave.newActor.p99} |`);
+  lines.push(`| save to a known actor | ${r.firstSave.knownActor.p50} | ${r.firstSave.knownActor.p99} |`);
+  for (const x of r.reads) lines.push(`| events: 20-event actor, stream of ${fmt(x.streamMessages)} | ${x.p50} | ${x.p99} |`);
+  for (const v of r.version) lines.push(`| version: actor with ${fmt(v.events)} events | ${v.p50} | ${v.p99} |`);
+  lines.push("");
+  lines.push(`- 20-event read growth from the smallest to the largest stream (p50): ${r.readGrowth}×`);
+  lines.push(`- full read of ${fmt(r.fullRead.events)} events: ${r.fullRead.ms} ms (${fmt(r.fullRead.eventsPerSec)} events/s)`);
+  if ("skipped" in r.append) lines.push(`- append: skipped (${r.append.skipped})`);
+  else {
+    lines.push(
+      `- append of ${r.append.batchSize}-event batches at ${r.append.concurrency} in flight: ${fmt(r.append.eventsPerSec)} events/s (p50 ${r.append.p50} ms, p99 ${r.append.p99} ms per batch)`,
+    );
+  }
+  lines.push(
+    `- service process during the save runs: peak RSS ${r.serviceDuringSaves.peakRssMb} MB (${r.serviceDuringSaves.peakRssMbAt256} MB in the 256-in-flight run), CPU ${r.serviceDuringSaves.cpuPercent}% of one core`,
+  );
+  return lines.join("\n") + "\n";
+}
+
+/** Two bar charts side by side: throughput and p99 per concurrency, the service beside the limit. */
+export function svg(r: BenchResult): string {
+  const W = 900;
+  const H = 360;
+  const panel = (x0: number, title: string, values: [number, number][], unit: string) => {
+    const pw = 400;
+    const ph = 250;
+    const max = Math.max(...values.flat(), 1);
+    const group = pw / values.length;
+    const bar = group / 3;
+    const parts = [`<text x="${x0 + pw / 2}" y="30" text-anchor="middle" font-size="15" font-weight="bold">${title}</text>`];
+    parts.push(`<line x1="${x0}" y1="${50 + ph}" x2="${x0 + pw}" y2="${50 + ph}" stroke="#333"/>`);
+    values.forEach(([limit, service], i) => {
+      const gx = x0 + i * group + bar / 2;
+      for (const [k, v, color] of [
+        [0, limit, "#9aa5b1"],
+        [1, service, "#2f6fdf"],
+      ] as const) {
+        const h = (v / max) * ph;
+        const x = gx + k * bar;
+        parts.push(`<rect x="${x}" y="${50 + ph - h}" width="${bar - 2}" height="${h}" fill="${color}"/>`);
+        parts.push(`<text x="${x + bar / 2 - 1}" y="${45 + ph - h}" text-anchor="middle" font-size="10">${fmt(Math.round(v * 10) / 10)}</text>`);
+      }
+      parts.push(`<text x="${gx + bar}" y="${68 + ph}" text-anchor="middle" font-size="12">${r.saves[i]!.concurrency} in flight</text>`);
+    });
+    parts.push(`<text x="${x0}" y="${50 + ph + 40}" font-size="11" fill="#555">${unit}</text>`);
+    return parts.join("\n");
+  };
+  const body = [
+    panel(40, "saves per second", r.saves.map((s) => [s.limit.opsPerSec, s.service.opsPerSec]), "ops/s"),
+    panel(480, "p99 latency", r.saves.map((s) => [s.limit.p99, s.service.p99]), "milliseconds"),
+    `<rect x="40" y="${H - 22}" width="12" height="12" fill="#9aa5b1"/><text x="58" y="${H - 12}" font-size="12">JetStream publish with expectation (limit)</text>`,
+    `<rect x="340" y="${H - 22}" width="12" height="12" fill="#2f6fdf"/><text x="358" y="${H - 12}" font-size="12">eventstore.save through the service</text>`,
+  ];
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body.join("\n")}\n</svg>\n`;
+}

@@ -1,0 +1,177 @@
+import { randomUUID } from "node:crypto";
+import { type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import type { Event } from "../src/schemas/types.js";
+import { Headers } from "../src/subjects.js";
+import { deal, Latencies, type RunResult, round, runConcurrent } from "./measure.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** An event of about 200 bytes of JSON, like the benchmark's brief asks. */
+export function benchEvent(actorId: string, version: number): Event {
+  return {
+    id: randomUUID(),
+    eventType: "ItemAdded",
+    actorId,
+    version,
+    data: { sku: "SKU-0042-XL", quantity: 3, price: 1999, currency: "EUR", note: "bench" },
+    metadata: { correlationId: "c0ffee00" },
+  };
+}
+
+export async function call(nc: NatsConnection, subject: string, body: unknown): Promise<Record<string, unknown>> {
+  const msg = await nc.request(subject, JSON.stringify(body), { timeout: 30_000 });
+  const code = msg.headers?.get("Nats-Service-Error-Code");
+  if (code) throw new Error(`${subject} answered ${code}: ${msg.headers?.get("Nats-Service-Error")}`);
+  return JSON.parse(decoder.decode(msg.data)) as Record<string, unknown>;
+}
+
+/** Saves through the service; each worker owns its actors, so no save conflicts. */
+export async function serviceSaves(nc: NatsConnection, concurrency: number, total: number, actors: string[]): Promise<RunResult> {
+  const versions = new Map<string, number>();
+  const dealt = deal(actors, concurrency);
+  return runConcurrent(concurrency, total, async (worker, j) => {
+    const mine = dealt[worker]!;
+    const actorId = mine[j % mine.length]!;
+    const version = (versions.get(actorId) ?? 0) + 1;
+    versions.set(actorId, version);
+    await call(nc, "eventstore.save", benchEvent(actorId, version));
+  });
+}
+
+/** The same saves straight to JetStream with the same expectation and headers: the limit. */
+export async function limitSaves(
+  js: JetStreamClient,
+  stream: string,
+  concurrency: number,
+  total: number,
+  actors: string[],
+): Promise<RunResult> {
+  const heads = new Map<string, { version: number; seq: number }>();
+  const dealt = deal(actors, concurrency);
+  return runConcurrent(concurrency, total, async (worker, j) => {
+    const mine = dealt[worker]!;
+    const actorId = mine[j % mine.length]!;
+    const head = heads.get(actorId) ?? { version: 0, seq: 0 };
+    const event = { ...benchEvent(actorId, head.version + 1), timestamp: new Date().toISOString() };
+    const h = headers();
+    h.set(Headers.version, String(head.version + 1));
+    const ack = await js.publish(`${stream}.events.bench.${actorId}`, encoder.encode(JSON.stringify(event)), {
+      msgID: event.id,
+      expect: { lastSubjectSequence: head.seq },
+      headers: h,
+    });
+    heads.set(actorId, { version: head.version + 1, seq: ack.seq });
+  });
+}
+
+/** First save of brand-new actors against saves to known ones, alternating, one in flight. */
+export async function firstVersusKnown(nc: NatsConnection, rounds: number) {
+  const known = `bench-${randomUUID()}`;
+  let version = 0;
+  await call(nc, "eventstore.save", benchEvent(known, ++version));
+  const fresh = new Latencies();
+  const warm = new Latencies();
+  for (let i = 0; i < rounds; i++) {
+    let t = performance.now();
+    await call(nc, "eventstore.save", benchEvent(`bench-${randomUUID()}`, 1));
+    fresh.add(performance.now() - t);
+    t = performance.now();
+    await call(nc, "eventstore.save", benchEvent(known, ++version));
+    warm.add(performance.now() - t);
+  }
+  return { newActor: fresh.summary(), knownActor: warm.summary() };
+}
+
+/** Fills the stream with other actors' events, pipelined straight to JetStream. */
+export async function fill(js: JetStreamClient, stream: string, count: number, inFlight = 512): Promise<void> {
+  const body = encoder.encode(JSON.stringify({ ...benchEvent("fill-0", 1), timestamp: new Date().toISOString() }));
+  const h = headers();
+  h.set(Headers.version, "1");
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) {
+        const n = next++;
+        await js.publish(`${stream}.events.fill.fill-${n}`, body, { headers: h });
+      }
+    }),
+  );
+}
+
+/**
+ * Grows the stream by `count` messages while spreading `targets` 20-event actors evenly through
+ * it, so each target's events sit far apart, the worst case for reads that scan.
+ */
+export async function growWithTargets(
+  nc: NatsConnection,
+  js: JetStreamClient,
+  stream: string,
+  count: number,
+  targets: number,
+  eventsPerTarget = 20,
+): Promise<string[]> {
+  const ids = Array.from({ length: targets }, () => `reader-${randomUUID()}`);
+  const slice = Math.floor(count / eventsPerTarget);
+  for (let v = 1; v <= eventsPerTarget; v++) {
+    await fill(js, stream, slice);
+    await Promise.all(ids.map((id) => call(nc, "eventstore.save", benchEvent(id, v))));
+  }
+  return ids;
+}
+
+export async function timedCalls(nc: NatsConnection, n: number, body: (i: number) => unknown, subject: string) {
+  const l = new Latencies();
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await call(nc, subject, body(i));
+    l.add(performance.now() - t);
+  }
+  return l.summary();
+}
+
+/** Writes an actor with `events` events in 100-event appends (or saves when append is missing). */
+export async function bigActor(nc: NatsConnection, events: number): Promise<string> {
+  const actorId = `big-${randomUUID()}`;
+  for (let from = 1; from <= events; from += 100) {
+    const batch = Array.from({ length: Math.min(100, events - from + 1) }, (_, k) => benchEvent(actorId, from + k));
+    await call(nc, "eventstore.append", { actorId, events: batch });
+  }
+  return actorId;
+}
+
+/** Reads a whole history page by page; resolves to the milliseconds it took. */
+export async function fullRead(nc: NatsConnection, actorId: string, expected: number): Promise<number> {
+  const t = performance.now();
+  let from = 0;
+  let seen = 0;
+  for (;;) {
+    const page = await call(nc, "eventstore.events", { actorId, fromVersion: from });
+    const events = page.events as { version: number }[];
+    seen += events.length;
+    if (!page.hasMore) break;
+    from = events.at(-1)!.version;
+  }
+  if (seen !== expected) throw new Error(`full read saw ${seen} events, expected ${expected}`);
+  return round(performance.now() - t);
+}
+
+export async function appends(nc: NatsConnection, concurrency: number, batches: number, batchSize: number) {
+  const actors = Array.from({ length: Math.max(concurrency * 4, 64) }, () => `cart-${randomUUID()}`);
+  const versions = new Map<string, number>();
+  const dealt = deal(actors, concurrency);
+  const r = await runConcurrent(concurrency, batches, async (worker, j) => {
+    const mine = dealt[worker]!;
+    const actorId = mine[j % mine.length]!;
+    const from = (versions.get(actorId) ?? 0) + 1;
+    versions.set(actorId, from + batchSize - 1);
+    const events = Array.from({ length: batchSize }, (_, k) => benchEvent(actorId, from + k));
+    await call(nc, "eventstore.append", { actorId, events });
+  });
+  return { ...r, batchSize, eventsPerSec: r.opsPerSec * batchSize };
+}
+
+export async function streamMessages(jsm: JetStreamManager, stream: string): Promise<number> {
+  return (await jsm.streams.info(stream)).state.messages;
+}
