@@ -13,6 +13,8 @@ export interface NatsServerOptions {
   /** Reuse this store directory (a restart keeps its data). */
   dir?: string;
   jetstream?: boolean;
+  /** Run this nats-server binary instead of NATS_SERVER_BIN (e.g. an older release). */
+  bin?: string;
 }
 
 export interface NatsServer {
@@ -58,7 +60,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   if (options.jetstream !== false) lines.push(`jetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }`);
   if (options.config) lines.push(options.config);
   writeFileSync(conf, lines.join("\n") + "\n");
-  const child = spawn(natsServerBin(), ["-c", conf, "--ports_file_dir", portsDir], {
+  const child = spawn(options.bin ?? natsServerBin(), ["-c", conf, "--ports_file_dir", portsDir], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   track(child);
