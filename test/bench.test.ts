@@ -1,0 +1,37 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect, it } from "vitest";
+import { ROOT } from "./harness/service-process.js";
+
+// The benchmark's quick mode, so that it never rots. It asserts what was measured, never how fast.
+it("runs the quick benchmark end to end and reports every measure", async () => {
+  const out = mkdtempSync(join(tmpdir(), "es-bench-"));
+  try {
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [join(ROOT, "dist", "bench", "run.js")],
+        { env: { ...process.env, BENCH_QUICK: "1", BENCH_OUT: out }, timeout: 170_000 },
+        (err, so, se) => (err ? reject(new Error(`${err.message}\n${se}`)) : resolve(so)),
+      );
+    });
+    const result = JSON.parse(readFileSync(join(out, "quick.json"), "utf8")) as Record<string, unknown> & {
+      saves: { concurrency: number; limit: { opsPerSec: number }; service: { opsPerSec: number } }[];
+      reads: { streamMessages: number }[];
+      append: { eventsPerSec?: number; skipped?: string };
+    };
+    expect(result.saves.map((s) => s.concurrency)).toEqual([1, 16, 64, 256]);
+    for (const s of result.saves) {
+      expect(s.limit.opsPerSec).toBeGreaterThan(0);
+      expect(s.service.opsPerSec).toBeGreaterThan(0);
+    }
+    expect(result.reads.map((r) => r.streamMessages)).toEqual([3_000, 10_000, 30_000].map((n) => expect.closeTo(n, -3)));
+    expect(result.append.skipped).toBeUndefined();
+    expect(readFileSync(join(out, "quick.svg"), "utf8")).toContain("<svg");
+    expect(stdout).toContain("| saves, in flight |");
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}, 180_000);
