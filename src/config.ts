@@ -32,6 +32,14 @@ export interface Config {
   readonly jetstreamTimeoutMs: number;
   /** Largest nesting of objects and arrays accepted in a request. */
   readonly maxDepth: number;
+  /** Largest request body accepted; undefined: the server's max_payload less the service's headroom. */
+  readonly maxRequestBytes: number | undefined;
+  /** Most events one events reply carries; a larger `limit` is cut to it (the reply says hasMore). */
+  readonly maxReadEvents: number;
+  /** How long the first connection to NATS may take before the start fails. */
+  readonly connectTimeoutMs: number;
+  /** Prefix of the service's reply subjects, so that its permissions need not cover every inbox. */
+  readonly inboxPrefix: string;
   readonly auth: AuthConfig;
   readonly version: string;
 }
@@ -42,6 +50,7 @@ export class ConfigError extends Error {
 
 const STREAM_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const INBOX_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -84,6 +93,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((user === undefined) !== (password === undefined)) {
     throw new ConfigError("NATS_USER and NATS_PASSWORD go together: set both or neither");
   }
+  const inboxPrefix = optional(env, "NATS_INBOX_PREFIX") ?? "_INBOX";
+  if (!INBOX_PREFIX.test(inboxPrefix) || inboxPrefix.length > 64) {
+    throw new ConfigError(`NATS_INBOX_PREFIX must be subject tokens of [A-Za-z0-9_-] (no wildcards), got "${inboxPrefix}"`);
+  }
+  const maxRequestBytes =
+    optional(env, "EVENTSTORE_MAX_REQUEST_BYTES") === undefined
+      ? undefined
+      : integer(env, "EVENTSTORE_MAX_REQUEST_BYTES", 0, 1024, 64 * 1024 * 1024);
   const tlsCertFile = optional(env, "NATS_TLS_CERT");
   const tlsKeyFile = optional(env, "NATS_TLS_KEY");
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
@@ -100,6 +117,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     snapshotsKeep: integer(env, "EVENTSTORE_SNAPSHOTS_KEEP", 3, 1, 1000),
     jetstreamTimeoutMs: integer(env, "EVENTSTORE_JS_TIMEOUT_MS", 5000, 100, 600_000),
     maxDepth: integer(env, "EVENTSTORE_MAX_DEPTH", 64, 2, 10_000),
+    maxRequestBytes,
+    maxReadEvents: integer(env, "EVENTSTORE_MAX_READ_EVENTS", 10_000, 1, 10_000),
+    connectTimeoutMs: integer(env, "NATS_CONNECT_TIMEOUT_MS", 10_000, 500, 600_000),
+    inboxPrefix,
     auth: Object.freeze({
       credsFile: optional(env, "NATS_CREDS"),
       nkeySeedFile: optional(env, "NATS_NKEY"),

@@ -1,9 +1,9 @@
 import { resolve } from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { errors, type NatsConnection } from "@nats-io/transport-node";
 import { startApp } from "./app.js";
-import { type Config, ConfigError, loadConfig } from "./config.js";
+import { type AuthConfig, type Config, ConfigError, loadConfig } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
-import { connectNats } from "./nats/connect.js";
+import { connectNats, explainNatsFailure } from "./nats/connect.js";
 import { type LocalServer, startLocalServer } from "./nats/local-server.js";
 
 async function main(): Promise<void> {
@@ -27,8 +27,11 @@ async function main(): Promise<void> {
       servers = local.url;
       log.info({ url: servers, data: resolve("data") }, "started a local nats-server (NATS_URL is unset)");
     }
-    nc = await connectNats(servers, config.auth);
-    watchConnection(nc, log);
+    nc = await connectNats(servers, config.auth, "eventstore", {
+      timeoutMs: config.connectTimeoutMs,
+      inboxPrefix: config.inboxPrefix,
+    });
+    watchConnection(nc, log, config.auth);
     const { running } = await startApp(nc, config, log);
     if (local) {
       process.stderr.write(
@@ -57,18 +60,25 @@ async function main(): Promise<void> {
       void local?.stop().finally(() => process.exit(1));
     });
   } catch (err) {
-    log.fatal({ err: (err as Error).message }, "eventstore could not start");
+    const reason = explainNatsFailure(err, config.auth);
+    log.fatal({ err: (err as Error).message, ...(reason ? { reason } : {}) }, "eventstore could not start");
     await nc?.close().catch(() => undefined);
     await local?.stop();
     process.exit(1);
   }
 }
 
-function watchConnection(nc: NatsConnection, log: Logger): void {
+function watchConnection(nc: NatsConnection, log: Logger, auth: AuthConfig): void {
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect" || s.type === "reconnect") log.warn({ status: s.type, server: s.server }, "NATS connection");
-      if (s.type === "error") log.error({ err: String(s.error) }, "NATS connection error");
+      if (s.type !== "error") continue;
+      // Without its subscriptions the service would look alive and answer nothing: stop instead.
+      if (s.error instanceof errors.PermissionViolationError && s.error.operation === "subscription") {
+        log.fatal({ err: s.error.message, reason: explainNatsFailure(s.error, auth) }, "eventstore cannot serve");
+        process.exit(1);
+      }
+      log.error({ err: String(s.error) }, "NATS connection error");
     }
   })();
 }

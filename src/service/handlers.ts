@@ -23,10 +23,12 @@ export interface HandlerDeps {
   validator: RequestValidator;
   /** An events reply must fit in this many bytes: the connection's max_payload. */
   maxReplyBytes: number;
+  /** An events reply carries at most this many events, whatever `limit` asks. */
+  maxReadEvents: number;
 }
 
 /** Per endpoint: parse and validate the request, call the store, encode the reply. */
-export function createHandlers({ store, validator, maxReplyBytes }: HandlerDeps): Record<EndpointName, Handler> {
+export function createHandlers({ store, validator, maxReplyBytes, maxReadEvents }: HandlerDeps): Record<EndpointName, Handler> {
   return {
     async save(body, ctx) {
       const event = validator.parse<SaveRequest>("save", body);
@@ -43,7 +45,7 @@ export function createHandlers({ store, validator, maxReplyBytes }: HandlerDeps)
       ctx.actorId = req.actorId;
       const page = await store.events(req.actorId, {
         fromVersion: req.fromVersion,
-        limit: req.limit,
+        limit: Math.min(req.limit ?? maxReadEvents, maxReadEvents),
         maxBytes: maxReplyBytes,
       });
       return encodePage(page);

@@ -34,9 +34,9 @@ const encoder = new TextEncoder();
 
 export async function startService({ nc, store, config, subjects, log }: ServiceDeps): Promise<RunningService> {
   const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
-  const maxRequestBytes = maxPayload - REQUEST_HEADROOM_BYTES;
+  const maxRequestBytes = Math.min(maxPayload - REQUEST_HEADROOM_BYTES, config.maxRequestBytes ?? Infinity);
   const validator = new RequestValidator({ maxDepth: config.maxDepth, maxRequestBytes });
-  const handlers = createHandlers({ store, validator, maxReplyBytes: maxPayload });
+  const handlers = createHandlers({ store, validator, maxReplyBytes: maxPayload, maxReadEvents: config.maxReadEvents });
   const schemas = loadSchemas();
 
   const service = await new Svcm(nc).add({
