@@ -7,10 +7,12 @@ export interface ActorHead {
 
 /**
  * A bounded least-recently-used map. Map keeps insertion order, so re-inserting on each hit
- * moves an entry to the end and the first key is always the least recently used.
+ * moves an entry to the end and the first key is always the least recently used. Each entry
+ * weighs 1 unless set says otherwise; the capacity bounds the total weight.
  */
 export class LruCache<V> {
-  private readonly map = new Map<string, V>();
+  private readonly map = new Map<string, { value: V; weight: number }>();
+  private total = 0;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError("capacity must be a positive integer");
@@ -20,24 +22,32 @@ export class LruCache<V> {
     return this.map.size;
   }
 
-  get(key: string): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
+  /** The sum of the entries' weights. */
+  get weight(): number {
+    return this.total;
   }
 
-  set(key: string, value: V): void {
+  get(key: string): V | undefined {
+    const entry = this.map.get(key);
+    if (entry === undefined) return undefined;
     this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.capacity) {
-      this.map.delete(this.map.keys().next().value as string);
+    this.map.set(key, entry);
+    return entry.value;
+  }
+
+  set(key: string, value: V, weight = 1): void {
+    this.delete(key);
+    this.map.set(key, { value, weight });
+    this.total += weight;
+    while (this.total > this.capacity && this.map.size > 1) {
+      this.delete(this.map.keys().next().value as string);
     }
   }
 
   delete(key: string): void {
+    const entry = this.map.get(key);
+    if (entry === undefined) return;
     this.map.delete(key);
+    this.total -= entry.weight;
   }
 }

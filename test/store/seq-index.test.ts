@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { LruCache } from "../../src/store/cache.js";
+import { ActorIndex, planRuns } from "../../src/store/seq-index.js";
+
+describe("ActorIndex", () => {
+  const index = () => {
+    const i = new ActorIndex(true);
+    [
+      [1, 10],
+      [2, 50],
+      [5, 51],
+      [6, 900],
+    ].forEach(([v, s]) => i.add(v!, s!));
+    return i;
+  };
+
+  it("finds the first entry after a version, gaps in versions included", () => {
+    const i = index();
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map((v) => i.firstAfter(v))).toEqual([0, 1, 2, 2, 2, 3, 4, 4]);
+    expect(i.lastSeq).toBe(900);
+    expect(i.lastVersion).toBe(6);
+  });
+
+  it("refuses entries that do not grow", () => {
+    const i = index();
+    expect(() => i.add(7, 900)).toThrow(RangeError);
+    expect(() => i.add(6, 901)).toThrow(RangeError);
+  });
+
+  it("knows what it covers once trimmed to a tail", () => {
+    const i = index();
+    expect(i.covers(0)).toBe(true);
+    i.trim(2);
+    expect(i.complete).toBe(false);
+    expect(i.versions).toEqual([5, 6]);
+    expect(i.covers(0)).toBe(false);
+    expect(i.covers(4)).toBe(true);
+    expect(i.covers(6)).toBe(true);
+  });
+});
+
+describe("planRuns", () => {
+  it("groups close sequences and leaves far ones alone", () => {
+    expect(planRuns([1, 2, 3, 10, 100, 101, 5000], 8)).toEqual([
+      { start: 1, end: 10, count: 4 },
+      { start: 100, end: 101, count: 2 },
+      { start: 5000, end: 5000, count: 1 },
+    ]);
+    expect(planRuns([], 8)).toEqual([]);
+  });
+});
+
+describe("LruCache", () => {
+  it("evicts the least recently used entries past its capacity", () => {
+    const c = new LruCache<number>(2);
+    c.set("a", 1);
+    c.set("b", 2);
+    c.get("a");
+    c.set("c", 3);
+    expect([c.get("a"), c.get("b"), c.get("c")]).toEqual([1, undefined, 3]);
+  });
+
+  it("bounds the total weight, keeping at least the newest entry", () => {
+    const c = new LruCache<string>(10);
+    c.set("a", "a", 4);
+    c.set("b", "b", 4);
+    c.set("c", "c", 4);
+    expect(c.get("a")).toBeUndefined();
+    expect(c.weight).toBe(8);
+    c.set("b", "b", 9);
+    expect(c.get("c")).toBeUndefined();
+    expect(c.weight).toBe(9);
+    c.set("huge", "h", 50);
+    expect(c.size).toBe(1);
+    expect(c.get("huge")).toBe("h");
+  });
+});
