@@ -9,7 +9,7 @@ import { ROOT, type ServiceProcess, startServiceProcess } from "../harness/servi
 
 // A nats-server without atomic batch publish (Debian bookworm's 2.9.x unless NATS_SERVER_OLD_BIN says otherwise).
 const oldServerBin = () =>
-  execFileSync("bash", [join(ROOT, "scripts", "get-old-nats-server.sh")], {
+  execFileSync("bash", [join(ROOT, "scripts", "get-nats-server.sh"), "--old"], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
   }).trim();
