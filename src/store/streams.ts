@@ -23,20 +23,27 @@ export interface StreamSettings {
   atomicBatch: boolean;
 }
 
-/** The events stream: file storage, nothing ever dropped on its own, direct gets for reads. */
-export function eventsStreamConfig(s: StreamSettings): Partial<StreamConfig> {
+/** What both streams share: file storage, limits retention, no age, count or size limit, direct gets. */
+function durableStream(name: string, subject: string, replicas: number): Partial<StreamConfig> {
   return {
-    name: s.subjects.stream,
-    subjects: [s.subjects.eventsWildcard],
+    name,
+    subjects: [subject],
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
-    num_replicas: s.replicas,
+    num_replicas: replicas,
     max_age: 0,
     max_msgs: -1,
     max_bytes: -1,
     max_msgs_per_subject: -1,
     allow_direct: true,
+  };
+}
+
+/** The events stream: nothing is ever dropped on its own. */
+export function eventsStreamConfig(s: StreamSettings): Partial<StreamConfig> {
+  return {
+    ...durableStream(s.subjects.stream, s.subjects.eventsWildcard, s.replicas),
     ...(s.atomicBatch ? { allow_atomic: true } : {}),
   };
 }
@@ -44,17 +51,8 @@ export function eventsStreamConfig(s: StreamSettings): Partial<StreamConfig> {
 /** Snapshots: a stream of their own, so that only they are bounded per actor. */
 export function snapshotsStreamConfig(s: StreamSettings): Partial<StreamConfig> {
   return {
-    name: s.subjects.snapshotsStream,
-    subjects: [s.subjects.snapshotsWildcard],
-    storage: StorageType.File,
-    retention: RetentionPolicy.Limits,
-    discard: DiscardPolicy.Old,
-    num_replicas: s.replicas,
-    max_age: 0,
-    max_msgs: -1,
-    max_bytes: -1,
+    ...durableStream(s.subjects.snapshotsStream, s.subjects.snapshotsWildcard, s.replicas),
     max_msgs_per_subject: s.snapshotsKeep,
-    allow_direct: true,
   };
 }
 
