@@ -1,4 +1,4 @@
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { type ConnectionOptions, createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
 interface Pending {
   resolve: (msg: Msg) => void;
@@ -28,8 +28,14 @@ export class Requester {
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
   ) {
-    this.prefix = `${createInbox()}.`;
-    this.sub = nc.subscribe(`${this.prefix}*`, { callback: (_err, msg) => this.settle(msg) });
+    // The connection's own prefix (NATS_INBOX_PREFIX): the service's permissions cover only those inboxes.
+    this.prefix = `${createInbox((nc as NatsConnection & { options?: ConnectionOptions }).options?.inboxPrefix)}.`;
+    // An error here (a refused subscription) is reported on the connection's status; requests then time out.
+    this.sub = nc.subscribe(`${this.prefix}*`, {
+      callback: (err, msg) => {
+        if (!err) this.settle(msg);
+      },
+    });
     this.sweeper = setInterval(() => this.expire(), Math.min(250, timeoutMs));
     this.sweeper.unref();
     void nc.closed().then(() => this.close());
