@@ -92,8 +92,9 @@ export function explainNatsFailure(err: unknown, auth: AuthConfig): string | und
   if (err instanceof errors.AuthorizationError || err instanceof errors.UserAuthenticationExpiredError) {
     return `the NATS server refused the credentials (configured: ${configured})`;
   }
-  if (err instanceof errors.PermissionViolationError) {
-    return `the NATS user lacks a permission the service needs (${err.operation} ${err.subject}): see docs/security.md`;
+  const violation = err instanceof Error && err.cause instanceof errors.PermissionViolationError ? err.cause : err;
+  if (violation instanceof errors.PermissionViolationError) {
+    return `the NATS user lacks a permission the service needs (${violation.operation} ${violation.subject}): see docs/security.md`;
   }
   if (err instanceof errors.TimeoutError) {
     return (

@@ -1,0 +1,261 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { connect, Empty, errors, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { request } from "../harness/requests.js";
+import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+
+// The service runs as a NATS user holding exactly EVENTSTORE_SERVICE of deploy/permissions.conf,
+// and callers as the writer and reader roles of the same file. The server enforces them.
+
+const PERMISSIONS_FILE = join(ROOT, "deploy", "permissions.conf");
+const SERVICE_ENV = { NATS_INBOX_PREFIX: "_INBOX_eventstore", EVENTSTORE_JS_TIMEOUT_MS: "2000" };
+
+const passwords = { eventstore: secret(), "eventstore-writer": secret(), "eventstore-reader": secret(), admin: secret() };
+// deploy/permissions.conf takes its users' passwords from nats-server's environment, inherited from here.
+process.env.EVENTSTORE_NATS_PASSWORD = passwords.eventstore;
+process.env.WRITER_NATS_PASSWORD = passwords["eventstore-writer"];
+process.env.READER_NATS_PASSWORD = passwords["eventstore-reader"];
+
+function secret(): string {
+  return randomBytes(12).toString("hex");
+}
+
+/**
+ * A server that includes permissionsText (the shipped file, or a variant of it) as it stands,
+ * plus one unrestricted admin user for the test's own checks.
+ */
+async function serverWith(permissionsText: string): Promise<NatsServer & { log: () => string }> {
+  const withAdmin = permissionsText.replace(/^(\s*users: \[\n)/m, `$1    { user: admin, password: "${passwords.admin}" }\n`);
+  expect(withAdmin).not.toBe(permissionsText);
+  // nats-server resolves an include against the directory of the including file.
+  const serverDir = mkdtempSync(join(tmpdir(), "es-nats-"));
+  writeFileSync(join(serverDir, "permissions.conf"), withAdmin);
+  const server = await startNatsServer({ dir: serverDir, config: "include permissions.conf" });
+  let log = "";
+  server.process.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  return Object.assign(server, { log: () => log });
+}
+
+const as = (server: NatsServer, user: keyof typeof passwords) =>
+  connect({ servers: server.url, user, pass: passwords[user] });
+
+function startService(server: NatsServer): Promise<ServiceProcess> {
+  return startServiceProcess(server.url, { ...SERVICE_ENV, NATS_USER: "eventstore", NATS_PASSWORD: passwords.eventstore });
+}
+
+/** Both streams gone, or both present with settings the service must update (direct gets off, another snapshot bound). */
+async function prepareStreams(admin: NatsConnection, state: "absent" | "stale"): Promise<void> {
+  const jsm = await jetstreamManager(admin);
+  for (const name of ["EVENTS", "EVENTS_SNAPSHOTS"]) await jsm.streams.delete(name).catch(() => undefined);
+  if (state === "absent") return;
+  const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1 };
+  await jsm.streams.add({ ...common, name: "EVENTS", subjects: ["EVENTS.events.>"], allow_direct: false });
+  await jsm.streams.add({ ...common, name: "EVENTS_SNAPSHOTS", subjects: ["EVENTS.snapshots.>"], allow_direct: true, max_msgs_per_subject: 1 });
+}
+
+/** Every endpoint and $SRV verb once, as a writer would use them; the first failure, or undefined. */
+async function exercise(nc: NatsConnection): Promise<string | undefined> {
+  const actorId = `order-${randomUUID()}`;
+  const event = (version: number) => ({ id: randomUUID(), eventType: "OrderPlaced", actorId, version, data: { n: version } });
+  const steps: [string, () => Promise<unknown>][] = [
+    ["save", () => call(nc, "eventstore.save", event(1))],
+    ["save (cached head)", () => call(nc, "eventstore.save", event(2))],
+    ["append", () => call(nc, "eventstore.append", { actorId, events: [event(3), event(4)] })],
+    ["events", () => call(nc, "eventstore.events", { actorId })],
+    ["version", () => call(nc, "eventstore.version", { actorId })],
+    ["snapshot_save", () => call(nc, "eventstore.snapshot.save", { actorId, version: 4, state: { n: 4 } })],
+    ["snapshot_get", () => call(nc, "eventstore.snapshot.get", { actorId })],
+    ["$SRV.INFO", () => nc.request("$SRV.INFO.eventstore", Empty, { timeout: 3000 })],
+    ["$SRV.STATS", () => nc.request("$SRV.STATS.eventstore", Empty, { timeout: 3000 })],
+    ["$SRV.PING", () => nc.request("$SRV.PING.eventstore", Empty, { timeout: 3000 })],
+  ];
+  for (const [name, step] of steps) {
+    try {
+      await step();
+    } catch (err) {
+      return `${name}: ${(err as Error).message}`;
+    }
+  }
+  return undefined;
+}
+
+/** The server refused to let the request out: nats.js reports the -ERR as the cause of the request's error. */
+async function expectRefused(pending: Promise<unknown>, subject: string): Promise<void> {
+  const err = await pending.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const violation = err instanceof Error && err.cause instanceof errors.PermissionViolationError ? err.cause : err;
+  expect(violation, subject).toBeInstanceOf(errors.PermissionViolationError);
+  expect(violation).toMatchObject({ operation: "publish", subject });
+}
+
+async function call(nc: NatsConnection, subject: string, body: unknown): Promise<void> {
+  const r = await request(nc, subject, body, 5000);
+  if (r.code !== 0) throw new Error(`error ${r.code}: ${String((r.body.error as { message?: string })?.message)}`);
+}
+
+/** Starts the service on streams in the given state and exercises it; the first failure, or undefined. */
+async function run(server: NatsServer, admin: NatsConnection, state: "absent" | "stale"): Promise<string | undefined> {
+  await prepareStreams(admin, state);
+  let service: ServiceProcess;
+  try {
+    service = await startService(server);
+  } catch (err) {
+    return `start: ${(err as Error).message}`;
+  }
+  const writer = await as(server, "eventstore-writer");
+  try {
+    return await exercise(writer);
+  } finally {
+    await writer.close();
+    await service.stop();
+  }
+}
+
+describe("the service with exactly the permissions of deploy/permissions.conf", () => {
+  let server: NatsServer & { log: () => string };
+  let admin: NatsConnection;
+
+  beforeAll(async () => {
+    server = await serverWith(readFileSync(PERMISSIONS_FILE, "utf8"));
+    admin = await as(server, "admin");
+  });
+  afterAll(async () => {
+    await admin?.close();
+    await server?.stop();
+  });
+
+  it("creates its streams, serves every endpoint and $SRV verb, and trips no permission", async () => {
+    const r = await run(server, admin, "absent");
+    expect(r).toBeUndefined();
+    const jsm = await jetstreamManager(admin);
+    expect((await jsm.streams.info("EVENTS")).state.messages).toBe(4);
+    expect(server.log()).not.toMatch(/violation/i);
+  });
+
+  it("updates streams an operator created with other settings, then serves", async () => {
+    expect(await run(server, admin, "stale")).toBeUndefined();
+    const jsm = await jetstreamManager(admin);
+    expect((await jsm.streams.info("EVENTS")).config.allow_direct).toBe(true);
+    expect((await jsm.streams.info("EVENTS_SNAPSHOTS")).config.max_msgs_per_subject).toBe(3);
+    expect(server.log()).not.toMatch(/violation/i);
+  });
+
+  it("lets a writer use every endpoint but not the stream, the JetStream API or the service's inboxes", async () => {
+    const writer = await as(server, "eventstore-writer");
+    try {
+      const service = await startService(server);
+      try {
+        expect(await exercise(writer)).toBeUndefined();
+        await expectRefused(writer.request("EVENTS.events.order.order-1", "{}", { timeout: 3000 }), "EVENTS.events.order.order-1");
+        await expectRefused(writer.request("$JS.API.STREAM.INFO.EVENTS", Empty, { timeout: 3000 }), "$JS.API.STREAM.INFO.EVENTS");
+        const snoop = writer.subscribe("_INBOX_eventstore.>");
+        expect(await snoop.closed).toBeInstanceOf(errors.PermissionViolationError);
+      } finally {
+        await service.stop();
+      }
+    } finally {
+      await writer.close();
+    }
+  });
+
+  it("lets a reader read, and the server itself refuses its writes", async () => {
+    const service = await startService(server);
+    const writer = await as(server, "eventstore-writer");
+    const reader = await as(server, "eventstore-reader");
+    try {
+      const actorId = `order-${randomUUID()}`;
+      await call(writer, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version: 1, data: {} });
+      await call(writer, "eventstore.snapshot.save", { actorId, version: 1, state: {} });
+      const jsm = await jetstreamManager(admin);
+      const counts = async () =>
+        [(await jsm.streams.info("EVENTS")).state.messages, (await jsm.streams.info("EVENTS_SNAPSHOTS")).state.messages];
+      const before = await counts();
+
+      expect(await request(reader, "eventstore.events", { actorId })).toMatchObject({ code: 0, body: { events: [{ version: 1 }] } });
+      expect(await request(reader, "eventstore.version", { actorId })).toMatchObject({ code: 0, body: { version: 1 } });
+      expect(await request(reader, "eventstore.snapshot.get", { actorId })).toMatchObject({ code: 0, body: { version: 1 } });
+      const event = { id: randomUUID(), eventType: "T", actorId, version: 2, data: {} };
+      for (const [subject, body] of [
+        ["eventstore.save", event],
+        ["eventstore.append", { actorId, events: [event] }],
+        ["eventstore.snapshot.save", { actorId, version: 1, state: {} }],
+      ] as const) {
+        await expectRefused(request(reader, subject, body, 3000), subject);
+      }
+      expect(await counts()).toEqual(before);
+      expect(server.log()).toMatch(/Publish Violation.*eventstore\.save/);
+    } finally {
+      await reader.close();
+      await writer.close();
+      await service.stop();
+    }
+  });
+});
+
+/** The lines of EVENTSTORE_SERVICE that grant something: each allowed subject, and allow_responses. */
+function serviceGrants(text: string): { line: number; grant: string }[] {
+  const lines = text.split("\n");
+  const start = lines.findIndex((l) => l.trim() === "EVENTSTORE_SERVICE: {");
+  const indent = lines[start]!.indexOf("E");
+  const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
+  const grants: { line: number; grant: string }[] = [];
+  for (let i = start + 1; i < end; i++) {
+    const grant = lines[i]!.trim();
+    if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, grant });
+  }
+  return grants;
+}
+
+describe("every grant of EVENTSTORE_SERVICE is needed", () => {
+  const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
+  const grants = serviceGrants(shipped);
+
+  it("finds the service's grants in the shipped file", () => {
+    expect(grants.length).toBeGreaterThanOrEqual(20);
+    expect(grants.map((g) => g.grant)).toContain('"EVENTS.events.>"');
+  });
+
+  it.each(grants)("without $grant the service fails", async ({ line }) => {
+    const lines = shipped.split("\n");
+    lines.splice(line, 1);
+    const server = await serverWith(lines.join("\n"));
+    const admin = await as(server, "admin");
+    try {
+      const failure = (await run(server, admin, "absent")) ?? (await run(server, admin, "stale"));
+      expect(failure).toBeDefined();
+    } finally {
+      await admin.close();
+      await server.stop();
+    }
+  });
+});
+
+describe("a missing permission stops the start with a message that names it", () => {
+  const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
+
+  it.each([
+    ['"$JS.API.INFO"', /lacks a permission the service needs \(publish \$JS\.API\.INFO\).*eventstore could not start/],
+    ['"eventstore.save"', /lacks a permission the service needs \(subscription eventstore\.save\).*eventstore cannot serve/],
+  ])("without %s", async (grant, says) => {
+    const server = await serverWith(shipped.replace(new RegExp(`^\\s*${grant.replace(/[$.]/g, "\\$&")}\\n`, "m"), ""));
+    try {
+      const { code, output } = await runServiceToExit({
+        NATS_URL: server.url,
+        ...SERVICE_ENV,
+        NATS_USER: "eventstore",
+        NATS_PASSWORD: passwords.eventstore,
+      });
+      expect(code, output).toBe(1);
+      expect(output).toMatch(says);
+    } finally {
+      await server.stop();
+    }
+  });
+});
