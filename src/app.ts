@@ -42,6 +42,7 @@ async function openStore(nc: NatsConnection, config: Config, subjects: Subjects,
     cacheSize: config.cacheSize,
     timeoutMs: config.jetstreamTimeoutMs,
     atomicBatch,
+    replicas: config.replicas,
   });
 }
 

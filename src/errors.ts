@@ -105,6 +105,8 @@ export const JsErrorCode = Object.freeze({
   WrongLastSequence: 10071,
   /** The same refusal without the current sequence: replicated streams and atomic batches in flight. */
   WrongLastSequenceConstant: 10164,
+  /** A replicated stream is storing a message with this id right now: its outcome is not known yet. */
+  DuplicateMessageIdInProcess: 10158,
   StreamNotFound: 10059,
   ClusterNotAvailable: 10008,
   InsufficientResources: 10023,

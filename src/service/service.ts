@@ -3,11 +3,11 @@ import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
 import type { Config } from "../config.js";
 import { toEventStoreError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { EventStore } from "../store/store.js";
+import type { EventStore, StoreCounters } from "../store/store.js";
 import { type EndpointName, Endpoints, Headers, type Subjects } from "../subjects.js";
 import { bundleSchema, loadSchemas, RequestValidator } from "../validation.js";
 import { createHandlers, type Handler, type RequestContext } from "./handlers.js";
-import { EndpointStats, reportStats } from "./stats.js";
+import { counterData, EndpointStats, reportStats } from "./stats.js";
 
 // Room left in a message for what the service adds to a request (timestamp, headers) and for
 // the envelope of an events reply, so that any event that is accepted can also be read back.
@@ -78,10 +78,12 @@ export async function startService({ nc, store, config, subjects, log }: Service
       },
     });
   }
-  reportStats(service, stats, (name, s) => ({
-    errors_by_code: s.errorsByCode,
-    ...(name === "save" || name === "append" || name === "snapshot_save" ? store.counters : {}),
-  }));
+  const writeCounters: Partial<Record<string, StoreCounters>> = {
+    save: store.counters.save,
+    append: store.counters.append,
+    snapshot_save: store.counters.saveSnapshot,
+  };
+  reportStats(service, stats, (name, s) => ({ errors_by_code: s.errorsByCode, ...counterData(writeCounters[name]) }));
   log.info({ id: service.info().id, version: config.version, queue: config.queue, maxRequestBytes }, "service started");
 
   return {

@@ -1,4 +1,5 @@
 import type { Service, ServiceStats } from "@nats-io/services";
+import type { StoreCounters } from "../store/store.js";
 
 /** What one endpoint has done, measured around the whole asynchronous request. */
 export class EndpointStats {
@@ -47,4 +48,10 @@ export function reportStats(
     });
     return reply;
   };
+}
+
+/** A write endpoint's store counters as STATS data, spelled like the rest of the reply. */
+export function counterData(c: StoreCounters | undefined): Record<string, number> {
+  if (!c) return {};
+  return { conflicts: c.conflicts, duplicates: c.duplicates, cache_hits: c.cacheHits, cache_misses: c.cacheMisses, retries: c.retries };
 }

@@ -1,5 +1,12 @@
-import { type ApiError, JetStreamApiError, PubHeaders } from "@nats-io/jetstream";
-import { Empty, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { type ApiError, JetStreamApiCodes, JetStreamApiError, PubHeaders } from "@nats-io/jetstream";
+import {
+  Empty,
+  headers as natsHeaders,
+  type Msg,
+  type MsgHdrs,
+  MsgHdrsImpl,
+  type NatsConnection,
+} from "@nats-io/transport-node";
 import {
   hasJsCode,
   InternalError,
@@ -26,9 +33,10 @@ import { batchIdReusedError, checkAppendBatch, idReusedError, serverBatchLimitEr
 import {
   type EventStore,
   type EventsPage,
-  newCounters,
+  newWriteCounters,
   pageOverhead,
   type ReadOptions,
+  type StoreCounters,
   withTimestamp,
 } from "./store.js";
 
@@ -40,6 +48,8 @@ export interface JetStreamStoreOptions {
   timeoutMs: number;
   /** The server has atomic batch publish (>= 2.12) and the stream allows it: append needs both. */
   atomicBatch: boolean;
+  /** The events stream's replicas (default 1); above 1, reads that must be current ask the stream leader. */
+  replicas?: number;
 }
 
 /** The end of an actor's history as the server holds it now, with its last event's id. */
@@ -47,7 +57,7 @@ interface FreshHead extends ActorHead {
   id?: string;
 }
 
-/** One stored message as a direct get returns it. */
+/** One stored message as a direct get or the stream leader returns it. */
 interface StoredMsg {
   seq: number;
   subject: string;
@@ -61,6 +71,9 @@ interface StoredMsg {
 const MAX_WRITE_ATTEMPTS = 10;
 // How many messages one batch direct get asks for while scanning an actor's history.
 const SCAN_BATCH = 1000;
+// Pause before asking again when a replica has not caught up with the leader, or the leader is
+// still storing the same event for another request.
+const CATCH_UP_PAUSE_MS = 10;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -71,7 +84,7 @@ const decoder = new TextDecoder();
  * would find that sequence, and a stale entry costs one rejected publish, never a wrong answer.
  */
 export class JetStreamEventStore implements EventStore {
-  readonly counters = newCounters();
+  readonly counters = newWriteCounters();
   private readonly cache: LruCache<ActorHead>;
   private readonly requester: Requester;
   private readonly subjects: Subjects;
@@ -79,6 +92,13 @@ export class JetStreamEventStore implements EventStore {
   private readonly atomicBatch: boolean;
   private readonly directGet: string;
   private readonly snapshotDirectGet: string;
+  private readonly leaderGet: string;
+  /**
+   * Any replica answers a direct get, and a follower may not have applied the latest writes yet
+   * (on a 3-node cluster, 1-2% of reads right after a write missed it). Where a read must include
+   * every acknowledged write, a replicated stream is asked through its leader instead.
+   */
+  private readonly replicated: boolean;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -91,6 +111,8 @@ export class JetStreamEventStore implements EventStore {
     this.requester = new Requester(nc, options.timeoutMs);
     this.directGet = `$JS.API.DIRECT.GET.${this.subjects.stream}`;
     this.snapshotDirectGet = `$JS.API.DIRECT.GET.${this.subjects.snapshotsStream}`;
+    this.leaderGet = `$JS.API.STREAM.MSG.GET.${this.subjects.stream}`;
+    this.replicated = (options.replicas ?? 1) > 1;
   }
 
   get cachedActors(): number {
@@ -102,18 +124,19 @@ export class JetStreamEventStore implements EventStore {
     const { actorId, version } = event;
     const subject = this.subjects.events(actorId);
     const body = encoder.encode(JSON.stringify(event));
-    return this.writeAtHead<SaveResponse>(actorId, subject, version, {
+    const counters = this.counters.save;
+    return this.writeAtHead<SaveResponse>(actorId, subject, version, counters, {
       write: async (head) => {
         const headers = versionHeaders(version);
         headers.set(PubHeaders.MsgIdHdr, event.id);
         headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(head.seq));
         const ack = await this.publish(subject, body, headers);
-        if (ack.duplicate) return this.resolveDedup(event, subject, ack.seq);
+        if (ack.duplicate) return this.resolveDedup(event, subject, ack.seq, counters);
         this.cache.set(actorId, { version, seq: ack.seq });
         return { actorId, version, sequence: ack.seq, duplicate: false };
       },
       repeat: async (head) => {
-        const [sequence] = await this.resolveRepeat([event], subject, head);
+        const [sequence] = await this.resolveRepeat([event], subject, head, counters);
         return { actorId, version, sequence: sequence!, duplicate: true };
       },
     });
@@ -133,7 +156,8 @@ export class JetStreamEventStore implements EventStore {
     const toVersion = events.at(-1)!.version;
     const subject = this.subjects.events(actorId);
     const bodies = events.map((e) => encoder.encode(JSON.stringify(e)));
-    return this.writeAtHead<AppendResponse>(actorId, subject, fromVersion, {
+    const counters = this.counters.append;
+    return this.writeAtHead<AppendResponse>(actorId, subject, fromVersion, counters, {
       write: async (head) => {
         const messages = events.map((e, i) => {
           const headers = versionHeaders(e.version);
@@ -155,7 +179,7 @@ export class JetStreamEventStore implements EventStore {
         return { actorId, fromVersion, toVersion, sequences, duplicate: false };
       },
       repeat: async (head) => {
-        const sequences = await this.resolveRepeat(events, subject, head);
+        const sequences = await this.resolveRepeat(events, subject, head, counters);
         return { actorId, fromVersion, toVersion, sequences, duplicate: true };
       },
     });
@@ -169,7 +193,8 @@ export class JetStreamEventStore implements EventStore {
     const encoded: Uint8Array[] = [];
     let used = 0;
     let hasMore = false;
-    await this.scan(subject, (msg) => {
+    const minLastSeq = this.replicated ? (await this.freshHead(actorId, subject)).seq : 0;
+    await this.scan(subject, minLastSeq, (msg) => {
       if (msg.version <= from) return true;
       const cost = msg.data.length + (encoded.length > 0 ? 1 : 0);
       if (encoded.length >= limit || used + cost > budget) {
@@ -191,7 +216,7 @@ export class JetStreamEventStore implements EventStore {
     const snapshot = withTimestamp(input);
     const current = await this.version(snapshot.actorId);
     if (snapshot.version > current) {
-      this.counters.conflicts++;
+      this.counters.saveSnapshot.conflicts++;
       throw new VersionConflictError(
         snapshot.actorId,
         snapshot.version,
@@ -214,9 +239,9 @@ export class JetStreamEventStore implements EventStore {
     return { actorId: s.actorId, version: s.version, state: s.state, timestamp: s.timestamp };
   }
 
-  /** The actor's head as the server has it now (one direct get), remembered in the cache. */
+  /** The actor's head with every acknowledged write in it (one read), remembered in the cache. */
   private async freshHead(actorId: string, subject: string): Promise<FreshHead> {
-    const msg = await this.lastMsg(this.directGet, subject);
+    const msg = this.replicated ? await this.fromLeader({ last_by_subj: subject }) : await this.lastMsg(this.directGet, subject);
     const head = msg ? { version: msg.version, seq: msg.seq, id: msg.id } : { version: 0, seq: 0 };
     this.cache.set(actorId, { version: head.version, seq: head.seq });
     return head;
@@ -231,14 +256,15 @@ export class JetStreamEventStore implements EventStore {
     actorId: string,
     subject: string,
     firstVersion: number,
+    counters: StoreCounters,
     { write, repeat }: { write: (head: ActorHead) => Promise<T>; repeat: (head: FreshHead) => Promise<T> },
   ): Promise<T> {
     let head: FreshHead | undefined = this.cache.get(actorId);
     let fresh = false;
     if (head) {
-      this.counters.cacheHits++;
+      counters.cacheHits++;
     } else {
-      this.counters.cacheMisses++;
+      counters.cacheMisses++;
       head = await this.freshHead(actorId, subject);
       fresh = true;
     }
@@ -256,11 +282,14 @@ export class JetStreamEventStore implements EventStore {
       } catch (err) {
         // The server checks a batch's ids before its expectation, so a reused id may also hide a moved head.
         const idTaken = hasJsCode(err, JsErrorCode.AtomicPublishDuplicateMessageId);
-        if (!isWrongLastSequence(err) && !idTaken) {
+        // A retry that overtook its own original on a replicated stream: the head shows the outcome soon.
+        const idInProcess = hasJsCode(err, JsErrorCode.DuplicateMessageIdInProcess);
+        if (!isWrongLastSequence(err) && !idTaken && !idInProcess) {
           // The write may have been stored: forget what we knew so the retry re-reads.
           this.cache.delete(actorId);
           throw toEventStoreError(err);
         }
+        if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
         const sent = head;
         head = await this.freshHead(actorId, subject);
         fresh = true;
@@ -268,7 +297,7 @@ export class JetStreamEventStore implements EventStore {
         if (attempt >= MAX_WRITE_ATTEMPTS) {
           throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
         }
-        this.counters.retries++;
+        counters.retries++;
       }
     }
   }
@@ -278,39 +307,44 @@ export class JetStreamEventStore implements EventStore {
    * are an idempotent success, answered with their original sequences; anything else is a
    * conflict that names the real current version.
    */
-  private async resolveRepeat(events: Event[], subject: string, head: FreshHead): Promise<number[]> {
+  private async resolveRepeat(events: Event[], subject: string, head: FreshHead, counters: StoreCounters): Promise<number[]> {
     const first = events[0]!;
     const last = events.at(-1)!;
     if (last.version <= head.version) {
       const stored =
         events.length === 1 && last.version === head.version
           ? new Map([[head.version, { seq: head.seq, id: head.id }]])
-          : await this.findVersions(subject, first.version, last.version);
+          : await this.findVersions(subject, first.version, last.version, head.seq);
       const sequences = events.map((e) => {
         const s = stored.get(e.version);
         return s?.id === e.id ? s.seq : 0;
       });
       if (sequences.every((seq) => seq > 0)) {
-        this.counters.duplicates++;
+        counters.duplicates++;
         return sequences;
       }
     }
-    this.counters.conflicts++;
+    counters.conflicts++;
     throw new VersionConflictError(first.actorId, first.version, head.version);
   }
 
   /** JetStream's dedup window matched the id: only the same event at the same place is a duplicate. */
-  private async resolveDedup(event: Event, subject: string, seq: number): Promise<SaveResponse> {
-    const msg = await this.msgBySeq(seq);
+  private async resolveDedup(event: Event, subject: string, seq: number, counters: StoreCounters): Promise<SaveResponse> {
+    const msg = this.replicated ? await this.fromLeader({ seq }) : await this.msgBySeq(seq);
     if (!msg || msg.subject !== subject || msg.version !== event.version) throw idReusedError(event.id);
-    this.counters.duplicates++;
+    counters.duplicates++;
     return { actorId: event.actorId, version: event.version, sequence: seq, duplicate: true };
   }
 
-  /** The stored messages of versions from..to, by version. */
-  private async findVersions(subject: string, from: number, to: number): Promise<Map<number, { seq: number; id?: string }>> {
+  /** The stored messages of versions from..to, by version, read from a replica that has headSeq. */
+  private async findVersions(
+    subject: string,
+    from: number,
+    to: number,
+    headSeq: number,
+  ): Promise<Map<number, { seq: number; id?: string }>> {
     const found = new Map<number, { seq: number; id?: string }>();
-    await this.scan(subject, (msg) => {
+    await this.scan(subject, this.replicated ? headSeq : 0, (msg) => {
       if (msg.version >= from && msg.version <= to) found.set(msg.version, { seq: msg.seq, id: msg.id });
       return msg.version < to;
     });
@@ -320,16 +354,28 @@ export class JetStreamEventStore implements EventStore {
   /**
    * Walks one subject's messages in stream order with batch direct gets, until visit returns
    * false or the history ends. The server marks the end of each batch, so no read waits for a
-   * timeout to learn that there is nothing more.
+   * timeout to learn that there is nothing more. With minLastSeq (server >= 2.12), a replica that
+   * has not applied that sequence yet refuses to answer, and the batch is asked again.
    */
-  private async scan(subject: string, visit: (msg: StoredMsg) => boolean): Promise<void> {
+  private async scan(subject: string, minLastSeq: number, visit: (msg: StoredMsg) => boolean): Promise<void> {
+    const deadline = Date.now() + this.timeout;
     let seq = 1;
     for (;;) {
-      const request = JSON.stringify({ seq, next_by_subj: subject, batch: SCAN_BATCH });
+      const request = JSON.stringify({
+        seq,
+        next_by_subj: subject,
+        batch: SCAN_BATCH,
+        ...(minLastSeq > 0 ? { min_last_seq: minLastSeq } : {}),
+      });
       const replies = await this.requestMany(this.directGet, request);
+      if (!replies) {
+        if (Date.now() > deadline) throw new UnavailableError("no replica of the stream caught up with its leader in time; retry");
+        await sleep(CATCH_UP_PAUSE_MS);
+        continue;
+      }
       let last: StoredMsg | undefined;
       for (const reply of replies) {
-        last = toStoredMsg(reply);
+        last = fromDirectGet(reply);
         if (!visit(last)) return;
       }
       const pending = last ? Number(replies.at(-1)!.headers?.get("Nats-Num-Pending") ?? "0") : 0;
@@ -338,8 +384,11 @@ export class JetStreamEventStore implements EventStore {
     }
   }
 
-  /** Sends one batch direct get and collects its messages up to the end-of-batch marker. */
-  private async requestMany(subject: string, payload: string): Promise<Msg[]> {
+  /**
+   * Sends one batch direct get and collects its messages up to the end-of-batch marker; undefined
+   * when the replica that answered is behind the request's min_last_seq.
+   */
+  private async requestMany(subject: string, payload: string): Promise<Msg[] | undefined> {
     const out: Msg[] = [];
     let ended = false;
     try {
@@ -353,6 +402,7 @@ export class JetStreamEventStore implements EventStore {
         ended = true;
         // 204: end of batch; 404: the subject has no (more) messages.
         if (code === 204 || code === 404) break;
+        if (code === 412) return undefined;
         throw statusError(msg);
       }
     } catch (err) {
@@ -364,6 +414,22 @@ export class JetStreamEventStore implements EventStore {
 
   private async lastMsg(api: string, subject: string): Promise<StoredMsg | undefined> {
     return this.directRequest(`${api}.${subject}`, Empty);
+  }
+
+  /** One message as the stream leader has it: `$JS.API.STREAM.MSG.GET`, which only the leader answers. */
+  private async fromLeader(query: { seq: number } | { last_by_subj: string }): Promise<StoredMsg | undefined> {
+    const reply = await this.requestReply(this.leaderGet, encoder.encode(JSON.stringify(query)));
+    if (reply.headers?.code) throw statusError(reply);
+    const r = JSON.parse(decoder.decode(reply.data)) as {
+      error?: ApiError;
+      message?: { seq: number; subject: string; hdrs?: string; data?: string };
+    };
+    if (r.error?.err_code === JetStreamApiCodes.NoMessageFound) return undefined;
+    if (r.error) throw toEventStoreError(new JetStreamApiError(r.error));
+    const m = r.message;
+    if (!m) throw new InternalError(`unexpected message get reply ${decoder.decode(reply.data)}`);
+    const headers = m.hdrs ? MsgHdrsImpl.decode(Buffer.from(m.hdrs, "base64")) : undefined;
+    return toStoredMsg(m.seq, m.subject, headers, m.data ? Buffer.from(m.data, "base64") : new Uint8Array());
   }
 
   private async msgBySeq(seq: number): Promise<StoredMsg | undefined> {
@@ -393,8 +459,12 @@ export class JetStreamEventStore implements EventStore {
     const code = reply.headers?.code ?? 0;
     if (code === 404) return undefined;
     if (code !== 0) throw statusError(reply);
-    return toStoredMsg(reply);
+    return fromDirectGet(reply);
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function versionHeaders(version: number): MsgHdrs {
@@ -403,16 +473,19 @@ function versionHeaders(version: number): MsgHdrs {
   return h;
 }
 
-function toStoredMsg(msg: Msg): StoredMsg {
+/** A direct get reply carries the message's sequence and subject in its headers. */
+function fromDirectGet(msg: Msg): StoredMsg {
   const h = msg.headers;
-  const seq = Number(h?.get("Nats-Sequence"));
-  const subject = h?.get("Nats-Subject") ?? "";
+  return toStoredMsg(Number(h?.get("Nats-Sequence")), h?.get("Nats-Subject") ?? "", h, msg.data);
+}
+
+function toStoredMsg(seq: number, subject: string, h: MsgHdrs | undefined, data: Uint8Array): StoredMsg {
   const version = Number(h?.get(Headers.version));
   if (!Number.isSafeInteger(version) || version < 1) {
     // Skipping it would silently hide part of an actor's history: refuse to answer instead.
     throw new InternalError(`message ${seq} on ${subject} has no valid ${Headers.version} header: not written by eventstore`);
   }
-  return { seq, subject, version, id: h?.get("Nats-Msg-Id") || undefined, data: msg.data };
+  return { seq, subject, version, id: h?.get("Nats-Msg-Id") || undefined, data };
 }
 
 function statusError(msg: Msg): Error {

@@ -12,8 +12,9 @@ import {
   type EventStore,
   type EventsPage,
   type ReadOptions,
-  newCounters,
+  newWriteCounters,
   pageOverhead,
+  type StoreCounters,
   type StoredEvent,
   withTimestamp,
 } from "./store.js";
@@ -28,7 +29,7 @@ const encoder = new TextEncoder();
 
 /** The store in one process's memory: for unit tests and EVENTSTORE_BACKEND=memory. */
 export class MemoryEventStore implements EventStore {
-  readonly counters = newCounters();
+  readonly counters = newWriteCounters();
   private readonly actors = new Map<string, Stored[]>();
   private readonly ids = new Map<string, Stored>();
   private readonly snapshots = new Map<string, SnapshotGetResponse[]>();
@@ -39,7 +40,7 @@ export class MemoryEventStore implements EventStore {
   async save(input: Event): Promise<SaveResponse> {
     const event = withTimestamp(input);
     const history = this.actors.get(event.actorId) ?? [];
-    const existing = this.resolveExisting(event, history);
+    const existing = this.resolveExisting(event, history, this.counters.save);
     if (existing) return { actorId: event.actorId, version: event.version, sequence: existing.seq, duplicate: true };
     const stored = this.store(event);
     return { actorId: event.actorId, version: event.version, sequence: stored.seq, duplicate: false };
@@ -51,11 +52,11 @@ export class MemoryEventStore implements EventStore {
     const history = this.actors.get(actorId) ?? [];
     const first = events[0]!;
     const last = events[events.length - 1]!;
-    const existing = this.resolveExisting(first, history);
+    const existing = this.resolveExisting(first, history, this.counters.append);
     if (existing) {
       const sequences = events.map((e) => {
         const s = history.find((h) => h.event.version === e.version);
-        if (!s || s.event.id !== e.id) throw this.conflict(first, history);
+        if (!s || s.event.id !== e.id) throw this.conflict(first, history, this.counters.append);
         return s.seq;
       });
       return { actorId, fromVersion: first.version, toVersion: last.version, sequences, duplicate: true };
@@ -94,7 +95,7 @@ export class MemoryEventStore implements EventStore {
     const snapshot = withTimestamp(input);
     const current = await this.version(snapshot.actorId);
     if (snapshot.version > current) {
-      this.counters.conflicts++;
+      this.counters.saveSnapshot.conflicts++;
       throw new VersionConflictError(
         snapshot.actorId,
         snapshot.version,
@@ -114,7 +115,7 @@ export class MemoryEventStore implements EventStore {
 
 
   /** The stored event this save repeats, undefined when it is new; throws on a conflict. */
-  private resolveExisting(event: Event, history: Stored[]): Stored | undefined {
+  private resolveExisting(event: Event, history: Stored[], counters: StoreCounters): Stored | undefined {
     const latest = history.at(-1)?.event.version ?? 0;
     if (event.version > latest) {
       if (this.ids.has(event.id)) throw idReusedError(event.id);
@@ -122,14 +123,14 @@ export class MemoryEventStore implements EventStore {
     }
     const atVersion = history.find((s) => s.event.version === event.version);
     if (atVersion && atVersion.event.id === event.id) {
-      this.counters.duplicates++;
+      counters.duplicates++;
       return atVersion;
     }
-    throw this.conflict(event, history);
+    throw this.conflict(event, history, counters);
   }
 
-  private conflict(event: Event, history: Stored[]): VersionConflictError {
-    this.counters.conflicts++;
+  private conflict(event: Event, history: Stored[], counters: StoreCounters): VersionConflictError {
+    counters.conflicts++;
     return new VersionConflictError(event.actorId, event.version, history.at(-1)?.event.version ?? 0);
   }
 

@@ -20,13 +20,20 @@ export interface ReadOptions {
   maxBytes: number;
 }
 
-/** Counts of what the store decided, reported in $SRV.STATS. */
+/** Counts of what the store decided for one kind of write, reported in $SRV.STATS. */
 export interface StoreCounters {
   conflicts: number;
   duplicates: number;
   cacheHits: number;
   cacheMisses: number;
   retries: number;
+}
+
+/** One set of counters per write, so that STATS reports each endpoint's own. */
+export interface WriteCounters {
+  save: StoreCounters;
+  append: StoreCounters;
+  saveSnapshot: StoreCounters;
 }
 
 /**
@@ -43,7 +50,7 @@ export interface EventStore {
   saveSnapshot(snapshot: Snapshot): Promise<SnapshotSaveResponse>;
   /** undefined when the actor has no snapshot. */
   getSnapshot(actorId: string): Promise<SnapshotGetResponse | undefined>;
-  readonly counters: StoreCounters;
+  readonly counters: WriteCounters;
 }
 
 /** One page of events, as the encoded JSON of the events array's items. */
@@ -56,6 +63,10 @@ export interface EventsPage {
 
 export function newCounters(): StoreCounters {
   return { conflicts: 0, duplicates: 0, cacheHits: 0, cacheMisses: 0, retries: 0 };
+}
+
+export function newWriteCounters(): WriteCounters {
+  return { save: newCounters(), append: newCounters(), saveSnapshot: newCounters() };
 }
 
 export function withTimestamp<T extends { timestamp?: string }>(value: T): T & { timestamp: string } {

@@ -99,7 +99,7 @@ describe("JetStream append", () => {
     // theirs is at 5 and believes so; mine saw 4 on its conflict and must retry over the moved head
     const r = await mine.append(a, batch(a, 6, 2));
     expect(r).toMatchObject({ fromVersion: 6, toVersion: 7, duplicate: false });
-    expect(mine.counters.retries).toBeGreaterThan(0);
+    expect(mine.counters.append.retries).toBeGreaterThan(0);
     const read = decodePage(await mine.events(a, { maxBytes: 1 << 20 })).events.map((e) => e.version);
     expect(read).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
@@ -155,7 +155,7 @@ describe("JetStream append once the dedup window has passed", () => {
     const original = await open(nc, short).append(a, events);
     await new Promise((r) => setTimeout(r, 1000));
     expect(await stale.append(a, events)).toEqual({ ...original, duplicate: true });
-    expect(stale.counters.retries).toBe(1);
+    expect(stale.counters.append.retries).toBe(1);
   });
 });
 

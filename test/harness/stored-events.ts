@@ -1,0 +1,102 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Headers } from "../../src/subjects.js";
+import type { Ack } from "./writer-load.js";
+
+/** One event message as a replica holds it. */
+export interface StoredEventMsg {
+  seq: number;
+  actorId: string;
+  version: number;
+  id: string;
+}
+
+const BATCH = 1000;
+
+/**
+ * Every event message of the stream, in stream order, read with batch direct gets through this
+ * connection, so that the replica on the connection's server answers. minLastSeq (server >= 2.12)
+ * makes a replica that has not caught up that far refuse (412) rather than answer from behind;
+ * the read waits for it, up to waitMs.
+ */
+export async function readStoredEvents(
+  nc: NatsConnection,
+  stream: string,
+  minLastSeq = 0,
+  waitMs = 30_000,
+): Promise<StoredEventMsg[]> {
+  const deadline = Date.now() + waitMs;
+  const out: StoredEventMsg[] = [];
+  let seq = 1;
+  for (;;) {
+    const request = JSON.stringify({ seq, next_by_subj: `${stream}.events.>`, batch: BATCH, min_last_seq: minLastSeq });
+    const replies = await nc.requestMany(`$JS.API.DIRECT.GET.${stream}`, request, { strategy: "sentinel", maxWait: 5000 });
+    let got = 0;
+    let pending = 0;
+    let behind = false;
+    for await (const msg of replies) {
+      const code = msg.headers?.code ?? 0;
+      if (code === 412) behind = true;
+      if (code !== 0 || msg.data.length === 0) break;
+      const h = msg.headers!;
+      const body = JSON.parse(new TextDecoder().decode(msg.data)) as { actorId: string };
+      out.push({
+        seq: Number(h.get("Nats-Sequence")),
+        actorId: body.actorId,
+        version: Number(h.get(Headers.version)),
+        id: h.get("Nats-Msg-Id"),
+      });
+      pending = Number(h.get("Nats-Num-Pending") || "0");
+      got++;
+    }
+    if (behind) {
+      if (Date.now() > deadline) throw new Error(`the replica behind ${nc.getServer()} did not reach sequence ${minLastSeq}`);
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
+    if (got === 0 || pending === 0) return out;
+    seq = out.at(-1)!.seq + 1;
+  }
+}
+
+/** The stream's last sequence as its leader has it. */
+export async function lastSequence(nc: NatsConnection, stream: string): Promise<number> {
+  const jsm = await jetstreamManager(nc, { timeout: 5000 });
+  return (await jsm.streams.info(stream)).state.last_seq;
+}
+
+export interface Audit {
+  acknowledged: number;
+  stored: number;
+  /** Acknowledged ids that are not stored (or not at their acknowledged version and sequence). */
+  lost: string[];
+  /** Ids stored more than once. */
+  duplicated: string[];
+  /** Ids stored that no reply acknowledged. */
+  unacknowledged: string[];
+  /** Actors whose versions do not strictly increase in stream order. */
+  outOfOrder: string[];
+}
+
+/** Compares what the service acknowledged with what a replica holds. */
+export function audit(acks: readonly Ack[], stored: readonly StoredEventMsg[]): Audit {
+  const byId = new Map<string, StoredEventMsg[]>();
+  for (const s of stored) byId.set(s.id, [...(byId.get(s.id) ?? []), s]);
+  const acked = new Map<string, Ack>();
+  for (const a of acks) acked.set(a.id, a);
+  const lost = [...acked.values()]
+    .filter((a) => {
+      const copies = byId.get(a.id) ?? [];
+      return !copies.some((s) => s.actorId === a.actorId && s.version === a.version && s.seq === a.sequence);
+    })
+    .map((a) => a.id);
+  const duplicated = [...byId].filter(([, copies]) => copies.length > 1).map(([id]) => id);
+  const unacknowledged = [...byId.keys()].filter((id) => !acked.has(id));
+  const last = new Map<string, number>();
+  const outOfOrder = new Set<string>();
+  for (const s of stored) {
+    if (s.version <= (last.get(s.actorId) ?? 0)) outOfOrder.add(s.actorId);
+    last.set(s.actorId, s.version);
+  }
+  return { acknowledged: acked.size, stored: stored.length, lost, duplicated, unacknowledged, outOfOrder: [...outOfOrder] };
+}
