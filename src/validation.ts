@@ -4,7 +4,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { type FieldError, ValidationError } from "./errors.js";
 import { schemasDir } from "./paths.js";
-import type { EndpointName } from "./subjects.js";
+import { actorType, type EndpointName, escapeToken } from "./subjects.js";
 
 // ajv-formats is CommonJS; its default export arrives one level down under NodeNext.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -73,6 +73,15 @@ export interface ValidatorOptions {
 
 const MAX_FIELD_ERRORS = 10;
 
+// An actor id becomes `<actorType>.<actorToken>` in subjects, escaped up to 12 characters per
+// character. The longest protocol line the service then sends (a direct get on the snapshots
+// stream, with its reply inbox) must stay within nats-server's max_control_line, 4096 by default,
+// or the server closes the service's connection: this leaves room for everything else on that line.
+export const MAX_ACTOR_SUBJECT_CHARS = 3584;
+
+// Within a unicode-mode character class, this range matches only surrogates that are not part of a pair.
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
 /** Parses and validates request bodies against schemas/, compiled once. */
 export class RequestValidator {
   private readonly validators = new Map<EndpointName, ValidateFunction>();
@@ -117,6 +126,7 @@ export class RequestValidator {
       const first = errors[0] ?? { path: "/", message: "is invalid" };
       throw new ValidationError(`invalid ${endpoint} request: ${first.path} ${first.message}`, errors);
     }
+    checkActorSubject((value as { actorId: string }).actorId);
     return value as T;
   }
 }
@@ -141,6 +151,7 @@ function checkStructure(root: unknown, maxDepth: number): void {
   const stack: { node: unknown; depth: number; path: string }[] = [{ node: root, depth: 0, path: "" }];
   while (stack.length > 0) {
     const { node, depth, path } = stack.pop()!;
+    if (typeof node === "string") checkWellFormed(node, path);
     if (node === null || typeof node !== "object") continue;
     if (depth >= maxDepth) {
       throw new ValidationError(`${path || "/"} nests deeper than ${maxDepth} levels`, [
@@ -153,6 +164,7 @@ function checkStructure(root: unknown, maxDepth: number): void {
     }
     for (const key of Object.keys(node)) {
       const childPath = `${path}/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`;
+      checkWellFormed(key, childPath);
       if (key === "__proto__") {
         throw new ValidationError(`${childPath} is not allowed: "__proto__" keys are refused`, [
           { path: childPath, message: '"__proto__" keys are refused' },
@@ -160,5 +172,28 @@ function checkStructure(root: unknown, maxDepth: number): void {
       }
       stack.push({ node: (node as Record<string, unknown>)[key], depth: depth + 1, path: childPath });
     }
+  }
+}
+
+/**
+ * JSON can spell a lone surrogate (`"\\ud800"`) that no UTF-8 text holds. Encoders turn each into
+ * U+FFFD, so two different actor ids or event ids would share a subject or a Nats-Msg-Id.
+ */
+function checkWellFormed(text: string, path: string): void {
+  if (LONE_SURROGATE.test(text)) {
+    throw new ValidationError(`${path || "/"} is not well-formed Unicode: it holds a lone surrogate`, [
+      { path: path || "/", message: "holds a lone surrogate" },
+    ]);
+  }
+}
+
+function checkActorSubject(actorId: string): void {
+  const length = escapeToken(actorType(actorId)).length + 1 + escapeToken(actorId).length;
+  if (length > MAX_ACTOR_SUBJECT_CHARS) {
+    throw new ValidationError(
+      `/actorId is too long for a subject once escaped: ${length} characters, at most ${MAX_ACTOR_SUBJECT_CHARS} ` +
+        `(characters outside A-Z a-z 0-9 _ - take 3 per UTF-8 byte)`,
+      [{ path: "/actorId", message: `escapes to more than ${MAX_ACTOR_SUBJECT_CHARS} subject characters` }],
+    );
   }
 }

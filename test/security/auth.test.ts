@@ -127,15 +127,15 @@ describe.each(scenarios(dir, pki))("auth: $name", (scenario) => {
 
   it("serves a save and a read through it", async () => {
     const service = await startServiceProcess(server.url, scenario.serviceEnv);
-    const nc = await connect({ servers: server.url, ...scenario.callerOptions });
     try {
+      const nc = await connect({ servers: server.url, ...scenario.callerOptions });
       const actorId = `order-${randomUUID()}`;
       const event = { id: randomUUID(), eventType: "OrderPlaced", actorId, version: 1, data: { total: 42 } };
       expect(await request(nc, "eventstore.save", event)).toMatchObject({ code: 0, body: { actorId, version: 1 } });
       const read = await request(nc, "eventstore.events", { actorId });
       expect(read).toMatchObject({ code: 0, body: { actorId, events: [{ ...event }], hasMore: false } });
-    } finally {
       await nc.close();
+    } finally {
       expect(await service.stop()).toBe(0);
     }
   });

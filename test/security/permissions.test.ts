@@ -109,11 +109,10 @@ async function run(server: NatsServer, admin: NatsConnection, state: "absent" | 
   } catch (err) {
     return `start: ${(err as Error).message}`;
   }
-  const writer = await as(server, "eventstore-writer");
   try {
-    return await exercise(writer);
+    const writer = await as(server, "eventstore-writer");
+    return await exercise(writer).finally(() => writer.close());
   } finally {
-    await writer.close();
     await service.stop();
   }
 }
@@ -148,9 +147,9 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
   });
 
   it("lets a writer use every endpoint but not the stream, the JetStream API or the service's inboxes", async () => {
-    const writer = await as(server, "eventstore-writer");
+    const service = await startService(server);
     try {
-      const service = await startService(server);
+      const writer = await as(server, "eventstore-writer");
       try {
         expect(await exercise(writer)).toBeUndefined();
         await expectRefused(writer.request("EVENTS.events.order.order-1", "{}", { timeout: 3000 }), "EVENTS.events.order.order-1");
@@ -158,18 +157,20 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
         const snoop = writer.subscribe("_INBOX_eventstore.>");
         expect(await snoop.closed).toBeInstanceOf(errors.PermissionViolationError);
       } finally {
-        await service.stop();
+        await writer.close();
       }
     } finally {
-      await writer.close();
+      await service.stop();
     }
   });
 
   it("lets a reader read, and the server itself refuses its writes", async () => {
     const service = await startService(server);
-    const writer = await as(server, "eventstore-writer");
-    const reader = await as(server, "eventstore-reader");
+    const callers: NatsConnection[] = [];
     try {
+      const writer = await as(server, "eventstore-writer");
+      const reader = await as(server, "eventstore-reader");
+      callers.push(writer, reader);
       const actorId = `order-${randomUUID()}`;
       await call(writer, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version: 1, data: {} });
       await call(writer, "eventstore.snapshot.save", { actorId, version: 1, state: {} });
@@ -192,8 +193,7 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
       expect(await counts()).toEqual(before);
       expect(server.log()).toMatch(/Publish Violation.*eventstore\.save/);
     } finally {
-      await reader.close();
-      await writer.close();
+      for (const nc of callers) await nc.close();
       await service.stop();
     }
   });

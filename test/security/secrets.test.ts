@@ -84,14 +84,13 @@ describe("credentials stay out of logs, replies and $SRV metadata", () => {
     ["a token", () => tokens, { NATS_TOKEN: token }],
   ] as const)("when the service runs with %s", async (_name, server, env) => {
     const service = await startServiceProcess(server().url, { ...env, LOG_LEVEL: "trace" });
-    const caller = await connect(
-      server() === tokens ? { servers: tokens.url, token } : { servers: users.url, user: "caller", pass: callerPassword },
-    );
     let replies: string;
     try {
-      replies = await repliesOf(caller);
+      const caller = await connect(
+        server() === tokens ? { servers: tokens.url, token } : { servers: users.url, user: "caller", pass: callerPassword },
+      );
+      replies = await repliesOf(caller).finally(() => caller.close());
     } finally {
-      await caller.close();
       expect(await service.stop()).toBe(0);
     }
     // The searches below look at real material: the replies hold every kind, the logs went to trace.
