@@ -1,8 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../src/config.js";
+import { natsServerBin } from "./harness/nats-server.js";
 import { ROOT } from "./harness/service-process.js";
 
 interface ComposeService {
@@ -55,6 +57,49 @@ describe("docker-compose.yml", () => {
       const hosts = env.NATS_URL!.split(",").map((u) => new URL(u).hostname);
       for (const h of hosts) expect(natsNames).toContain(h);
       expect(Object.keys(s.depends_on ?? {}).some((d) => natsNames.includes(d))).toBe(true);
+    }
+  });
+});
+
+describe("the NATS cluster of docker-compose.yml", () => {
+  const nodes = natsServices.map(([name, s]) => {
+    const hostPath = s.volumes!.find((v) => v.includes(".conf:"))!.split(":")[0]!;
+    const conf = readFileSync(join(ROOT, hostPath), "utf8");
+    const cluster = conf.match(/cluster\s*\{([\s\S]*?)\n\}/)?.[1] ?? "";
+    return {
+      name,
+      file: join(ROOT, hostPath),
+      serverName: conf.match(/^server_name:\s*(\S+)/m)?.[1],
+      clusterName: cluster.match(/^\s*name:\s*(\S+)/m)?.[1],
+      clusterPort: cluster.match(/^\s*port:\s*(\d+)/m)?.[1],
+      routes: [...cluster.matchAll(/nats-route:\/\/([^:\s]+):(\d+)/g)].map((m) => ({ host: m[1]!, port: m[2]! })),
+    };
+  });
+
+  it("has three nodes with unique server names in one cluster, each routed to every other node", () => {
+    expect(nodes).toHaveLength(3);
+    expect(new Set(nodes.map((n) => n.serverName)).size).toBe(nodes.length);
+    expect(new Set(nodes.map((n) => n.clusterName)).size).toBe(1);
+    expect(nodes[0]!.clusterName).toBeTruthy();
+    for (const node of nodes) {
+      const others = nodes.filter((n) => n !== node);
+      expect(node.routes.map((r) => r.host).sort(), node.name).toEqual(others.map((n) => n.name).sort());
+      for (const r of node.routes) expect(r.port).toBe(nodes.find((n) => n.name === r.host)!.clusterPort);
+    }
+  });
+
+  it("gives every service replica all the nodes and a stream replicated to each of them", () => {
+    for (const [name, s] of eventstores) {
+      const hosts = s.environment!.NATS_URL!.split(",").map((u) => new URL(u).hostname);
+      expect(hosts.sort(), name).toEqual(nodes.map((n) => n.name).sort());
+      expect(loadConfig(s.environment!).replicas, name).toBe(nodes.length);
+      for (const node of nodes) expect(Object.keys(s.depends_on ?? {})).toContain(node.name);
+    }
+  });
+
+  it("has node configurations that nats-server accepts", () => {
+    for (const node of nodes) {
+      expect(() => execFileSync(natsServerBin(), ["-c", node.file, "-t"], { stdio: "pipe" }), node.name).not.toThrow();
     }
   });
 });

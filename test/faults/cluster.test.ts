@@ -14,7 +14,7 @@ import { audit, lastSequence, readStoredEvents } from "../harness/stored-events.
 import { type Ack, WriterLoad } from "../harness/writer-load.js";
 
 // CI kills the leader this many times; scripts/soak-leader-kills.mjs runs the same test with more.
-const LEADER_KILLS = Number(process.env.SOAK_LEADER_KILLS ?? 2);
+const LEADER_KILLS = Number(process.env.SOAK_LEADER_KILLS ?? 5);
 const STREAM = "EVENTS";
 const SERVICE_ENV = { EVENTSTORE_REPLICAS: "3", EVENTSTORE_JS_TIMEOUT_MS: "2000" };
 

@@ -1,0 +1,62 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { expect, it } from "vitest";
+import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { request } from "../harness/requests.js";
+import { startServiceProcess } from "../harness/service-process.js";
+import { audit, lastSequence, readStoredEvents } from "../harness/stored-events.js";
+import { WriterLoad } from "../harness/writer-load.js";
+
+const SERVICE_ENV = { EVENTSTORE_JS_TIMEOUT_MS: "1000" };
+
+/** Waits until the service has logged `count` reconnections. */
+async function reconnected(logs: Record<string, unknown>[], count: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (logs.filter((l) => l.status === "reconnect").length < count) {
+    if (Date.now() > deadline) throw new Error(`the service did not reconnect ${count} time(s) within 20s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+it("rides out nats-server being killed and restarted: reconnects, answers 503 while JetStream is away, serves after", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "es-restart-"));
+  const durable = `jetstream { store_dir: ${JSON.stringify(join(dir, "js"))}, sync_interval: always }`;
+  let server: NatsServer = await startNatsServer({ dir, jetstream: false, config: durable });
+  const service = await startServiceProcess(server.url, SERVICE_ENV);
+  const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const actors = Array.from({ length: 10 }, () => `order-${randomUUID()}`);
+  const load = new WriterLoad(nc, { actors, writersPerActor: 1, timeoutMs: 2000 }).start();
+  try {
+    await load.acknowledged(200);
+    await server.halt("SIGKILL");
+
+    // The same server comes back without JetStream: NATS is up, the events are out of reach.
+    server = await startNatsServer({ dir, jetstream: false, port: server.port });
+    await reconnected(service.logs, 1);
+    const away = await request(nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId: actors[0], version: 1, data: {} }, 5000);
+    expect(away.code).toBe(503);
+    expect((await request(nc, "eventstore.version", { actorId: actors[0] }, 5000)).code).toBe(503);
+    expect(service.process.exitCode).toBeNull();
+
+    await server.halt("SIGTERM");
+    server = await startNatsServer({ dir, jetstream: false, port: server.port, config: durable });
+    await reconnected(service.logs, 2);
+    await load.acknowledged(200);
+    await load.stop();
+
+    const result = audit(load.acks, await readStoredEvents(nc, "EVENTS", await lastSequence(nc, "EVENTS")));
+    console.log(JSON.stringify({ acknowledged: result.acknowledged, retries: load.retries, lost: result.lost.length, duplicated: result.duplicated.length }));
+    expect(result).toMatchObject({ lost: [], duplicated: [], unacknowledged: [], outOfOrder: [] });
+    expect(load.retries).toBeGreaterThan(0);
+    expect(await service.stop()).toBe(0);
+  } finally {
+    await load.stop().catch(() => undefined);
+    await service.kill();
+    await nc.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
