@@ -43,6 +43,8 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
   private constructor(
     private readonly consumer: Consumer,
     private readonly messages: ConsumerMessages,
+    /** How many stored events come before the live ones: the catch-up, counted when the subscription opened. */
+    readonly backlog: number,
   ) {}
 
   static async open(nc: NatsConnection, stream: string, options: SubscribeOptions = {}): Promise<EventSubscription> {
@@ -58,7 +60,8 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
       opt_start_seq: start,
       inactive_threshold: INACTIVE_THRESHOLD_MS,
     });
-    return new EventSubscription(consumer, await consumer.consume());
+    const { num_pending } = await consumer.info(true);
+    return new EventSubscription(consumer, await consumer.consume(), num_pending);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
@@ -78,7 +81,9 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
   }
 
   private async close(): Promise<void> {
-    await this.messages.close();
+    // stop(), not close(): close() waits for the iteration to drain, which never happens when
+    // nobody iterates (a subscription stopped before its first event).
+    this.messages.stop();
     try {
       await this.consumer.delete();
     } catch (err) {

@@ -62,6 +62,7 @@ describe("subscribe", () => {
     await client.save(event(actorId, 1));
     await client.save(event(actorId, 2));
     const sub = await client.subscribe({ actorId });
+    expect(sub.backlog).toBe(2);
     expect(await consumerCount()).toBe(1);
     // Each live save happens only after the previous event arrived: they cannot be part of the catch-up.
     const got = await take(sub, 4, async (n) => {
@@ -95,6 +96,7 @@ describe("subscribe", () => {
     const actorId = `ledger-${randomUUID()}`;
     await client.save(event(actorId, 1));
     const sub = await client.subscribe({ actorId, onlyNew: true });
+    expect(sub.backlog).toBe(0);
     const received: number[] = [];
     const loop = (async () => {
       for await (const item of sub) received.push(item.event.version);
@@ -111,5 +113,14 @@ describe("subscribe", () => {
     await expect(client.subscribe({ actorId: "a-1", actorType: "a" })).rejects.toBeInstanceOf(ValidationError);
     await expect(client.subscribe({ fromSequence: 0 })).rejects.toBeInstanceOf(ValidationError);
     await expect(client.subscribe({ fromSequence: 3, onlyNew: true })).rejects.toBeInstanceOf(ValidationError);
+  });
+});
+
+describe("a subscription stopped before any event", () => {
+  it("stops at once and deletes its consumer", async () => {
+    const sub = await client.subscribe({ actorId: `ledger-${randomUUID()}` });
+    expect(sub.backlog).toBe(0);
+    await sub.stop();
+    expect(await consumerCount()).toBe(0);
   });
 });

@@ -1,0 +1,34 @@
+import { createWriteStream } from "node:fs";
+import { positionals } from "../args.js";
+import type { Command } from "../context.js";
+import { Output } from "../output.js";
+import { Progress } from "../progress.js";
+import { plural } from "../report.js";
+
+/**
+ * Every stored event (of an actor type, or all), in stream order, as NDJSON: read straight from the
+ * stream by an ordered consumer, up to what was stored when the export began.
+ */
+export const exportEvents: Command = (args, flags) => {
+  const [actorType] = positionals(args, ["actorType"], 1);
+  return async ({ client, out, stderr }) => {
+    const sub = await client.subscribe(actorType !== undefined ? { actorType } : {});
+    const target = flags.out !== undefined ? new Output(createWriteStream(flags.out), true) : out;
+    const progress = new Progress(stderr, "export", sub.backlog);
+    let count = 0;
+    try {
+      if (sub.backlog > 0) {
+        for await (const { event } of sub) {
+          await target.line(JSON.stringify(event));
+          progress.tick();
+          if (++count === sub.backlog) break;
+        }
+      }
+    } finally {
+      await sub.stop();
+      if (target !== out) await target.close();
+    }
+    progress.finish();
+    stderr.write(`exported ${plural(count, "event")}${flags.out !== undefined ? ` to ${flags.out}` : ""}\n`);
+  };
+};

@@ -1,0 +1,33 @@
+import type { SubscribeOptions } from "../../client/subscribe.js";
+import { integerFlag, positionals } from "../args.js";
+import type { Command } from "../context.js";
+import { UsageError } from "../usage.js";
+
+/** Follows events as they are stored, until SIGINT or SIGTERM. */
+export const tail: Command = (args, flags) => {
+  const [actorType] = positionals(args, ["actorType"], 1);
+  if (actorType !== undefined && flags.actor !== undefined) throw new UsageError("give an actorType or --actor, not both");
+  if (flags.all && flags["from-seq"] !== undefined) throw new UsageError("give --all or --from-seq, not both");
+  const start: SubscribeOptions = flags.all
+    ? {}
+    : flags["from-seq"] !== undefined
+      ? { fromSequence: integerFlag(flags, "from-seq", 1, 1) }
+      : { onlyNew: true };
+  const options: SubscribeOptions = { actorType, actorId: flags.actor, ...start };
+  const what = flags.actor !== undefined ? `actor ${flags.actor}` : actorType !== undefined ? `actor type ${actorType}` : "all actors";
+
+  return async ({ client, out, stderr }) => {
+    const sub = await client.subscribe(options);
+    const stop = () => void sub.stop();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    try {
+      stderr.write(`following the events of ${what} in stream ${await client.streamName()} (Ctrl-C to stop)\n`);
+      for await (const { sequence, event } of sub) await out.event(event, sequence);
+    } finally {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      await sub.stop();
+    }
+  };
+};

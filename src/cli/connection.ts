@@ -1,0 +1,34 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type Config, loadConfig } from "../config.js";
+import { connectionOptions } from "../nats/connect.js";
+import type { Flags } from "./args.js";
+
+export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
+
+/** The service's own configuration rules and variables, with the command-line flags on top. */
+export function cliConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
+  const overrides: Record<string, string | undefined> = {
+    NATS_URL: flags.server,
+    NATS_CREDS: flags.creds,
+    NATS_USER: flags.user,
+    NATS_PASSWORD: flags.password,
+    NATS_TOKEN: flags.token,
+    EVENTSTORE_STREAM: flags.stream,
+  };
+  const merged: NodeJS.ProcessEnv = { ...env };
+  for (const [name, value] of Object.entries(overrides)) if (value !== undefined) merged[name] = value;
+  return loadConfig(merged);
+}
+
+/** The stream name when the caller named one (flag or variable); otherwise the client asks the service. */
+export function explicitStream(flags: Flags, env: NodeJS.ProcessEnv, config: Config): string | undefined {
+  return flags.stream !== undefined || env.EVENTSTORE_STREAM ? config.stream : undefined;
+}
+
+export function connectCli(config: Config): Promise<NatsConnection> {
+  return connect({
+    ...connectionOptions(config.natsUrl ?? DEFAULT_SERVER, config.auth, "nats-eventstore-cli"),
+    // A command is short-lived: a dropped connection fails it instead of waiting for the server forever.
+    maxReconnectAttempts: 10,
+  });
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+import type { NatsConnection } from "@nats-io/transport-node";
+import { DEFAULT_TIMEOUT_MS, EventStoreClient } from "../client/client.js";
+import { ConfigError } from "../config.js";
+import { integerFlag, parseInvocation } from "./args.js";
+import { exportEvents } from "./commands/export.js";
+import { importEvents } from "./commands/import.js";
+import { ls } from "./commands/ls.js";
+import { events, save, snapshot, version } from "./commands/requests.js";
+import { tail } from "./commands/tail.js";
+import { cliConfig, connectCli, explicitStream } from "./connection.js";
+import type { Command } from "./context.js";
+import { Output } from "./output.js";
+import { describeError } from "./report.js";
+import { USAGE, UsageError } from "./usage.js";
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  save,
+  events,
+  version,
+  snapshot,
+  tail,
+  ls,
+  export: exportEvents,
+  import: importEvents,
+};
+
+export const ExitCode = Object.freeze({ ok: 0, failed: 1, usage: 2 } as const);
+
+async function main(argv: string[]): Promise<number> {
+  let nc: NatsConnection | undefined;
+  try {
+    const { command, args, flags } = parseInvocation(argv);
+    if (flags.help) {
+      process.stdout.write(USAGE);
+      return ExitCode.ok;
+    }
+    if (command === undefined) throw new UsageError("no command given");
+    const run = COMMANDS[command]!(args, flags);
+    const config = cliConfig(flags, process.env);
+    const timeoutMs = integerFlag(flags, "timeout", DEFAULT_TIMEOUT_MS, 1);
+    nc = await connectCli(config);
+    const client = new EventStoreClient(nc, { timeoutMs, stream: explicitStream(flags, process.env, config) });
+    await run({
+      client,
+      nc,
+      config,
+      flags,
+      timeoutMs,
+      out: new Output(process.stdout, flags.json === true || !process.stdout.isTTY),
+      stdin: process.stdin,
+      stderr: process.stderr,
+    });
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`nats-eventstore: ${err.message}\nRun "nats-eventstore --help" for usage.\n`);
+      return ExitCode.usage;
+    }
+    process.stderr.write(`nats-eventstore: ${describeError(err)}\n`);
+    return ExitCode.failed;
+  } finally {
+    await nc?.close();
+  }
+}
+
+// exitCode rather than exit(): the process ends once stdout has taken everything written to it.
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,41 @@
+import { once } from "node:events";
+import type { Writable } from "node:stream";
+import type { StoredEvent } from "../store/store.js";
+
+/**
+ * Where results go: JSON (one value or one event per line) for pipes and --json, something
+ * readable on a terminal. Writes wait for the stream to drain, so large outputs stay bounded.
+ */
+export class Output {
+  constructor(
+    private readonly stream: Writable,
+    readonly json: boolean,
+  ) {}
+
+  async value(value: unknown): Promise<void> {
+    await this.line(this.json ? JSON.stringify(value) : JSON.stringify(value, null, 2));
+  }
+
+  async event(event: StoredEvent, sequence?: number): Promise<void> {
+    if (this.json) return this.line(JSON.stringify(event));
+    const seq = sequence === undefined ? "" : `#${sequence}  `;
+    await this.line(`${seq}${event.actorId}  v${event.version}  ${event.eventType}  ${event.timestamp}  ${JSON.stringify(event.data)}`);
+  }
+
+  async table(rows: Record<string, string | number>[]): Promise<void> {
+    if (this.json) return this.line(JSON.stringify(rows));
+    const headers = Object.keys(rows[0] ?? {});
+    const cells = [headers, ...rows.map((r) => headers.map((h) => String(r[h])))];
+    const widths = headers.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
+    for (const c of cells) await this.line(c.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  }
+
+  async line(text: string): Promise<void> {
+    if (!this.stream.write(text + "\n")) await once(this.stream, "drain");
+  }
+
+  /** Ends a stream this output owns (a file), resolving once all of it is written. */
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  }
+}

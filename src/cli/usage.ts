@@ -1,0 +1,46 @@
+/** The command line is wrong: exit code 2, with the usage hint. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/** The input (a file or stdin) is wrong at a line: exit code 1, nothing of that input stored. */
+export class InputError extends Error {
+  override readonly name = "InputError";
+  constructor(
+    readonly source: string,
+    readonly line: number,
+    reason: string,
+  ) {
+    super(`${source}:${line}: ${reason}`);
+  }
+}
+
+export const USAGE = `Usage: nats-eventstore <command> [arguments] [options]
+
+Commands:
+  save <event-json|->              store one event (JSON argument, or - for stdin)
+  events <actorId> [--from N]      an actor's events, every page, after version N (default 0)
+  version <actorId>                an actor's latest version (0 when it has none)
+  snapshot get <actorId>           an actor's latest snapshot
+  snapshot save <snapshot-json|->  store a snapshot {actorId, version, state}
+  tail [actorType] [--actor ID]    follow new events (of a type, of one actor, or all)
+       [--all | --from-seq N]      ... starting with every stored event, or at a stream sequence
+  ls                               running replicas: id, version, requests, errors, latency
+  export [actorType] [--out FILE]  stored events (of a type, or all) as NDJSON
+  import [FILE|-] [--concurrency N]
+                                   NDJSON events back in through the service; idempotent
+
+Connection (flag, else environment variable, as for the service):
+  --server URL      NATS_URL (comma-separated; default nats://127.0.0.1:4222)
+  --creds FILE      NATS_CREDS
+  --user U          NATS_USER      --password P  NATS_PASSWORD
+  --token T         NATS_TOKEN     (also NATS_NKEY, NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY)
+  --stream NAME     EVENTSTORE_STREAM (default: asked from the service)
+
+Output:
+  --json            JSON even on a terminal (it is the default when stdout is not a terminal)
+  --timeout MS      per request attempt (default 10000)
+  -h, --help
+
+Exit codes: 0 ok, 1 the request or the input failed, 2 usage error.
+`;

@@ -1,0 +1,206 @@
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { ServiceInfo } from "@nats-io/services";
+import { connect, Empty, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EventStoreClient } from "../../src/client/client.js";
+import type { Event } from "../../src/schemas/types.js";
+import { freePort, type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { type CliResult, finished, lines, runCli, runCliOnTerminal, spawnCli } from "./run-cli.js";
+
+let server: NatsServer;
+let service: ServiceProcess;
+let nc: NatsConnection;
+let client: EventStoreClient;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  // A small max_payload, so that a few dozen events need several events pages.
+  server = await startNatsServer({ config: "max_payload: 16384" });
+  service = await startServiceProcess(server.url);
+  nc = await connect({ servers: server.url });
+  client = new EventStoreClient(nc);
+  env = { NATS_URL: server.url };
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await service?.stop();
+  await server?.stop();
+});
+
+const event = (actorId: string, version: number, data: Record<string, unknown> = { n: version }): Event => ({
+  id: randomUUID(),
+  eventType: "Deposited",
+  actorId,
+  version,
+  data,
+});
+const cli = (...args: string[]) => runCli(args, { env });
+const json = (r: CliResult) => JSON.parse(r.stdout) as Record<string, unknown>;
+
+describe("requests", () => {
+  it("save prints the reply; the same event again is a duplicate", async () => {
+    const e = event(`account-${randomUUID()}`, 1);
+    const first = await cli("save", JSON.stringify(e));
+    expect(first.code).toBe(0);
+    expect(json(first)).toMatchObject({ actorId: e.actorId, version: 1, duplicate: false });
+    const again = await runCli(["save", "-"], { env, stdin: JSON.stringify(e) });
+    expect(again.code).toBe(0);
+    expect(json(again)).toMatchObject({ version: 1, duplicate: true, sequence: json(first).sequence });
+  });
+
+  it("events prints every event across pages as NDJSON, from a version on", async () => {
+    const actorId = `account-${randomUUID()}`;
+    // 120 events of ~400 bytes cannot fit in one 16 KiB reply: the CLI must follow hasMore.
+    for (let v = 1; v <= 120; v++) await client.save(event(actorId, v, { pad: "x".repeat(300) }));
+    const all = await cli("events", actorId);
+    expect(all.code).toBe(0);
+    expect(lines(all.stdout).map((l) => (JSON.parse(l) as Event).version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    const after = await cli("events", actorId, "--from", "117");
+    expect(lines(after.stdout).map((l) => (JSON.parse(l) as Event).version)).toEqual([118, 119, 120]);
+  });
+
+  it("version prints the actor's latest version", async () => {
+    const actorId = `account-${randomUUID()}`;
+    expect(json(await cli("version", actorId))).toEqual({ actorId, version: 0 });
+    await client.save(event(actorId, 4));
+    expect(json(await cli("version", actorId))).toEqual({ actorId, version: 4 });
+  });
+
+  it("snapshot save and get; get without a snapshot fails with 1", async () => {
+    const actorId = `account-${randomUUID()}`;
+    const none = await cli("snapshot", "get", actorId);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("no snapshot");
+    await client.save(event(actorId, 1));
+    const saved = await cli("snapshot", "save", JSON.stringify({ actorId, version: 1, state: { balance: 9 } }));
+    expect(saved.code).toBe(0);
+    expect(json(saved)).toEqual({ actorId, version: 1 });
+    expect(json(await cli("snapshot", "get", actorId))).toMatchObject({ actorId, version: 1, state: { balance: 9 } });
+  });
+});
+
+describe("exit codes and messages", () => {
+  it("1 for a version conflict, naming both versions", async () => {
+    const actorId = `account-${randomUUID()}`;
+    await client.save(event(actorId, 3));
+    const r = await cli("save", JSON.stringify(event(actorId, 2)));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("attempted version 2, current version 3");
+  });
+
+  it("1 for an invalid event, naming the fields", async () => {
+    const r = await cli("save", JSON.stringify({ id: "x", actorId: "account-1", version: 0, data: {} }));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\/(eventType|version)/);
+  });
+
+  it("1 when no NATS server is reachable", async () => {
+    const r = await runCli(["version", "account-1"], { env: { NATS_URL: `nats://127.0.0.1:${await freePort()}` } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("nats-eventstore:");
+  });
+
+  it.each([
+    [["bogus"], "unknown command"],
+    [[], "no command"],
+    [["version"], "expected <actorId>"],
+    [["version", "a-1", "--from", "2"], "--from does not apply to version"],
+    [["events", "a-1", "--from", "two"], "--from must be an integer"],
+    [["save", "{not json"], "not valid JSON"],
+    [["snapshot", "drop", "a-1"], "snapshot takes get or save"],
+    [["tail", "account", "--actor", "account-1"], "not both"],
+    [["version", "a-1", "--nope"], "Unknown option"],
+  ])("2 for the usage error %j", async (args, message) => {
+    const r = await cli(...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain("--help");
+  });
+
+  it("0 and the usage for --help", async () => {
+    const r = await cli("--help");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Usage: nats-eventstore");
+  });
+});
+
+describe("ls", () => {
+  it("lists the running replica with its figures", async () => {
+    const info = (await nc.request("$SRV.INFO.eventstore", Empty)).json<ServiceInfo>();
+    const r = await cli("ls");
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ id: info.id, version: info.version, errors: expect.any(Number) });
+    expect(rows[0]!.requests).toBeGreaterThan(0);
+    expect(rows[0]!.average_latency_ms).toBeGreaterThan(0);
+  });
+});
+
+describe("tail", () => {
+  /** The tail's output so far, read as it comes. */
+  function watch(child: ReturnType<typeof spawnCli>) {
+    const seen = { stdout: "", stderr: "" };
+    child.stdout!.on("data", (d: Buffer) => (seen.stdout += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (seen.stderr += d.toString()));
+    return seen;
+  }
+
+  async function until(condition: () => boolean, child: ReturnType<typeof spawnCli>): Promise<void> {
+    while (!condition()) {
+      if (child.exitCode !== null) throw new Error(`tail exited with ${child.exitCode}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async function consumers(): Promise<number> {
+    return (await (await jetstreamManager(nc)).streams.info("EVENTS")).state.consumer_count;
+  }
+
+  it("follows new events of an actor type until SIGINT, then exits 0 and leaves no consumer", async () => {
+    const type = `tail${randomUUID().slice(0, 8)}`;
+    await client.save(event(`${type}-1`, 1));
+    const child = spawnCli(["tail", type], env);
+    const result = finished(child);
+    const seen = watch(child);
+    await until(() => seen.stderr.includes("following"), child);
+    const fresh = event(`${type}-1`, 2);
+    await client.save(event(`other${type}-1`, 1));
+    await client.save(fresh);
+    await until(() => seen.stdout.includes("\n"), child);
+    child.kill("SIGINT");
+    const r = await result;
+    expect(r.code).toBe(0);
+    expect(lines(r.stdout).map((l) => (JSON.parse(l) as Event).id)).toEqual([fresh.id]);
+    expect(await consumers()).toBe(0);
+  });
+
+  it("--all starts with what is stored", async () => {
+    const actorId = `account-${randomUUID()}`;
+    const stored = event(actorId, 1);
+    await client.save(stored);
+    const child = spawnCli(["tail", "--actor", actorId, "--all"], env);
+    const result = finished(child);
+    const seen = watch(child);
+    await until(() => seen.stdout.includes("\n"), child);
+    child.kill("SIGTERM");
+    const r = await result;
+    expect(r.code).toBe(0);
+    expect(lines(r.stdout).map((l) => (JSON.parse(l) as Event).id)).toEqual([stored.id]);
+  });
+});
+
+describe.skipIf(!existsSync("/usr/bin/script"))("on a terminal", () => {
+  it("prints events as readable lines", async () => {
+    const actorId = `account-${randomUUID()}`;
+    await client.save({ ...event(actorId, 1), eventType: "Opened", data: { owner: "ada" } });
+    const r = await runCliOnTerminal(["events", actorId], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`${actorId}  v1  Opened  \\S+  \\{"owner":"ada"\\}`));
+  });
+});
