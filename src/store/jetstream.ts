@@ -71,8 +71,8 @@ interface StoredMsg {
 const MAX_WRITE_ATTEMPTS = 10;
 // How many messages one batch direct get asks for while scanning an actor's history.
 const SCAN_BATCH = 1000;
-// Pause before asking again when a replica has not caught up with the leader, or the leader is
-// still storing the same event for another request.
+// Pause before asking again when the replica that answered has not caught up with the leader, or
+// the leader is still storing the same event for another request.
 const CATCH_UP_PAUSE_MS = 10;
 
 const encoder = new TextEncoder();
@@ -193,8 +193,8 @@ export class JetStreamEventStore implements EventStore {
     const encoded: Uint8Array[] = [];
     let used = 0;
     let hasMore = false;
-    const minLastSeq = this.replicated ? (await this.freshHead(actorId, subject)).seq : 0;
-    await this.scan(subject, minLastSeq, (msg) => {
+    const untilSeq = this.replicated ? (await this.freshHead(actorId, subject)).seq : 0;
+    await this.scan(subject, untilSeq, (msg) => {
       if (msg.version <= from) return true;
       const cost = msg.data.length + (encoded.length > 0 ? 1 : 0);
       if (encoded.length >= limit || used + cost > budget) {
@@ -336,7 +336,7 @@ export class JetStreamEventStore implements EventStore {
     return { actorId: event.actorId, version: event.version, sequence: seq, duplicate: true };
   }
 
-  /** The stored messages of versions from..to, by version, read from a replica that has headSeq. */
+  /** The stored messages of versions from..to, by version, up to the head at headSeq. */
   private async findVersions(
     subject: string,
     from: number,
@@ -344,7 +344,7 @@ export class JetStreamEventStore implements EventStore {
     headSeq: number,
   ): Promise<Map<number, { seq: number; id?: string }>> {
     const found = new Map<number, { seq: number; id?: string }>();
-    await this.scan(subject, this.replicated ? headSeq : 0, (msg) => {
+    await this.scan(subject, headSeq, (msg) => {
       if (msg.version >= from && msg.version <= to) found.set(msg.version, { seq: msg.seq, id: msg.id });
       return msg.version < to;
     });
@@ -354,41 +354,33 @@ export class JetStreamEventStore implements EventStore {
   /**
    * Walks one subject's messages in stream order with batch direct gets, until visit returns
    * false or the history ends. The server marks the end of each batch, so no read waits for a
-   * timeout to learn that there is nothing more. With minLastSeq (server >= 2.12), a replica that
-   * has not applied that sequence yet refuses to answer, and the batch is asked again.
+   * timeout to learn that there is nothing more. Any replica may answer a direct get, and one that
+   * has not applied the latest writes ends early; with untilSeq, the history ends only once that
+   * sequence has been seen, and a batch that ends short is asked again from where it stopped.
+   * (A min_last_seq in the request does not stop a batch answer from being short on 2.15.)
    */
-  private async scan(subject: string, minLastSeq: number, visit: (msg: StoredMsg) => boolean): Promise<void> {
+  private async scan(subject: string, untilSeq: number, visit: (msg: StoredMsg) => boolean): Promise<void> {
     const deadline = Date.now() + this.timeout;
     let seq = 1;
     for (;;) {
-      const request = JSON.stringify({
-        seq,
-        next_by_subj: subject,
-        batch: SCAN_BATCH,
-        ...(minLastSeq > 0 ? { min_last_seq: minLastSeq } : {}),
-      });
+      const request = JSON.stringify({ seq, next_by_subj: subject, batch: SCAN_BATCH });
       const replies = await this.requestMany(this.directGet, request);
-      if (!replies) {
-        if (Date.now() > deadline) throw new UnavailableError("no replica of the stream caught up with its leader in time; retry");
-        await sleep(CATCH_UP_PAUSE_MS);
-        continue;
-      }
       let last: StoredMsg | undefined;
       for (const reply of replies) {
         last = fromDirectGet(reply);
         if (!visit(last)) return;
       }
+      if (last) seq = last.seq + 1;
       const pending = last ? Number(replies.at(-1)!.headers?.get("Nats-Num-Pending") ?? "0") : 0;
-      if (!last || pending === 0) return;
-      seq = last.seq + 1;
+      if (last && pending > 0) continue;
+      if (seq > untilSeq) return;
+      if (Date.now() > deadline) throw new UnavailableError("no replica of the stream caught up with its leader in time; retry");
+      await sleep(CATCH_UP_PAUSE_MS);
     }
   }
 
-  /**
-   * Sends one batch direct get and collects its messages up to the end-of-batch marker; undefined
-   * when the replica that answered is behind the request's min_last_seq.
-   */
-  private async requestMany(subject: string, payload: string): Promise<Msg[] | undefined> {
+  /** Sends one batch direct get and collects its messages up to the end-of-batch marker. */
+  private async requestMany(subject: string, payload: string): Promise<Msg[]> {
     const out: Msg[] = [];
     let ended = false;
     try {
@@ -402,7 +394,6 @@ export class JetStreamEventStore implements EventStore {
         ended = true;
         // 204: end of batch; 404: the subject has no (more) messages.
         if (code === 204 || code === 404) break;
-        if (code === 412) return undefined;
         throw statusError(msg);
       }
     } catch (err) {

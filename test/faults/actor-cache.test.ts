@@ -41,7 +41,7 @@ function rssMb(pid: number): number {
 async function saveStats(): Promise<{ cache_hits: number; cache_misses: number }> {
   const replies = await new Svcm(nc).client({ strategy: "stall", stall: 300, maxWait: 5000 }).stats("eventstore");
   for await (const s of replies) {
-    return (s.endpoints.find((e) => e.name === "save") as NamedEndpointStats & { data: { cache_hits: number; cache_misses: number } }).data;
+    return (s.endpoints?.find((e) => e.name === "save") as NamedEndpointStats & { data: { cache_hits: number; cache_misses: number } }).data;
   }
   throw new Error("no STATS reply");
 }

@@ -40,7 +40,7 @@ type DomainData = { conflicts: number; duplicates: number; cache_hits: number; c
 /** Each replica's STATS for one endpoint. */
 async function endpointStats(endpoint: string): Promise<(NamedEndpointStats & { data: DomainData })[]> {
   const stats = await collect(new Svcm(nc).client(DISCOVERY).stats("eventstore"));
-  return stats.map((s) => s.endpoints.find((e) => e.name === endpoint) as NamedEndpointStats & { data: DomainData });
+  return stats.map((s) => s.endpoints?.find((e) => e.name === endpoint) as NamedEndpointStats & { data: DomainData });
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);

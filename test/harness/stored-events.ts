@@ -15,29 +15,25 @@ const BATCH = 1000;
 
 /**
  * Every event message of the stream, in stream order, read with batch direct gets through this
- * connection, so that the replica on the connection's server answers. minLastSeq (server >= 2.12)
- * makes a replica that has not caught up that far refuse (412) rather than answer from behind;
- * the read waits for it, up to waitMs.
+ * connection, so that a replica near the connection's server answers. A replica that has not
+ * applied everything yet ends its batch early: the read asks again until it has seen untilSeq
+ * (the stream's last sequence as its leader has it), for up to waitMs.
  */
 export async function readStoredEvents(
   nc: NatsConnection,
   stream: string,
-  minLastSeq = 0,
+  untilSeq = 0,
   waitMs = 30_000,
 ): Promise<StoredEventMsg[]> {
   const deadline = Date.now() + waitMs;
   const out: StoredEventMsg[] = [];
   let seq = 1;
   for (;;) {
-    const request = JSON.stringify({ seq, next_by_subj: `${stream}.events.>`, batch: BATCH, min_last_seq: minLastSeq });
+    const request = JSON.stringify({ seq, next_by_subj: `${stream}.events.>`, batch: BATCH });
     const replies = await nc.requestMany(`$JS.API.DIRECT.GET.${stream}`, request, { strategy: "sentinel", maxWait: 5000 });
-    let got = 0;
     let pending = 0;
-    let behind = false;
     for await (const msg of replies) {
-      const code = msg.headers?.code ?? 0;
-      if (code === 412) behind = true;
-      if (code !== 0 || msg.data.length === 0) break;
+      if ((msg.headers?.code ?? 0) !== 0 || msg.data.length === 0) break;
       const h = msg.headers!;
       const body = JSON.parse(new TextDecoder().decode(msg.data)) as { actorId: string };
       out.push({
@@ -47,15 +43,12 @@ export async function readStoredEvents(
         id: h.get("Nats-Msg-Id"),
       });
       pending = Number(h.get("Nats-Num-Pending") || "0");
-      got++;
     }
-    if (behind) {
-      if (Date.now() > deadline) throw new Error(`the replica behind ${nc.getServer()} did not reach sequence ${minLastSeq}`);
-      await new Promise((r) => setTimeout(r, 100));
-      continue;
-    }
-    if (got === 0 || pending === 0) return out;
-    seq = out.at(-1)!.seq + 1;
+    seq = (out.at(-1)?.seq ?? 0) + 1;
+    if (pending > 0) continue;
+    if (seq > untilSeq) return out;
+    if (Date.now() > deadline) throw new Error(`the replica answering through ${nc.getServer()} did not reach sequence ${untilSeq}`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
