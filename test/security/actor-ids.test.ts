@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unescapeToken } from "../../src/subjects.js";
@@ -43,8 +43,10 @@ const event = (actorId: string, version = 1, extra: Record<string, unknown> = {}
 
 const messages = async () => (await jsm.streams.info(STREAM)).state.messages;
 
-async function storedSubject(seq: number): Promise<string> {
-  return (await jsm.streams.getMessage(STREAM, { seq })).subject;
+async function stored(seq: number): Promise<StoredMsg> {
+  const msg = await jsm.streams.getMessage(STREAM, { seq });
+  if (!msg) throw new Error(`no message at sequence ${seq}`);
+  return msg;
 }
 
 const emoji = (n: number) => "\u{1F600}".repeat(n);
@@ -95,7 +97,7 @@ describe("actor ids that are legal but hostile to subjects", () => {
     for (const actorId of LEGAL_ACTOR_IDS) {
       const saved = await request(nc, "eventstore.save", event(actorId));
       expect(saved, JSON.stringify(actorId)).toMatchObject({ code: 0, body: { actorId, version: 1 } });
-      const subject = await storedSubject(saved.body.sequence as number);
+      const { subject } = await stored(saved.body.sequence as number);
       const tokens = subject.split(".");
       expect(tokens.slice(0, 2)).toEqual([STREAM, "events"]);
       expect(tokens).toHaveLength(4);
@@ -198,8 +200,7 @@ describe("event types and event ids that would break subjects or headers", () =>
       const first = await request(nc, "eventstore.save", e);
       expect(first).toMatchObject({ code: 0, body: { duplicate: false } });
       expect(await request(nc, "eventstore.save", e)).toMatchObject({ code: 0, body: { duplicate: true, sequence: first.body.sequence } });
-      const stored = await jsm.streams.getMessage(STREAM, { seq: first.body.sequence as number });
-      expect(stored.header.get("Nats-Msg-Id")).toBe(id);
+      expect((await stored(first.body.sequence as number)).header.get("Nats-Msg-Id")).toBe(id);
     }
   });
 
@@ -219,8 +220,7 @@ describe("event types and event ids that would break subjects or headers", () =>
     const body = `{"id":"${randomUUID()}","eventType":"T","actorId":"${victim}","actorId":"${writer}","version":1,"data":{}}`;
     const saved = await request(nc, "eventstore.save", body);
     expect(saved).toMatchObject({ code: 0, body: { actorId: writer } });
-    const stored = await jsm.streams.getMessage(STREAM, { seq: saved.body.sequence as number });
-    expect(stored.string().match(/"actorId"/g)).toHaveLength(1);
+    expect((await stored(saved.body.sequence as number)).string().match(/"actorId"/g)).toHaveLength(1);
     expect(await request(nc, "eventstore.version", { actorId: victim })).toMatchObject({ body: { version: 0 } });
   });
 });

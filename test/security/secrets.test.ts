@@ -79,9 +79,9 @@ function expectNoSecret(text: string): void {
 
 describe("credentials stay out of logs, replies and $SRV metadata", () => {
   it.each([
-    ["a password", () => users, { NATS_USER: "eventstore", NATS_PASSWORD: password }],
-    ["an NKey seed", () => users, { NATS_NKEY: serviceKey.file }],
-    ["a token", () => tokens, { NATS_TOKEN: token }],
+    ["a password", (): NatsServer => users, { NATS_USER: "eventstore", NATS_PASSWORD: password }],
+    ["an NKey seed", (): NatsServer => users, { NATS_NKEY: serviceKey.file }],
+    ["a token", (): NatsServer => tokens, { NATS_TOKEN: token }],
   ] as const)("when the service runs with %s", async (_name, server, env) => {
     const service = await startServiceProcess(server().url, { ...env, LOG_LEVEL: "trace" });
     let replies: string;
@@ -106,10 +106,10 @@ describe("credentials stay out of logs, replies and $SRV metadata", () => {
   });
 
   it.each([
-    ["a wrong password", () => users.url, { NATS_USER: "eventstore", NATS_PASSWORD: wrongPassword }],
-    ["a wrong token", () => tokens.url, { NATS_TOKEN: wrongToken }],
-    ["a stranger's NKey seed", () => users.url, { NATS_NKEY: strangerKey.file }],
-    ["every credential and no server", () => "nats://127.0.0.1:1", { NATS_USER: "u", NATS_PASSWORD: password, NATS_TOKEN: token }],
+    ["a wrong password", (): string => users.url, { NATS_USER: "eventstore", NATS_PASSWORD: wrongPassword }],
+    ["a wrong token", (): string => tokens.url, { NATS_TOKEN: wrongToken }],
+    ["a stranger's NKey seed", (): string => users.url, { NATS_NKEY: strangerKey.file }],
+    ["every credential and no server", (): string => "nats://127.0.0.1:1", { NATS_USER: "u", NATS_PASSWORD: password, NATS_TOKEN: token }],
   ] as const)("when the start fails with %s", async (_name, url, env) => {
     const { code, output } = await runServiceToExit({ NATS_URL: url(), LOG_LEVEL: "trace", ...env });
     expect(code).toBe(1);
