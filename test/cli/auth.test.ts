@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { runCli } from "./run-cli.js";
+
+// The CLI reads the same connection settings as the service: flags first, then the variables.
+describe("user and password", () => {
+  let server: NatsServer;
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    server = await startNatsServer({ config: 'authorization { user: "app", password: "s3cret" }' });
+    service = await startServiceProcess(server.url, { NATS_USER: "app", NATS_PASSWORD: "s3cret" });
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await server?.stop();
+  });
+
+  it("--user and --password", async () => {
+    const r = await runCli(["version", "account-1", "--server", server.url, "--user", "app", "--password", "s3cret"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ actorId: "account-1", version: 0 });
+  });
+
+  it("NATS_URL, NATS_USER and NATS_PASSWORD", async () => {
+    const r = await runCli(["version", "account-1"], { env: { NATS_URL: server.url, NATS_USER: "app", NATS_PASSWORD: "s3cret" } });
+    expect(r.code).toBe(0);
+  });
+
+  it("fails with 1 without them, and with 2 for a user without a password", async () => {
+    const refused = await runCli(["version", "account-1", "--server", server.url]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.toLowerCase()).toContain("authorization");
+    const half = await runCli(["version", "account-1", "--server", server.url, "--user", "app"]);
+    expect(half.code).toBe(2);
+    expect(half.stderr).toContain("NATS_USER and NATS_PASSWORD go together");
+  });
+});
+
+describe("token", () => {
+  let server: NatsServer;
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    server = await startNatsServer({ config: 'authorization { token: "t0ken" }' });
+    service = await startServiceProcess(server.url, { NATS_TOKEN: "t0ken" });
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await server?.stop();
+  });
+
+  it("--token and NATS_TOKEN", async () => {
+    expect((await runCli(["version", "account-1", "--server", server.url, "--token", "t0ken"])).code).toBe(0);
+    expect((await runCli(["version", "account-1"], { env: { NATS_URL: server.url, NATS_TOKEN: "t0ken" } })).code).toBe(0);
+    expect((await runCli(["version", "account-1", "--server", server.url, "--token", "wrong"])).code).toBe(1);
+  });
+});
