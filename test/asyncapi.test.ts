@@ -55,8 +55,11 @@ function endpointOperations(): Map<string, string> {
 }
 
 describe("asyncapi.yaml", () => {
-  it("is a valid AsyncAPI 3 document", () => {
+  it("is a valid AsyncAPI 3 document, versioned as the package and the running service", () => {
     expect(document.version()).toMatch(/^3\./);
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+    expect(document.info().version()).toBe(pkg.version);
+    expect(info.version).toBe(pkg.version);
   });
 
   it("describes every endpoint the running service registers, on its subject, and nothing else", () => {
