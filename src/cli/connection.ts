@@ -25,10 +25,15 @@ export function explicitStream(flags: Flags, env: NodeJS.ProcessEnv, config: Con
   return flags.stream !== undefined || env.EVENTSTORE_STREAM ? config.stream : undefined;
 }
 
-export function connectCli(config: Config): Promise<NatsConnection> {
-  return connect({
-    ...connectionOptions(config.natsUrl ?? DEFAULT_SERVER, config.auth, "nats-eventstore-cli"),
-    // A command is short-lived: a dropped connection fails it instead of waiting for the server forever.
-    maxReconnectAttempts: 10,
-  });
+export async function connectCli(config: Config): Promise<NatsConnection> {
+  const servers = config.natsUrl ?? DEFAULT_SERVER;
+  try {
+    return await connect({
+      ...connectionOptions(servers, config.auth, "nats-eventstore-cli"),
+      // A command is short-lived: a dropped connection fails it instead of waiting for the server forever.
+      maxReconnectAttempts: 10,
+    });
+  } catch (err) {
+    throw new Error(`cannot connect to ${servers}: ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -25,7 +25,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   import: importEvents,
 };
 
-export const ExitCode = Object.freeze({ ok: 0, failed: 1, usage: 2 } as const);
+const ExitCode = Object.freeze({ ok: 0, failed: 1, usage: 2 } as const);
 
 async function main(argv: string[]): Promise<number> {
   let nc: NatsConnection | undefined;
