@@ -56,7 +56,7 @@ describe("with a service running", () => {
     const client = new EventStoreClient(nc, {
       timeoutMs: 500,
       retry: {
-        attempts: 3,
+        attempts: 5,
         initialDelayMs: 1000,
         maxDelayMs: 1000,
         onRetry: (info) => {
@@ -68,7 +68,9 @@ describe("with a service running", () => {
     service.process.kill("SIGSTOP");
     try {
       const reply = await client.save(e);
-      expect(retries).toHaveLength(1);
+      // On a busy machine the thawed service may miss a later attempt's timeout too; the first is the lost reply.
+      expect(retries.length).toBeGreaterThanOrEqual(1);
+      expect(retries[0]!.attempt).toBe(1);
       expect(retries[0]!.error).toBeInstanceOf(UnavailableError);
       expect(retries[0]!.error.message).toContain("no reply within 500 ms");
       expect(reply).toMatchObject({ actorId, version: 1, duplicate: true });
