@@ -43,8 +43,13 @@ async function openStore(nc: NatsConnection, config: Config, subjects: Subjects,
     timeoutMs: config.jetstreamTimeoutMs,
     atomicBatch,
     replicas: config.replicas,
+    indexSize: config.indexSize,
+    batchDirectGet: versionAtLeast(serverVersion, BATCH_DIRECT_GET_SERVER),
   });
 }
+
+/** The first nats-server that answers batch direct gets; older ones are read a message at a time. */
+const BATCH_DIRECT_GET_SERVER = "2.11.0";
 
 export function versionAtLeast(version: string, min: string): boolean {
   const a = version.split(/[.-]/).map(Number);

@@ -26,6 +26,8 @@ export interface Config {
   readonly backend: Backend;
   /** Actors whose (version, last sequence) the version cache remembers. */
   readonly cacheSize: number;
+  /** Version -> sequence entries the read index keeps over all actors. */
+  readonly indexSize: number;
   /** Snapshots kept per actor; older ones are dropped by the stream. */
   readonly snapshotsKeep: number;
   /** Timeout of one JetStream request; past it the caller gets a 503. */
@@ -114,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     backend,
     cacheSize: integer(env, "EVENTSTORE_CACHE_SIZE", 100_000, 1, 100_000_000),
+    indexSize: integer(env, "EVENTSTORE_INDEX_SIZE", 1_000_000, 1, 1_000_000_000),
     snapshotsKeep: integer(env, "EVENTSTORE_SNAPSHOTS_KEEP", 3, 1, 1000),
     jetstreamTimeoutMs: integer(env, "EVENTSTORE_JS_TIMEOUT_MS", 5000, 100, 600_000),
     maxDepth: integer(env, "EVENTSTORE_MAX_DEPTH", 64, 2, 10_000),

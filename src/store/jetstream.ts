@@ -29,6 +29,7 @@ import { Requester } from "../nats/requester.js";
 import { Headers, type Subjects } from "../subjects.js";
 import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "./append.js";
 import { type ActorHead, LruCache } from "./cache.js";
+import { ActorIndex, planRuns } from "./seq-index.js";
 import { batchIdReusedError, checkAppendBatch, idReusedError, serverBatchLimitError } from "./rules.js";
 import {
   type EventStore,
@@ -50,6 +51,10 @@ export interface JetStreamStoreOptions {
   atomicBatch: boolean;
   /** The events stream's replicas (default 1); above 1, reads that must be current ask the stream leader. */
   replicas?: number;
+  /** Index entries (version -> sequence) kept over all actors; see ActorIndex. */
+  indexSize?: number;
+  /** The server answers batch direct gets (>= 2.11); older ones are read one message at a time. */
+  batchDirectGet?: boolean;
 }
 
 /** The end of an actor's history as the server holds it now, with its last event's id. */
@@ -74,6 +79,15 @@ const SCAN_BATCH = 1000;
 // Pause before asking again when the replica that answered has not caught up with the leader, or
 // the leader is still storing the same event for another request.
 const CATCH_UP_PAUSE_MS = 10;
+// Sequences of one actor this close together are read with one batch get: the server steps over
+// at most this many other messages between two of ours, all in the same few blocks.
+const RUN_GAP = 64;
+// Events fetched per round while filling a page, so that a page that fills up early fetches little extra.
+const FETCH_CHUNK = 1000;
+// The newest entries kept per actor; reads from before them scan the history once more.
+const MAX_INDEXED_PER_ACTOR = 100_000;
+// What an index costs beyond its entries, in entries, for the index cache's bound.
+const INDEX_OVERHEAD = 8;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -99,6 +113,8 @@ export class JetStreamEventStore implements EventStore {
    * every acknowledged write, a replicated stream is asked through its leader instead.
    */
   private readonly replicated: boolean;
+  private readonly indexes: LruCache<ActorIndex>;
+  private readonly batchDirectGet: boolean;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -113,6 +129,8 @@ export class JetStreamEventStore implements EventStore {
     this.snapshotDirectGet = `$JS.API.DIRECT.GET.${this.subjects.snapshotsStream}`;
     this.leaderGet = `$JS.API.STREAM.MSG.GET.${this.subjects.stream}`;
     this.replicated = (options.replicas ?? 1) > 1;
+    this.indexes = new LruCache(options.indexSize ?? 1_000_000);
+    this.batchDirectGet = options.batchDirectGet ?? true;
   }
 
   get cachedActors(): number {
@@ -133,6 +151,7 @@ export class JetStreamEventStore implements EventStore {
         const ack = await this.publish(subject, body, headers);
         if (ack.duplicate) return this.resolveDedup(event, subject, ack.seq, counters);
         this.cache.set(actorId, { version, seq: ack.seq });
+        this.indexWrite(actorId, head.seq, [version], [ack.seq]);
         return { actorId, version, sequence: ack.seq, duplicate: false };
       },
       repeat: async (head) => {
@@ -176,6 +195,12 @@ export class JetStreamEventStore implements EventStore {
         this.cache.set(actorId, { version: toVersion, seq: lastSeq });
         // A committed batch is stored as one unit, so its messages hold the sequences up to the last.
         const sequences = events.map((_, i) => lastSeq - events.length + 1 + i);
+        this.indexWrite(
+          actorId,
+          head.seq,
+          events.map((e) => e.version),
+          sequences,
+        );
         return { actorId, fromVersion, toVersion, sequences, duplicate: false };
       },
       repeat: async (head) => {
@@ -186,26 +211,48 @@ export class JetStreamEventStore implements EventStore {
   }
 
   async events(actorId: string, options: ReadOptions): Promise<EventsPage> {
+    return this.withIndex(actorId, () => this.readPage(actorId, options));
+  }
+
+  /** Runs a read that uses the actor's index, once more from a new index if the stream no longer matches it. */
+  private async withIndex<T>(actorId: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      if (!(err instanceof StaleIndexError)) throw err;
+      // The stream lost messages this replica had indexed (deleted, purged, recreated): learn it anew.
+      this.indexes.delete(actorId);
+      return read();
+    }
+  }
+
+  /**
+   * One page: the head (one read) says where the history ends, the index says where each event
+   * is, and the events are fetched by sequence, so the cost follows the page, not the stream.
+   */
+  private async readPage(actorId: string, options: ReadOptions): Promise<EventsPage> {
     const from = options.fromVersion ?? 0;
     const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
     const budget = options.maxBytes - pageOverhead(actorId);
     const subject = this.subjects.events(actorId);
+    const head = await this.freshHead(actorId, subject);
+    if (head.version <= from) return { actorId, encoded: [], hasMore: false };
+    const seen = new Map<number, StoredMsg>();
+    const index = await this.indexUpTo(actorId, subject, head, from, seen);
     const encoded: Uint8Array[] = [];
     let used = 0;
-    let hasMore = false;
-    const untilSeq = this.replicated ? (await this.freshHead(actorId, subject)).seq : 0;
-    await this.scan(subject, untilSeq, (msg) => {
-      if (msg.version <= from) return true;
-      const cost = msg.data.length + (encoded.length > 0 ? 1 : 0);
-      if (encoded.length >= limit || used + cost > budget) {
-        hasMore = true;
-        return false;
+    let at = index.firstAfter(from);
+    while (at < index.length && encoded.length < limit) {
+      const seqs = index.seqs.slice(at, at + Math.min(FETCH_CHUNK, limit - encoded.length));
+      for (const msg of await this.fetchSeqs(subject, seqs, seen)) {
+        const cost = msg.data.length + (encoded.length > 0 ? 1 : 0);
+        if (used + cost > budget) return { actorId, encoded, hasMore: true };
+        encoded.push(msg.data);
+        used += cost;
+        at++;
       }
-      encoded.push(msg.data);
-      used += cost;
-      return true;
-    });
-    return { actorId, encoded, hasMore };
+    }
+    return { actorId, encoded, hasMore: at < index.length };
   }
 
   async version(actorId: string): Promise<number> {
@@ -314,7 +361,7 @@ export class JetStreamEventStore implements EventStore {
       const stored =
         events.length === 1 && last.version === head.version
           ? new Map([[head.version, { seq: head.seq, id: head.id }]])
-          : await this.findVersions(subject, first.version, last.version, head.seq);
+          : await this.findVersions(first.actorId, subject, first.version, last.version, head);
       const sequences = events.map((e) => {
         const s = stored.get(e.version);
         return s?.id === e.id ? s.seq : 0;
@@ -336,19 +383,105 @@ export class JetStreamEventStore implements EventStore {
     return { actorId: event.actorId, version: event.version, sequence: seq, duplicate: true };
   }
 
-  /** The stored messages of versions from..to, by version, up to the head at headSeq. */
+  /** The stored messages of versions from..to, by version, up to the head. */
   private async findVersions(
+    actorId: string,
     subject: string,
     from: number,
     to: number,
-    headSeq: number,
+    head: ActorHead,
   ): Promise<Map<number, { seq: number; id?: string }>> {
-    const found = new Map<number, { seq: number; id?: string }>();
-    await this.scan(subject, headSeq, (msg) => {
-      if (msg.version >= from && msg.version <= to) found.set(msg.version, { seq: msg.seq, id: msg.id });
-      return msg.version < to;
+    return this.withIndex(actorId, async () => {
+      const seen = new Map<number, StoredMsg>();
+      const index = await this.indexUpTo(actorId, subject, head, from - 1, seen);
+      const seqs: number[] = [];
+      for (let i = index.firstAfter(from - 1); i < index.length && index.versions[i]! <= to; i++) seqs.push(index.seqs[i]!);
+      const found = new Map<number, { seq: number; id?: string }>();
+      for (const msg of await this.fetchSeqs(subject, seqs, seen)) found.set(msg.version, { seq: msg.seq, id: msg.id });
+      return found;
     });
-    return found;
+  }
+
+  /**
+   * The actor's index brought up to the head. Only what this replica has not seen yet is scanned,
+   * from the last sequence it knows; an index that cannot answer (none yet, trimmed past `from`,
+   * or ahead of the head because the stream was recreated) is rebuilt from the start.
+   */
+  private async indexUpTo(
+    actorId: string,
+    subject: string,
+    head: ActorHead,
+    from: number,
+    seen: Map<number, StoredMsg>,
+  ): Promise<ActorIndex> {
+    let index = this.indexes.get(actorId);
+    if (!index || index.lastSeq > head.seq || !index.covers(from)) index = new ActorIndex(true);
+    const idx = index;
+    if (idx.lastSeq < head.seq) {
+      await this.scan(subject, idx.lastSeq + 1, head.seq, (msg) => {
+        if (msg.seq > head.seq) return false;
+        // Another read or a write of this replica may have added it meanwhile.
+        if (msg.seq > idx.lastSeq) {
+          if (msg.version <= idx.lastVersion) throw new StaleIndexError(`${subject} starts again at version ${msg.version}`);
+          idx.add(msg.version, msg.seq);
+        }
+        seen.set(msg.seq, msg);
+        return msg.seq < head.seq;
+      });
+    }
+    idx.trim(MAX_INDEXED_PER_ACTOR);
+    this.indexes.set(actorId, idx, idx.length + INDEX_OVERHEAD);
+    return idx;
+  }
+
+  /**
+   * Records a write in the actor's index when the index ended exactly where the write began;
+   * otherwise this replica missed other writes, and the next read scans past what it knows.
+   */
+  private indexWrite(actorId: string, afterSeq: number, versions: number[], seqs: number[]): void {
+    let index = this.indexes.get(actorId);
+    // A write that expected sequence 0 found no history at all: its index is complete.
+    if (!index && afterSeq === 0) index = new ActorIndex(true);
+    if (!index || index.lastSeq !== afterSeq) return;
+    if (versions[0]! <= index.lastVersion) {
+      // Only a stream that lost the actor's history lets its versions start over: forget the index.
+      this.indexes.delete(actorId);
+      return;
+    }
+    versions.forEach((v, i) => index.add(v, seqs[i]!));
+    index.trim(MAX_INDEXED_PER_ACTOR);
+    this.indexes.set(actorId, index, index.length + INDEX_OVERHEAD);
+  }
+
+  /**
+   * The actor's messages at these sequences, in order. Close sequences are read as runs with one
+   * batch get each, the rest one by one, all at once; whatever a lagging replica did not return
+   * is asked of the stream leader.
+   */
+  private async fetchSeqs(subject: string, seqs: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
+    const missing = seqs.filter((seq) => !seen.has(seq));
+    const runs = planRuns(missing, this.batchDirectGet ? RUN_GAP : 0);
+    await Promise.all(
+      runs.map(async (run) => {
+        if (run.count === 1) {
+          const msg = await this.msgBySeq(run.start);
+          if (msg) seen.set(msg.seq, msg);
+          return;
+        }
+        const request = JSON.stringify({ seq: run.start, next_by_subj: subject, batch: run.count });
+        for (const reply of await this.requestMany(this.directGet, request)) {
+          const msg = fromDirectGet(reply);
+          if (msg.seq <= run.end) seen.set(msg.seq, msg);
+        }
+      }),
+    );
+    return Promise.all(
+      seqs.map(async (seq) => {
+        const msg = seen.get(seq) ?? (this.replicated ? await this.fromLeader({ seq }) : undefined);
+        if (!msg || msg.subject !== subject) throw new StaleIndexError(`sequence ${seq} no longer holds an event of ${subject}`);
+        return msg;
+      }),
+    );
   }
 
   /**
@@ -359,24 +492,40 @@ export class JetStreamEventStore implements EventStore {
    * sequence has been seen, and a batch that ends short is asked again from where it stopped.
    * (A min_last_seq in the request does not stop a batch answer from being short on 2.15.)
    */
-  private async scan(subject: string, untilSeq: number, visit: (msg: StoredMsg) => boolean): Promise<void> {
+  private async scan(
+    subject: string,
+    fromSeq: number,
+    untilSeq: number,
+    visit: (msg: StoredMsg) => boolean,
+  ): Promise<void> {
     const deadline = Date.now() + this.timeout;
-    let seq = 1;
+    let seq = fromSeq;
     for (;;) {
-      const request = JSON.stringify({ seq, next_by_subj: subject, batch: SCAN_BATCH });
-      const replies = await this.requestMany(this.directGet, request);
+      const replies = this.batchDirectGet
+        ? await this.requestMany(this.directGet, JSON.stringify({ seq, next_by_subj: subject, batch: SCAN_BATCH }))
+        : await this.nextOne(subject, seq);
       let last: StoredMsg | undefined;
       for (const reply of replies) {
         last = fromDirectGet(reply);
         if (!visit(last)) return;
       }
       if (last) seq = last.seq + 1;
-      const pending = last ? Number(replies.at(-1)!.headers?.get("Nats-Num-Pending") ?? "0") : 0;
-      if (last && pending > 0) continue;
+      // A batch says how many more there are; a single get only that it found one.
+      const more = this.batchDirectGet ? Number(replies.at(-1)?.headers?.get("Nats-Num-Pending") ?? "0") > 0 : !!last;
+      if (last && more) continue;
       if (seq > untilSeq) return;
       if (Date.now() > deadline) throw new UnavailableError("no replica of the stream caught up with its leader in time; retry");
       await sleep(CATCH_UP_PAUSE_MS);
     }
+  }
+
+  /** A server without batch direct gets (< 2.11) gives the next message of a subject one at a time. */
+  private async nextOne(subject: string, seq: number): Promise<Msg[]> {
+    const reply = await this.requestReply(this.directGet, encoder.encode(JSON.stringify({ seq, next_by_subj: subject })));
+    const code = reply.headers?.code ?? 0;
+    if (code === 404) return [];
+    if (code !== 0) throw statusError(reply);
+    return [reply];
   }
 
   /** Sends one batch direct get and collects its messages up to the end-of-batch marker. */
@@ -484,4 +633,9 @@ function statusError(msg: Msg): Error {
   const description = msg.headers?.description ?? "";
   if (code === 503 || code === 408) return new UnavailableError(`JetStream unavailable (${code} ${description}); retry`);
   return new InternalError(`unexpected direct get status ${code} ${description}`);
+}
+
+/** An index entry pointed at a sequence that no longer holds the actor's event. */
+class StaleIndexError extends Error {
+  override readonly name = "StaleIndexError";
 }

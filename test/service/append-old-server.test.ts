@@ -49,3 +49,19 @@ it("runs on a nats-server older than 2.12: warns once, saves, and answers append
   expect(warnings).toHaveLength(1);
   expect(warnings[0]).toMatchObject({ required: "2.12.0", serverVersion: nc.info?.version });
 });
+
+it("reads histories on a server without batch direct gets, one message at a time", async () => {
+  const actorId = `order-${randomUUID()}`;
+  for (let version = 1; version <= 5; version++) {
+    expect((await request(nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data: {} })).code).toBe(0);
+  }
+  // a second process starts with no index and must scan
+  const fresh = await startServiceProcess(server.url, { EVENTSTORE_QUEUE: "fresh" });
+  try {
+    const page = await request(nc, "eventstore.events", { actorId, fromVersion: 1, limit: 3 });
+    expect(page.body).toMatchObject({ hasMore: true });
+    expect((page.body.events as { version: number }[]).map((e) => e.version)).toEqual([2, 3, 4]);
+  } finally {
+    await fresh.stop();
+  }
+});
