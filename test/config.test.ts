@@ -18,6 +18,7 @@ describe("config", () => {
       EVENTSTORE_QUEUE: "workers",
       EVENTSTORE_BACKEND: "memory",
       EVENTSTORE_CACHE_SIZE: "10",
+      EVENTSTORE_INDEX_SIZE: "20",
       EVENTSTORE_SNAPSHOTS_KEEP: "5",
       LOG_LEVEL: "debug",
       NATS_USER: "u",
@@ -36,6 +37,7 @@ describe("config", () => {
       queue: "workers",
       backend: "memory",
       cacheSize: 10,
+      indexSize: 20,
       snapshotsKeep: 5,
       logLevel: "debug",
       auth: { user: "u", password: "p", token: "t", credsFile: "/c", nkeySeedFile: "/n", tlsCaFile: "/ca", tlsCertFile: "/cert", tlsKeyFile: "/key" },
@@ -53,6 +55,7 @@ describe("config", () => {
     [{ NATS_USER: "u" }, "NATS_PASSWORD"],
     [{ NATS_TLS_CERT: "/c" }, "NATS_TLS_KEY"],
     [{ EVENTSTORE_CACHE_SIZE: "-1" }, "EVENTSTORE_CACHE_SIZE"],
+    [{ EVENTSTORE_INDEX_SIZE: "0" }, "EVENTSTORE_INDEX_SIZE"],
   ])("refuses %o with a message naming the variable", (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);
