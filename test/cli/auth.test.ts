@@ -20,21 +20,21 @@ describe("user and password", () => {
 
   it("--user and --password", async () => {
     const r = await runCli(["version", "account-1", "--server", server.url, "--user", "app", "--password", "s3cret"]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ actorId: "account-1", version: 0 });
   });
 
   it("NATS_URL, NATS_USER and NATS_PASSWORD", async () => {
     const r = await runCli(["version", "account-1"], { env: { NATS_URL: server.url, NATS_USER: "app", NATS_PASSWORD: "s3cret" } });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
   });
 
   it("fails with 1 without them, and with 2 for a user without a password", async () => {
     const refused = await runCli(["version", "account-1", "--server", server.url]);
-    expect(refused.code).toBe(1);
+    expect(refused.code, refused.stderr).toBe(1);
     expect(refused.stderr.toLowerCase()).toContain("authorization");
     const half = await runCli(["version", "account-1", "--server", server.url, "--user", "app"]);
-    expect(half.code).toBe(2);
+    expect(half.code, half.stderr).toBe(2);
     expect(half.stderr).toContain("NATS_USER and NATS_PASSWORD go together");
   });
 });

@@ -45,10 +45,10 @@ describe("requests", () => {
   it("save prints the reply; the same event again is a duplicate", async () => {
     const e = event(`account-${randomUUID()}`, 1);
     const first = await cli("save", JSON.stringify(e));
-    expect(first.code).toBe(0);
+    expect(first.code, first.stderr).toBe(0);
     expect(json(first)).toMatchObject({ actorId: e.actorId, version: 1, duplicate: false });
     const again = await runCli(["save", "-"], { env, stdin: JSON.stringify(e) });
-    expect(again.code).toBe(0);
+    expect(again.code, again.stderr).toBe(0);
     expect(json(again)).toMatchObject({ version: 1, duplicate: true, sequence: json(first).sequence });
   });
 
@@ -57,7 +57,7 @@ describe("requests", () => {
     // 120 events of ~400 bytes cannot fit in one 16 KiB reply: the CLI must follow hasMore.
     for (let v = 1; v <= 120; v++) await client.save(event(actorId, v, { pad: "x".repeat(300) }));
     const all = await cli("events", actorId);
-    expect(all.code).toBe(0);
+    expect(all.code, all.stderr).toBe(0);
     expect(lines(all.stdout).map((l) => (JSON.parse(l) as Event).version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
     const after = await cli("events", actorId, "--from", "117");
     expect(lines(after.stdout).map((l) => (JSON.parse(l) as Event).version)).toEqual([118, 119, 120]);
@@ -73,11 +73,11 @@ describe("requests", () => {
   it("snapshot save and get; get without a snapshot fails with 1", async () => {
     const actorId = `account-${randomUUID()}`;
     const none = await cli("snapshot", "get", actorId);
-    expect(none.code).toBe(1);
+    expect(none.code, none.stderr).toBe(1);
     expect(none.stderr).toContain("no snapshot");
     await client.save(event(actorId, 1));
     const saved = await cli("snapshot", "save", JSON.stringify({ actorId, version: 1, state: { balance: 9 } }));
-    expect(saved.code).toBe(0);
+    expect(saved.code, saved.stderr).toBe(0);
     expect(json(saved)).toEqual({ actorId, version: 1 });
     expect(json(await cli("snapshot", "get", actorId))).toMatchObject({ actorId, version: 1, state: { balance: 9 } });
   });
@@ -88,20 +88,20 @@ describe("exit codes and messages", () => {
     const actorId = `account-${randomUUID()}`;
     await client.save(event(actorId, 3));
     const r = await cli("save", JSON.stringify(event(actorId, 2)));
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("attempted version 2, current version 3");
   });
 
   it("1 for an invalid event, naming the fields", async () => {
     const r = await cli("save", JSON.stringify({ id: "x", actorId: "account-1", version: 0, data: {} }));
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/\/(eventType|version)/);
   });
 
   it("1 when no NATS server is reachable", async () => {
     const r = await runCli(["version", "account-1"], { env: { NATS_URL: `nats://127.0.0.1:${await freePort()}` } });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain("nats-eventstore:");
   });
 
@@ -117,14 +117,14 @@ describe("exit codes and messages", () => {
     [["version", "a-1", "--nope"], "Unknown option"],
   ])("2 for the usage error %j", async (args, message) => {
     const r = await cli(...args);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(message);
     expect(r.stderr).toContain("--help");
   });
 
   it("0 and the usage for --help", async () => {
     const r = await cli("--help");
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("Usage: nats-eventstore");
   });
 });
@@ -133,7 +133,7 @@ describe("ls", () => {
   it("lists the running replica with its figures", async () => {
     const info = (await nc.request("$SRV.INFO.eventstore", Empty)).json<ServiceInfo>();
     const r = await cli("ls");
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ id: info.id, version: info.version, errors: expect.any(Number) });
@@ -175,7 +175,7 @@ describe("tail", () => {
     await until(() => seen.stdout.includes("\n"), child);
     child.kill("SIGINT");
     const r = await result;
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(lines(r.stdout).map((l) => (JSON.parse(l) as Event).id)).toEqual([fresh.id]);
     expect(await consumers()).toBe(0);
   });
@@ -190,7 +190,7 @@ describe("tail", () => {
     await until(() => seen.stdout.includes("\n"), child);
     child.kill("SIGTERM");
     const r = await result;
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(lines(r.stdout).map((l) => (JSON.parse(l) as Event).id)).toEqual([stored.id]);
   });
 });
@@ -200,7 +200,7 @@ describe.skipIf(!existsSync("/usr/bin/script"))("on a terminal", () => {
     const actorId = `account-${randomUUID()}`;
     await client.save({ ...event(actorId, 1), eventType: "Opened", data: { owner: "ada" } });
     const r = await runCliOnTerminal(["events", actorId], env);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`${actorId}  v1  Opened  \\S+  \\{"owner":"ada"\\}`));
   });
 });

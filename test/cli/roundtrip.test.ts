@@ -79,12 +79,12 @@ describe("export, purge, import", () => {
 
     const loaded = await runCli(["import", inFile], { env });
     expect(loaded.stderr).not.toContain("ETA");
-    expect(loaded.code).toBe(0);
+    expect(loaded.code, loaded.stderr).toBe(0);
     expect(JSON.parse(loaded.stdout)).toEqual({ imported: 10_000, duplicates: 0 });
 
     const first = join(dir, "first.ndjson");
     const exported = await runCli(["export", "--out", first], { env });
-    expect(exported.code).toBe(0);
+    expect(exported.code, exported.stderr).toBe(0);
     expect(exported.stderr).toContain("exported 10000 events");
     expect(parse(first)).toEqual([...input].sort(byActorAndVersion));
 
@@ -95,7 +95,7 @@ describe("export, purge, import", () => {
     await new Promise((r) => setTimeout(r, DUPLICATE_WINDOW_MS * 3));
 
     const restored = await runCli(["import", first], { env });
-    expect(restored.code).toBe(0);
+    expect(restored.code, restored.stderr).toBe(0);
     expect(JSON.parse(restored.stdout)).toEqual({ imported: 10_000, duplicates: 0 });
     const second = join(dir, "second.ndjson");
     expect((await runCli(["export", "--out", second], { env })).code).toBe(0);
@@ -106,7 +106,7 @@ describe("export, purge, import", () => {
     // duplicate of an old version by reading the actor's history up to it, which is slow for 10,000.)
     const again = lines(readFileSync(first, "utf8")).slice(0, 1000);
     const repeated = await runCli(["import", "-"], { env, stdin: again.join("\n") });
-    expect(repeated.code).toBe(0);
+    expect(repeated.code, repeated.stderr).toBe(0);
     expect(JSON.parse(repeated.stdout)).toEqual({ imported: 0, duplicates: 1000 });
     expect((await jsm.streams.info("EVENTS")).state.messages).toBe(10_000);
   });
@@ -126,7 +126,7 @@ describe("bad input", () => {
       ),
     );
     const r = await runCli(["import", file], { env });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`${file}:4: not valid JSON`);
     for (const actorId of actors) expect(await client.version(actorId)).toBe(0);
   });
@@ -137,7 +137,7 @@ describe("bad input", () => {
       env,
       stdin: ndjson([event(actorId!, 1), { ...event(actorId!, 2), version: "two" }]),
     });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain("stdin:2: not a valid event: /version");
     expect(await client.version(actorId!)).toBe(0);
   });
@@ -150,7 +150,7 @@ describe("bad input", () => {
       env,
       stdin: ndjson([event(other!, 1), event(other!, 2), event(taken!, 1), event(other!, 3)]),
     });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain("stdin:3:");
     expect(r.stderr).toContain("attempted version 1, current version 1");
     expect(r.stderr).toContain("2 events imported before it stopped");
@@ -165,7 +165,7 @@ describe("progress", () => {
     for (const e of events) await client.save(e);
     const out = join(dir, "bar.ndjson");
     const onTerminal = await runCliOnTerminal(["export", type, "--out", out], env);
-    expect(onTerminal.code).toBe(0);
+    expect(onTerminal.code, onTerminal.stderr).toBe(0);
     expect(onTerminal.stdout).toMatch(/export \[#+\] 100% 50\/50 \d+\/s ETA \d+s/);
     const piped = await runCli(["export", type, "--out", out], { env });
     expect(piped.stderr).toBe(`exported 50 events to ${out}\n`);
