@@ -378,7 +378,14 @@ export class JetStreamEventStore implements EventStore {
   /** JetStream's dedup window matched the id: only the same event at the same place is a duplicate. */
   private async resolveDedup(event: Event, subject: string, seq: number, counters: StoreCounters): Promise<SaveResponse> {
     const msg = this.replicated ? await this.fromLeader({ seq }) : await this.msgBySeq(seq);
-    if (!msg || msg.subject !== subject || msg.version !== event.version) throw idReusedError(event.id);
+    if (!msg) {
+      // The event that used this id was removed (a purge), but JetStream still refuses the id.
+      throw new UnavailableError(
+        `event id ${JSON.stringify(event.id)} belonged to a message that was removed from the stream, and ` +
+          `JetStream refuses it until its duplicate window (2 minutes by default) has passed; retry then`,
+      );
+    }
+    if (msg.subject !== subject || msg.version !== event.version) throw idReusedError(event.id);
     counters.duplicates++;
     return { actorId: event.actorId, version: event.version, sequence: seq, duplicate: true };
   }
