@@ -148,41 +148,62 @@ function fieldError(e: ErrorObject): FieldError {
  * Iterative, so hostile depth cannot overflow this check itself.
  */
 function checkStructure(root: unknown, maxDepth: number): void {
-  const stack: { node: unknown; depth: number; path: string }[] = [{ node: root, depth: 0, path: "" }];
+  // Paths are only spelled out for the error: building one per node would cost every valid request.
+  const stack: Frame[] = [{ node: root, depth: 0 }];
   while (stack.length > 0) {
-    const { node, depth, path } = stack.pop()!;
-    if (typeof node === "string") checkWellFormed(node, path);
+    const frame = stack.pop()!;
+    const { node, depth } = frame;
+    if (typeof node === "string") checkWellFormed(node, frame);
     if (node === null || typeof node !== "object") continue;
     if (depth >= maxDepth) {
-      throw new ValidationError(`${path || "/"} nests deeper than ${maxDepth} levels`, [
-        { path: path || "/", message: `nests deeper than ${maxDepth} levels` },
+      const path = pathOf(frame);
+      throw new ValidationError(`${path} nests deeper than ${maxDepth} levels`, [
+        { path, message: `nests deeper than ${maxDepth} levels` },
       ]);
     }
     if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) stack.push({ node: node[i], depth: depth + 1, path: `${path}/${i}` });
+      for (let i = 0; i < node.length; i++) stack.push({ node: node[i], depth: depth + 1, parent: frame, key: i });
       continue;
     }
     for (const key of Object.keys(node)) {
-      const childPath = `${path}/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`;
-      checkWellFormed(key, childPath);
+      const child: Frame = { node: (node as Record<string, unknown>)[key], depth: depth + 1, parent: frame, key };
+      checkWellFormed(key, child);
       if (key === "__proto__") {
-        throw new ValidationError(`${childPath} is not allowed: "__proto__" keys are refused`, [
-          { path: childPath, message: '"__proto__" keys are refused' },
+        const path = pathOf(child);
+        throw new ValidationError(`${path} is not allowed: "__proto__" keys are refused`, [
+          { path, message: '"__proto__" keys are refused' },
         ]);
       }
-      stack.push({ node: (node as Record<string, unknown>)[key], depth: depth + 1, path: childPath });
+      stack.push(child);
     }
   }
+}
+
+interface Frame {
+  node: unknown;
+  depth: number;
+  parent?: Frame;
+  key?: string | number;
+}
+
+/** The JSON pointer of a node, from its chain of parents. */
+function pathOf(frame: Frame): string {
+  const parts: string[] = [];
+  for (let f: Frame | undefined = frame; f?.parent; f = f.parent) {
+    parts.push(String(f.key).replace(/~/g, "~0").replace(/\//g, "~1"));
+  }
+  return parts.length === 0 ? "/" : `/${parts.reverse().join("/")}`;
 }
 
 /**
  * JSON can spell a lone surrogate (`"\\ud800"`) that no UTF-8 text holds. Encoders turn each into
  * U+FFFD, so two different actor ids or event ids would share a subject or a Nats-Msg-Id.
  */
-function checkWellFormed(text: string, path: string): void {
+function checkWellFormed(text: string, at: Frame): void {
   if (LONE_SURROGATE.test(text)) {
-    throw new ValidationError(`${path || "/"} is not well-formed Unicode: it holds a lone surrogate`, [
-      { path: path || "/", message: "holds a lone surrogate" },
+    const path = pathOf(at);
+    throw new ValidationError(`${path} is not well-formed Unicode: it holds a lone surrogate`, [
+      { path, message: "holds a lone surrogate" },
     ]);
   }
 }
