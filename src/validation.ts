@@ -107,6 +107,7 @@ export class RequestValidator {
         `the request is too large: ${body.length} bytes, at most ${this.options.maxRequestBytes} are accepted`,
       );
     }
+    checkDepth(body, this.options.maxDepth);
     let text: string;
     try {
       text = this.decoder.decode(body);
@@ -119,7 +120,7 @@ export class RequestValidator {
     } catch (err) {
       throw new ValidationError(`the request body is not valid JSON: ${(err as Error).message}`);
     }
-    checkStructure(value, this.options.maxDepth);
+    checkStructure(value);
     const validate = this.validators.get(endpoint)!;
     if (!validate(value)) {
       const errors = (validate.errors ?? []).slice(0, MAX_FIELD_ERRORS).map(fieldError);
@@ -142,31 +143,57 @@ function fieldError(e: ErrorObject): FieldError {
   return { path: e.instancePath || "/", message: e.message ?? "is invalid" };
 }
 
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
 /**
- * Refuses what JSON.parse accepts but would hurt later: nesting deep enough to overflow
- * JSON.stringify's stack, and "__proto__" keys, which some consumers turn into prototype pollution.
- * Iterative, so hostile depth cannot overflow this check itself.
+ * Refuses nesting deeper than maxDepth on the raw bytes, before JSON.parse builds it: deep enough
+ * nesting overflows JSON.stringify's stack later, and parsing 100,000 levels costs the event loop
+ * milliseconds per request that a flood would multiply. Brackets inside strings do not count;
+ * multi-byte UTF-8 never contains these ASCII bytes.
  */
-function checkStructure(root: unknown, maxDepth: number): void {
+function checkDepth(body: Uint8Array, maxDepth: number): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const byte = body[i]!;
+    if (inString) {
+      if (byte === BACKSLASH) i++;
+      else if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) {
+      inString = true;
+    } else if (byte === OPEN_BRACKET || byte === OPEN_BRACE) {
+      if (++depth > maxDepth) {
+        throw new ValidationError(`the request nests deeper than ${maxDepth} levels (at byte ${i})`);
+      }
+    } else if (byte === CLOSE_BRACKET || byte === CLOSE_BRACE) {
+      depth--;
+    }
+  }
+}
+
+/**
+ * Refuses what JSON.parse accepts but would hurt later: "__proto__" keys, which some consumers
+ * turn into prototype pollution, and lone surrogates. Iterative; checkDepth has bounded the depth.
+ */
+function checkStructure(root: unknown): void {
   // Paths are only spelled out for the error: building one per node would cost every valid request.
-  const stack: Frame[] = [{ node: root, depth: 0 }];
+  const stack: Frame[] = [{ node: root }];
   while (stack.length > 0) {
     const frame = stack.pop()!;
-    const { node, depth } = frame;
+    const { node } = frame;
     if (typeof node === "string") checkWellFormed(node, frame);
     if (node === null || typeof node !== "object") continue;
-    if (depth >= maxDepth) {
-      const path = pathOf(frame);
-      throw new ValidationError(`${path} nests deeper than ${maxDepth} levels`, [
-        { path, message: `nests deeper than ${maxDepth} levels` },
-      ]);
-    }
     if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) stack.push({ node: node[i], depth: depth + 1, parent: frame, key: i });
+      for (let i = 0; i < node.length; i++) stack.push({ node: node[i], parent: frame, key: i });
       continue;
     }
     for (const key of Object.keys(node)) {
-      const child: Frame = { node: (node as Record<string, unknown>)[key], depth: depth + 1, parent: frame, key };
+      const child: Frame = { node: (node as Record<string, unknown>)[key], parent: frame, key };
       checkWellFormed(key, child);
       if (key === "__proto__") {
         const path = pathOf(child);
@@ -181,7 +208,6 @@ function checkStructure(root: unknown, maxDepth: number): void {
 
 interface Frame {
   node: unknown;
-  depth: number;
   parent?: Frame;
   key?: string | number;
 }

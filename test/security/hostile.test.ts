@@ -135,8 +135,9 @@ describe("hostile requests", () => {
         fc.asyncProperty(hostileRequest(endpoint), async ({ text, mutation, path, says }) => {
           const context = `${mutation}: ${text.slice(0, 300)}`;
           const message = expectRefused(await send(endpoint, subject, text), context);
-          expect(message, context).toContain(path);
+          if (path !== undefined) expect(message, context).toContain(path);
           if (says) expect(message, context).toMatch(says);
+          expect(path ?? says, context).toBeDefined();
         }),
         params(1500),
       );
@@ -156,7 +157,7 @@ describe("hostile requests", () => {
       const text = body();
       for (const endpoint of ENDPOINTS) {
         const message = expectRefused(await send(endpoint, SUBJECTS[endpoint], text), endpoint);
-        expect(message).toMatch(/nests deeper than 64 levels|must be object/);
+        expect(message).toMatch(/nests deeper than 64 levels/);
       }
     });
 

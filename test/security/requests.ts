@@ -41,7 +41,8 @@ export const ENDPOINTS = Object.keys(SUBJECTS) as Endpoint[];
 export interface Hostile {
   text: string;
   mutation: string;
-  path: string;
+  /** The JSON pointer the message must name; undefined when the service refuses before parsing. */
+  path?: string;
   says?: RegExp;
 }
 
@@ -194,6 +195,8 @@ interface Bad {
   what: string;
   at?: string;
   says?: RegExp;
+  /** Refused on the raw bytes, before any field is known: the message cannot name one. */
+  beforeParsing?: true;
 }
 
 const bad = (what: string, values: Json[], says?: RegExp): fc.Arbitrary<Bad> =>
@@ -268,7 +271,12 @@ function badValue(kind: Kind, actorId: string): fc.Arbitrary<Bad> {
           what: "__proto__ key",
           says: /__proto__/,
         })),
-        fc.integer({ min: 64, max: 400 }).map((d) => ({ value: nested(d, 1), what: "too deep", says: /nests deeper/ })),
+        fc.integer({ min: 64, max: 400 }).map((d) => ({
+          value: nested(d, 1),
+          what: "too deep",
+          says: /nests deeper than 64 levels/,
+          beforeParsing: true as const,
+        })),
         inserted(LONE_SURROGATE).map((k) => ({ value: new Obj([[k, 1]]), what: "lone surrogate key", says: /lone surrogate/ })),
       );
     case "metadata":
@@ -317,14 +325,21 @@ function replaceMember(obj: Obj, key: string, value: Json): Obj {
 }
 
 /** One field of obj broken (its value replaced, removed or duplicated with a bad last copy). */
-function breakField(obj: Obj, fields: Field[], base: string, actorId: string): fc.Arbitrary<{ obj: Obj; mutation: string; path: string; says?: RegExp }> {
+interface Broken {
+  obj: Obj;
+  mutation: string;
+  path?: string;
+  says?: RegExp;
+}
+
+function breakField(obj: Obj, fields: Field[], base: string, actorId: string): fc.Arbitrary<Broken> {
   return fc.constantFrom(...fields).chain((field) => {
     const path = `${base}/${field.key}`;
+    const pointTo = (b: Bad) => ({ ...(b.beforeParsing ? {} : { path: path + (b.at ?? "") }), ...(b.says ? { says: b.says } : {}) });
     const replaced = badValue(field.kind, actorId).map((b) => ({
       obj: replaceMember(obj, field.key, b.value),
       mutation: `${field.key}: ${b.what}`,
-      path: path + (b.at ?? ""),
-      ...(b.says ? { says: b.says } : {}),
+      ...pointTo(b),
     }));
     const options = [replaced];
     if (field.required) {
@@ -343,8 +358,7 @@ function breakField(obj: Obj, fields: Field[], base: string, actorId: string): f
         badValue(field.kind, actorId).map((b) => ({
           obj: new Obj([...obj.members, [field.key, b.value]]),
           mutation: `${field.key}: duplicated, last copy ${b.what}`,
-          path: path + (b.at ?? ""),
-          ...(b.says ? { says: b.says } : {}),
+          ...pointTo(b),
         })),
       );
     }
@@ -376,7 +390,7 @@ export function hostileRequest(endpoint: Endpoint): fc.Arbitrary<Hostile> {
       }),
     );
     const mutated = endpoint === "append" ? fc.oneof(topLevel, breakEvents(valid, actorId)) : topLevel;
-    const asText = mutated.map(({ obj, mutation, path, says }) => ({ text: toJson(obj), mutation, path, ...(says ? { says } : {}) }));
+    const asText = mutated.map(({ obj, ...expected }): Hostile => ({ text: toJson(obj), ...expected }));
     const notAnObjectRoot = fc.constantFrom<[string, (t: string) => string]>(
       ["wrapped in an array", (t) => `[${t}]`],
       ["as a JSON string", (t) => JSON.stringify(t)],
