@@ -46,11 +46,24 @@ async function main(): Promise<void> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, "shutting down: draining requests");
-      await running.stop();
-      await connection.drain();
-      await local?.stop();
-      log.info("stopped");
-      process.exit(0);
+      // A request in flight ends within its JetStream timeouts; a NATS that cannot be reached
+      // would hold the drain forever, so the shutdown has a bound of its own.
+      const bound = 2 * config.jetstreamTimeoutMs + 2000;
+      setTimeout(() => {
+        log.error({ boundMs: bound }, "shutdown did not finish in time: exiting without a full drain");
+        process.exit(1);
+      }, bound).unref();
+      try {
+        await running.stop();
+        await connection.drain();
+        await local?.stop();
+        log.info("stopped");
+        process.exit(0);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, "shutdown could not drain the connection: exiting");
+        await local?.stop();
+        process.exit(1);
+      }
     };
     process.on("SIGTERM", () => void shutdown("SIGTERM"));
     process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -62,6 +62,23 @@ describe("the service process", () => {
 
   });
 
+  it("exits on SIGTERM within its bound even when NATS cannot be reached", async () => {
+    const own = await startNatsServer();
+    const service = await startServiceProcess(own.url, { EVENTSTORE_JS_TIMEOUT_MS: "500" });
+    try {
+      await own.halt();
+      // no SIGKILL fallback before the bound (2 x 500 ms + 2 s) has long passed
+      const code = await stopProcess(service.process, "SIGTERM", 8000);
+      expect(code).not.toBeNull();
+      if (code !== 0) {
+        const said = service.logs.filter((l) => l.level === 50).map((l) => String(l.msg));
+        expect(said.some((m) => m.startsWith("shutdown")), service.output()).toBe(true);
+      }
+    } finally {
+      await own.stop();
+    }
+  });
+
   it("honours LOG_LEVEL: at error, no info line is written", async () => {
     const quiet = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1", LOG_LEVEL: "error" });
     expect(quiet.code).toBe(1);
