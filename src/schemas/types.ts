@@ -2,7 +2,7 @@
 
 export interface AppendRequest {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
@@ -23,7 +23,7 @@ export interface Event {
   id: string;
   eventType: string;
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
@@ -44,7 +44,7 @@ export interface Event {
 }
 export interface AppendResponse {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
@@ -83,7 +83,7 @@ export interface ErrorResponse {
 }
 export interface EventsRequest {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
@@ -97,7 +97,7 @@ export interface EventsRequest {
 }
 export interface EventsResponse {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   events: Event[];
@@ -116,7 +116,7 @@ export interface SaveRequest {
   id: string;
   eventType: string;
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
@@ -137,7 +137,7 @@ export interface SaveRequest {
 }
 export interface SaveResponse {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
@@ -158,7 +158,7 @@ export interface SaveResponse {
  */
 export interface Snapshot {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
@@ -173,13 +173,13 @@ export interface Snapshot {
 }
 export interface SnapshotGetRequest {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
 }
 export interface SnapshotGetResponse {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
@@ -197,7 +197,7 @@ export interface SnapshotGetResponse {
  */
 export interface SnapshotSaveRequest {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
@@ -212,7 +212,7 @@ export interface SnapshotSaveRequest {
 }
 export interface SnapshotSaveResponse {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
@@ -222,13 +222,13 @@ export interface SnapshotSaveResponse {
 }
 export interface VersionRequest {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
 }
 export interface VersionResponse {
   /**
-   * The actor (aggregate) the event belongs to. No control characters.
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
    */
   actorId: string;
   /**
