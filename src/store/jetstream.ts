@@ -109,8 +109,8 @@ export class JetStreamEventStore implements EventStore {
   private readonly leaderGet: string;
   /**
    * Any replica answers a direct get, and a follower may not have applied the latest writes yet
-   * (on a 3-node cluster, 1-2% of reads right after a write missed it). Where a read must include
-   * every acknowledged write, a replicated stream is asked through its leader instead.
+   * (on a 3-node cluster under load, 10-40% of reads made right after a write missed it). Where a
+   * read must include every acknowledged write, a replicated stream is asked through its leader.
    */
   private readonly replicated: boolean;
   private readonly indexes: LruCache<ActorIndex>;

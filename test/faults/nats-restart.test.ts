@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
-import { expect, it } from "vitest";
+import { expect, it, onTestFailed } from "vitest";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { startServiceProcess } from "../harness/service-process.js";
@@ -29,13 +29,26 @@ it("rides out nats-server being killed and restarted: reconnects, answers 503 wh
   const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   const actors = Array.from({ length: 10 }, () => `order-${randomUUID()}`);
   const load = new WriterLoad(nc, { actors, writersPerActor: 1, timeoutMs: 2000 }).start();
+  const started = Date.now();
+  const phases: Record<string, number> = {};
+  const reached = (phase: string) => (phases[phase] = Date.now() - started);
+  onTestFailed(() => {
+    console.log(JSON.stringify({ phases, acknowledged: load.acks.length, retries: load.retries }));
+    const failed = service.logs.filter((l) => l.msg === "request failed");
+    console.log(JSON.stringify({ requestsFailed: failed.length, last: failed.at(-1) }));
+    for (const l of service.logs.filter((l) => l.msg !== "request failed")) console.log(JSON.stringify(l));
+  });
   try {
     await load.acknowledged(200);
+    reached("killed");
     await server.halt("SIGKILL");
 
     // The same server comes back without JetStream: NATS is up, the events are out of reach.
     server = await startNatsServer({ dir, jetstream: false, port: server.port });
+    reached("restarted without JetStream");
     await reconnected(service.logs, 1);
+    await nc.flush();
+    reached("reconnected");
     const away = await request(nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId: actors[0], version: 1, data: {} }, 5000);
     expect(away.code).toBe(503);
     expect((await request(nc, "eventstore.version", { actorId: actors[0] }, 5000)).code).toBe(503);
@@ -43,20 +56,25 @@ it("rides out nats-server being killed and restarted: reconnects, answers 503 wh
 
     await server.halt("SIGTERM");
     server = await startNatsServer({ dir, jetstream: false, port: server.port, config: durable });
+    reached("restarted with JetStream");
     await reconnected(service.logs, 2);
+    reached("reconnected again");
     await load.acknowledged(200);
+    reached("served again");
     await load.stop();
 
     const result = audit(load.acks, await readStoredEvents(nc, "EVENTS", await lastSequence(nc, "EVENTS")));
-    console.log(JSON.stringify({ acknowledged: result.acknowledged, retries: load.retries, lost: result.lost.length, duplicated: result.duplicated.length }));
+    console.log(JSON.stringify({ phases, acknowledged: result.acknowledged, retries: load.retries, lost: result.lost.length, duplicated: result.duplicated.length }));
     expect(result).toMatchObject({ lost: [], duplicated: [], unacknowledged: [], outOfOrder: [] });
     expect(load.retries).toBeGreaterThan(0);
     expect(await service.stop()).toBe(0);
   } finally {
-    await load.stop().catch(() => undefined);
-    await service.kill();
+    // Closing the connection ends the writers' retries, so that stopping them does not wait on JetStream.
+    const writersDone = load.stop().catch(() => undefined);
     await nc.close();
+    await writersDone;
+    await service.kill();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}, 120_000);

@@ -97,6 +97,17 @@ describe(`${REPLICAS} service replicas on one queue group`, () => {
     for (const r of load.versionReads) expect(r.version).toBeGreaterThanOrEqual(r.ackedBefore);
     const stored = (await readStoredEvents(nc, "EVENTS", await lastSequence(nc, "EVENTS"))).filter((s) => actors.includes(s.actorId));
     const result = audit(load.acks, stored);
+    console.log(
+      JSON.stringify({
+        replicaKilled: 1,
+        acknowledged: result.acknowledged,
+        duplicateAcks: load.acks.filter((a) => a.duplicate).length,
+        conflicts: load.conflicts.length,
+        retries: load.retries,
+        lost: result.lost.length,
+        duplicated: result.duplicated.length,
+      }),
+    );
     expect(result).toMatchObject({ lost: [], duplicated: [], unacknowledged: [], outOfOrder: [] });
     // Writers save version + 1 of what they read: each actor's history has no gaps.
     for (const actorId of actors) {
