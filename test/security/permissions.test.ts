@@ -208,6 +208,8 @@ function serviceGrants(text: string): { line: number; grant: string }[] {
   const grants: { line: number; grant: string }[] = [];
   for (let i = start + 1; i < end; i++) {
     const grant = lines[i]!.trim();
+    // A grant only a replicated stream needs cannot be proven needed on this single node.
+    if (lines[i - 1]!.includes("Replicated streams only")) continue;
     if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, grant });
   }
   return grants;
