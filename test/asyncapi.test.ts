@@ -49,7 +49,7 @@ function endpointOperations(): Map<string, string> {
   const ops = new Map<string, string>();
   for (const op of document.operations().all()) {
     const address = op.channels().all()[0]?.address() ?? "";
-    if (op.action() === "receive" && address.startsWith("eventstore.")) ops.set(op.id(), address);
+    if (op.action() === "receive" && address.startsWith("eventstore.")) ops.set(op.id()!, address);
   }
   return ops;
 }
@@ -69,7 +69,7 @@ describe("asyncapi.yaml", () => {
   });
 
   it("answers each request with the endpoint's reply or the error reply", () => {
-    for (const op of document.operations().all().filter((o) => endpointOperations().has(o.id()))) {
+    for (const op of document.operations().all().filter((o) => endpointOperations().has(o.id()!))) {
       const reply = op.reply();
       expect(reply, op.id()).toBeDefined();
       expect(reply!.messages().all().map((m) => m.id()).sort(), op.id()).toEqual(["error", "reply"]);
@@ -107,8 +107,8 @@ describe("asyncapi.yaml", () => {
   it("describes the stream subjects direct consumers read, as the service's metadata names them", () => {
     const stream = document.channels().all().find((c) => c.id() === "events_stream")!;
     expect(stream.address()).toBe("{stream}.events.{actorType}.{actorToken}");
-    expect(stream.parameters().get("stream")?.schema()?.default()).toBe(info.metadata.stream);
-    expect(info.metadata.events_subject).toBe(`${info.metadata.stream}.events.>`);
+    expect(stream.parameters().get("stream")?.schema()?.default()).toBe(info.metadata!.stream);
+    expect(info.metadata!.events_subject).toBe(`${info.metadata!.stream}.events.>`);
     const consumed = document.operations().all().find((o) => o.channels().all()[0]?.id() === "events_stream")!;
     expect(consumed.action()).toBe("send");
     expect(consumed.messages().all()[0]!.payload()!.title()).toBe("Event");

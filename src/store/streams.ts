@@ -23,8 +23,11 @@ export interface StreamSettings {
   atomicBatch: boolean;
 }
 
+/** A stream configuration as the JetStream API takes it: the name, and any settings. */
+export type NamedStreamConfig = Partial<StreamConfig> & { name: string };
+
 /** What both streams share: file storage, limits retention, no age, count or size limit, direct gets. */
-function durableStream(name: string, subject: string, replicas: number): Partial<StreamConfig> {
+function durableStream(name: string, subject: string, replicas: number): NamedStreamConfig {
   return {
     name,
     subjects: [subject],
@@ -41,7 +44,7 @@ function durableStream(name: string, subject: string, replicas: number): Partial
 }
 
 /** The events stream: nothing is ever dropped on its own. */
-export function eventsStreamConfig(s: StreamSettings): Partial<StreamConfig> {
+export function eventsStreamConfig(s: StreamSettings): NamedStreamConfig {
   return {
     ...durableStream(s.subjects.stream, s.subjects.eventsWildcard, s.replicas),
     ...(s.atomicBatch ? { allow_atomic: true } : {}),
@@ -49,7 +52,7 @@ export function eventsStreamConfig(s: StreamSettings): Partial<StreamConfig> {
 }
 
 /** Snapshots: a stream of their own, so that only they are bounded per actor. */
-export function snapshotsStreamConfig(s: StreamSettings): Partial<StreamConfig> {
+export function snapshotsStreamConfig(s: StreamSettings): NamedStreamConfig {
   return {
     ...durableStream(s.subjects.snapshotsStream, s.subjects.snapshotsWildcard, s.replicas),
     max_msgs_per_subject: s.snapshotsKeep,
@@ -68,11 +71,11 @@ export async function ensureStreams(jsm: JetStreamManager, s: StreamSettings, lo
 
 async function ensureStream(
   jsm: JetStreamManager,
-  want: Partial<StreamConfig>,
+  want: NamedStreamConfig,
   log: Logger,
   keepsEverything: boolean,
 ): Promise<void> {
-  const name = want.name!;
+  const name = want.name;
   let info: StreamInfo | undefined;
   try {
     info = await jsm.streams.info(name);
@@ -80,7 +83,7 @@ async function ensureStream(
     if (!(err instanceof JetStreamApiError && err.code === JsErrorCode.StreamNotFound)) throw err;
   }
   if (!info) {
-    await jsm.streams.add({ ...want, name });
+    await jsm.streams.add(want);
     log.info({ stream: name, replicas: want.num_replicas }, "stream created");
     return;
   }

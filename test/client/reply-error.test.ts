@@ -63,7 +63,7 @@ describe("errors rebuilt from micro error replies", () => {
   });
 
   it("a success reply is no error", async () => {
-    nc.subscribe("test.errors.ok", { callback: (_err, msg) => msg.respond('{"ok":true}') });
+    nc.subscribe("test.errors.ok", { callback: (_err, msg) => void msg.respond('{"ok":true}') });
     expect(errorFromReply(await nc.request("test.errors.ok", ""))).toBeUndefined();
   });
 

@@ -21,3 +21,16 @@ export async function request(nc: NatsConnection, subject: string, body: unknown
     bytes: msg.data.length,
   };
 }
+
+/** Every event of an actor, following hasMore across pages. */
+export async function readAll<E = Record<string, unknown>>(nc: NatsConnection, actorId: string): Promise<E[]> {
+  const out: E[] = [];
+  for (let from = 0; ; ) {
+    const page = await request(nc, "eventstore.events", { actorId, fromVersion: from });
+    if (page.code !== 0) throw new Error(`events answered ${page.code}: ${JSON.stringify(page.body)}`);
+    const events = page.body.events as (E & { version: number })[];
+    out.push(...events);
+    if (!page.body.hasMore) return out;
+    from = events.at(-1)!.version;
+  }
+}

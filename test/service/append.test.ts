@@ -82,7 +82,7 @@ describe("append through two service processes", () => {
 
     const stats = await new Svcm(nc).client().stats("eventstore");
     const perReplica: number[] = [];
-    for await (const s of stats) perReplica.push(s.endpoints.find((e) => e.name === "append")!.num_requests);
+    for await (const s of stats) perReplica.push(s.endpoints!.find((e) => e.name === "append")!.num_requests);
     expect(perReplica).toHaveLength(2);
     for (const n of perReplica) expect(n).toBeGreaterThan(0);
   });

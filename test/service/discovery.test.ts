@@ -1,13 +1,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Endpoints } from "../../src/subjects.js";
-import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
-import { ROOT, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { ROOT } from "../harness/service-process.js";
+import { useService } from "../harness/fixture.js";
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 const conformance = join(ROOT, "..", "shared", "conformance", "micro-v1");
@@ -21,24 +20,10 @@ const official = (name: string) => {
   return compiled.get(name)!;
 };
 
-let server: NatsServer;
-let service: ServiceProcess;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-  service = await startServiceProcess(server.url);
-  nc = await connect({ servers: server.url });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await service?.stop();
-  await server?.stop();
-});
+const f = useService();
 
 async function srv(verb: string): Promise<Record<string, unknown>> {
-  const msg = await nc.request(`$SRV.${verb}.eventstore`, "", { timeout: 5000 });
+  const msg = await f.nc.request(`$SRV.${verb}.eventstore`, "", { timeout: 5000 });
   return msg.json();
 }
 
@@ -82,8 +67,8 @@ describe("$SRV discovery", () => {
   it("counts error replies as errors in STATS, with the last one", async () => {
     const before = (await srv("STATS")) as { endpoints: { name: string; num_errors: number; num_requests: number }[] };
     const saveBefore = before.endpoints.find((e) => e.name === "save")!;
-    expect((await request(nc, "eventstore.save", "nope")).code).toBe(400);
-    const ok = await request(nc, "eventstore.version", { actorId: "stats-1" });
+    expect((await request(f.nc, "eventstore.save", "nope")).code).toBe(400);
+    const ok = await request(f.nc, "eventstore.version", { actorId: "stats-1" });
     expect(ok.code).toBe(0);
     const after = (await srv("STATS")) as {
       endpoints: { name: string; num_errors: number; num_requests: number; last_error: string; data: Record<string, unknown> }[];

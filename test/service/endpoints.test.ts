@@ -1,26 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { describe, expect, it } from "vitest";
 import { request } from "../harness/requests.js";
-import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { startServiceProcess } from "../harness/service-process.js";
+import { useService } from "../harness/fixture.js";
 
-let server: NatsServer;
-let service: ServiceProcess;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-  service = await startServiceProcess(server.url);
-  nc = await connect({ servers: server.url });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await service?.stop();
-  await server?.stop();
-});
+const f = useService();
 
 const event = (actorId: string, version: number, extra: Record<string, unknown> = {}) => ({
   id: randomUUID(),
@@ -32,14 +17,14 @@ const event = (actorId: string, version: number, extra: Record<string, unknown> 
 });
 
 async function streamMessages(): Promise<number> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(f.nc);
   return (await jsm.streams.info("EVENTS")).state.messages;
 }
 
 describe("endpoints through NATS requests", () => {
   it("save stores an event and replies with its version and sequence", async () => {
     const actorId = `order-${randomUUID()}`;
-    const r = await request(nc, "eventstore.save", event(actorId, 1));
+    const r = await request(f.nc, "eventstore.save", event(actorId, 1));
     expect(r.code).toBe(0);
     expect(r.body).toMatchObject({ actorId, version: 1, duplicate: false });
     expect(r.body.sequence).toEqual(expect.any(Number));
@@ -48,47 +33,47 @@ describe("endpoints through NATS requests", () => {
   it("events returns the actor's events in order, and version the latest", async () => {
     const actorId = `order-${randomUUID()}`;
     const sent = [event(actorId, 1), event(actorId, 2), event(actorId, 3, { metadata: { correlationId: "c" } })];
-    for (const e of sent) expect((await request(nc, "eventstore.save", e)).code).toBe(0);
-    const r = await request(nc, "eventstore.events", { actorId });
+    for (const e of sent) expect((await request(f.nc, "eventstore.save", e)).code).toBe(0);
+    const r = await request(f.nc, "eventstore.events", { actorId });
     expect(r.code).toBe(0);
     expect(r.body.hasMore).toBe(false);
     const events = r.body.events as Record<string, unknown>[];
     expect(events.map(({ timestamp: _t, ...rest }) => rest)).toEqual(sent);
     expect(events.every((e) => typeof e.timestamp === "string")).toBe(true);
-    expect((await request(nc, "eventstore.events", { actorId, fromVersion: 1, limit: 1 })).body).toMatchObject({
+    expect((await request(f.nc, "eventstore.events", { actorId, fromVersion: 1, limit: 1 })).body).toMatchObject({
       events: [expect.objectContaining({ version: 2 })],
       hasMore: true,
     });
-    expect((await request(nc, "eventstore.version", { actorId })).body).toEqual({ actorId, version: 3 });
+    expect((await request(f.nc, "eventstore.version", { actorId })).body).toEqual({ actorId, version: 3 });
   });
 
   it("answers an unknown actor with no events, version 0 and a 404 snapshot", async () => {
     const actorId = `ghost-${randomUUID()}`;
-    expect((await request(nc, "eventstore.events", { actorId })).body).toEqual({ actorId, events: [], hasMore: false });
-    expect((await request(nc, "eventstore.version", { actorId })).body).toEqual({ actorId, version: 0 });
-    const snap = await request(nc, "eventstore.snapshot.get", { actorId });
+    expect((await request(f.nc, "eventstore.events", { actorId })).body).toEqual({ actorId, events: [], hasMore: false });
+    expect((await request(f.nc, "eventstore.version", { actorId })).body).toEqual({ actorId, version: 0 });
+    const snap = await request(f.nc, "eventstore.snapshot.get", { actorId });
     expect(snap.code).toBe(404);
     expect(snap.body).toEqual({ error: { code: 404, message: expect.stringContaining(actorId) } });
   });
 
   it("saves and returns snapshots, and refuses one ahead of the events with 409", async () => {
     const actorId = `order-${randomUUID()}`;
-    await request(nc, "eventstore.save", event(actorId, 1));
-    await request(nc, "eventstore.save", event(actorId, 2));
-    const ahead = await request(nc, "eventstore.snapshot.save", { actorId, version: 3, state: { total: 30 } });
+    await request(f.nc, "eventstore.save", event(actorId, 1));
+    await request(f.nc, "eventstore.save", event(actorId, 2));
+    const ahead = await request(f.nc, "eventstore.snapshot.save", { actorId, version: 3, state: { total: 30 } });
     expect(ahead.code).toBe(409);
     expect(ahead.body).toMatchObject({ error: { code: 409, actorId, attemptedVersion: 3, currentVersion: 2 } });
-    const saved = await request(nc, "eventstore.snapshot.save", { actorId, version: 2, state: { total: 30 } });
+    const saved = await request(f.nc, "eventstore.snapshot.save", { actorId, version: 2, state: { total: 30 } });
     expect(saved.body).toEqual({ actorId, version: 2 });
-    const got = await request(nc, "eventstore.snapshot.get", { actorId });
+    const got = await request(f.nc, "eventstore.snapshot.get", { actorId });
     expect(got.body).toEqual({ actorId, version: 2, state: { total: 30 }, timestamp: expect.any(String) });
   });
 
   it("replies 409 with the real current version, in the body and the micro headers", async () => {
     const actorId = `order-${randomUUID()}`;
-    await request(nc, "eventstore.save", event(actorId, 1));
-    await request(nc, "eventstore.save", event(actorId, 4));
-    const r = await request(nc, "eventstore.save", event(actorId, 2));
+    await request(f.nc, "eventstore.save", event(actorId, 1));
+    await request(f.nc, "eventstore.save", event(actorId, 4));
+    const r = await request(f.nc, "eventstore.save", event(actorId, 2));
     expect(r.code).toBe(409);
     expect(r.errorHeader).toContain("current version 4");
     expect(r.body).toEqual({
@@ -99,21 +84,21 @@ describe("endpoints through NATS requests", () => {
   it("answers a retried save as a duplicate, also from a new process with a cold cache", async () => {
     const actorId = `order-${randomUUID()}`;
     const e1 = event(actorId, 1);
-    const first = await request(nc, "eventstore.save", e1);
-    await request(nc, "eventstore.save", event(actorId, 2));
-    expect((await request(nc, "eventstore.save", e1)).body).toEqual({ ...first.body, duplicate: true });
+    const first = await request(f.nc, "eventstore.save", e1);
+    await request(f.nc, "eventstore.save", event(actorId, 2));
+    expect((await request(f.nc, "eventstore.save", e1)).body).toEqual({ ...first.body, duplicate: true });
     // A new process knows nothing of this actor: it must find the original on the server.
-    expect(await service.stop()).toBe(0);
-    service = await startServiceProcess(server.url);
-    expect((await request(nc, "eventstore.save", e1)).body).toEqual({ ...first.body, duplicate: true });
-    expect(((await request(nc, "eventstore.events", { actorId })).body.events as unknown[]).length).toBe(2);
+    expect(await f.services[0]!.stop()).toBe(0);
+    f.services[0] = await startServiceProcess(f.server.url);
+    expect((await request(f.nc, "eventstore.save", e1)).body).toEqual({ ...first.body, duplicate: true });
+    expect(((await request(f.nc, "eventstore.events", { actorId })).body.events as unknown[]).length).toBe(2);
   });
 
   it("returns 500 without internals when the stream holds a message eventstore did not write", async () => {
     const actorId = `order-${randomUUID()}`;
-    await request(nc, "eventstore.save", event(actorId, 1));
-    await jetstream(nc).publish(`EVENTS.events.order.${actorId}`, "not an event");
-    const r = await request(nc, "eventstore.events", { actorId });
+    await request(f.nc, "eventstore.save", event(actorId, 1));
+    await jetstream(f.nc).publish(`EVENTS.events.order.${actorId}`, "not an event");
+    const r = await request(f.nc, "eventstore.events", { actorId });
     expect(r.code).toBe(500);
     expect(r.body).toEqual({ error: { code: 500, message: "internal error" } });
     expect(JSON.stringify(r.body)).not.toMatch(/at .*\.js/);
@@ -146,7 +131,7 @@ describe("endpoints through NATS requests", () => {
     ];
     const before = await streamMessages();
     for (const [name, body, expected] of cases) {
-      const r = await request(nc, "eventstore.save", body);
+      const r = await request(f.nc, "eventstore.save", body);
       expect(r.code, name).toBe(400);
       expect((r.body.error as { message: string }).message, name).toContain(expected);
     }
@@ -157,15 +142,15 @@ describe("endpoints through NATS requests", () => {
       { actorId, fromVersion: 1.5 },
       {},
     ];
-    for (const body of badReads) expect((await request(nc, "eventstore.events", body)).code).toBe(400);
-    expect((await request(nc, "eventstore.snapshot.save", { actorId, version: 1, state: "s" })).code).toBe(400);
-    expect((await request(nc, "eventstore.version", { actorId: 7 })).code).toBe(400);
+    for (const body of badReads) expect((await request(f.nc, "eventstore.events", body)).code).toBe(400);
+    expect((await request(f.nc, "eventstore.snapshot.save", { actorId, version: 1, state: "s" })).code).toBe(400);
+    expect((await request(f.nc, "eventstore.version", { actorId: 7 })).code).toBe(400);
     expect(await streamMessages()).toBe(before);
-    expect((await request(nc, "eventstore.version", { actorId })).body).toEqual({ actorId, version: 0 });
+    expect((await request(f.nc, "eventstore.version", { actorId })).body).toEqual({ actorId, version: 0 });
   });
 
   it("lists the schema violations in the 400 body", async () => {
-    const r = await request(nc, "eventstore.save", { eventType: "T" });
+    const r = await request(f.nc, "eventstore.save", { eventType: "T" });
     expect(r.code).toBe(400);
     const body = r.body.error as { errors: { path: string; message: string }[] };
     expect(body.errors[0]).toEqual({ path: expect.stringMatching(/^\/(id|actorId|version|data)$/), message: "is required" });

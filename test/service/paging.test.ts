@@ -1,40 +1,25 @@
 import { randomUUID } from "node:crypto";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { expect, it } from "vitest";
 import { request } from "../harness/requests.js";
-import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { useService } from "../harness/fixture.js";
 
 const MAX_PAYLOAD = 64 * 1024;
-let server: NatsServer;
-let service: ServiceProcess;
-let nc: NatsConnection;
 
-beforeAll(async () => {
-  server = await startNatsServer({ config: `max_payload: ${MAX_PAYLOAD}` });
-  service = await startServiceProcess(server.url);
-  nc = await connect({ servers: server.url });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await service?.stop();
-  await server?.stop();
-});
+const f = useService({ server: { config: `max_payload: ${MAX_PAYLOAD}` } });
 
 it("pages a history larger than max_payload: every reply fits, together they hold every event once", async () => {
   const actorId = `doc-${randomUUID()}`;
   const blob = "y".repeat(9000);
   const count = 40;
   for (let version = 1; version <= count; version++) {
-    const r = await request(nc, "eventstore.save", { id: randomUUID(), eventType: "Edited", actorId, version, data: { blob } });
+    const r = await request(f.nc, "eventstore.save", { id: randomUUID(), eventType: "Edited", actorId, version, data: { blob } });
     expect(r.code).toBe(0);
   }
   const versions: number[] = [];
   let from = 0;
   let pages = 0;
   for (;;) {
-    const r = await request(nc, "eventstore.events", { actorId, fromVersion: from });
+    const r = await request(f.nc, "eventstore.events", { actorId, fromVersion: from });
     expect(r.code).toBe(0);
     expect(r.bytes).toBeLessThanOrEqual(MAX_PAYLOAD);
     const events = r.body.events as { version: number }[];
@@ -52,14 +37,14 @@ it("refuses an event too large to be read back, and accepts one just under the l
   const actorId = `doc-${randomUUID()}`;
   const limit = MAX_PAYLOAD - 4096;
   const envelope = JSON.stringify({ id: "x", eventType: "E", actorId, version: 1, data: { blob: "" } }).length + 36;
-  const tooBig = await request(nc, "eventstore.save", {
+  const tooBig = await request(f.nc, "eventstore.save", {
     id: randomUUID(), eventType: "E", actorId, version: 1, data: { blob: "z".repeat(limit) },
   });
   expect(tooBig.code).toBe(400);
-  const fits = await request(nc, "eventstore.save", {
+  const fits = await request(f.nc, "eventstore.save", {
     id: randomUUID(), eventType: "E", actorId, version: 1, data: { blob: "z".repeat(limit - envelope) },
   });
   expect(fits.code).toBe(0);
-  const read = await request(nc, "eventstore.events", { actorId });
+  const read = await request(f.nc, "eventstore.events", { actorId });
   expect((read.body.events as unknown[]).length).toBe(1);
 });

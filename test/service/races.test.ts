@@ -1,27 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Svcm } from "@nats-io/services";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { request } from "../harness/requests.js";
-import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { expect, it } from "vitest";
+import { readAll, request } from "../harness/requests.js";
+import { useService } from "../harness/fixture.js";
 
-let server: NatsServer;
-let services: ServiceProcess[] = [];
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-  services = [await startServiceProcess(server.url), await startServiceProcess(server.url)];
-  nc = await connect({ servers: server.url });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  for (const s of services) await s.stop();
-  await server?.stop();
-});
+const f = useService({ replicas: 2 });
 
 it("keeps versions strictly increasing when writers race through two service processes", async () => {
   const actorId = `account-${randomUUID()}`;
@@ -34,7 +18,7 @@ it("keeps versions strictly increasing when writers race through two service pro
     let version = 0;
     for (let done = 0; done < savesPerWriter; ) {
       const id = randomUUID();
-      const r = await request(nc, "eventstore.save", { id, eventType: "Deposited", actorId, version: version + 1, data: {} });
+      const r = await request(f.nc, "eventstore.save", { id, eventType: "Deposited", actorId, version: version + 1, data: {} });
       if (r.code === 0) {
         acknowledged.push({ id, version: r.body.version as number, sequence: r.body.sequence as number });
         version++;
@@ -49,26 +33,18 @@ it("keeps versions strictly increasing when writers race through two service pro
   };
   await Promise.all(Array.from({ length: writers }, writer));
 
-  const jsm = await jetstreamManager(nc);
-  const stored: { id: string; version: number }[] = [];
-  let from = 0;
-  for (;;) {
-    const page = await request(nc, "eventstore.events", { actorId, fromVersion: from });
-    const events = page.body.events as { id: string; version: number }[];
-    stored.push(...events.map((e) => ({ id: e.id, version: e.version })));
-    if (!page.body.hasMore) break;
-    from = events.at(-1)!.version;
-  }
+  const jsm = await jetstreamManager(f.nc);
+  const stored = await readAll<{ id: string; version: number }>(f.nc, actorId);
   expect(stored.map((e) => e.version)).toEqual(Array.from({ length: writers * savesPerWriter }, (_, i) => i + 1));
   expect(stored.map((e) => e.id).sort()).toEqual(acknowledged.map((a) => a.id).sort());
   expect((await jsm.streams.info("EVENTS")).state.messages).toBe(writers * savesPerWriter);
   expect(conflicts.length).toBeGreaterThan(0);
   for (const c of conflicts) expect(c.current).toBeGreaterThanOrEqual(c.attempted);
 
-  const stats = await new Svcm(nc).client().stats("eventstore");
+  const stats = await new Svcm(f.nc).client().stats("eventstore");
   const perReplica: number[] = [];
   for await (const s of stats) {
-    perReplica.push(s.endpoints.find((e) => e.name === "save")!.num_requests);
+    perReplica.push(s.endpoints!.find((e) => e.name === "save")!.num_requests);
   }
   expect(perReplica).toHaveLength(2);
   for (const n of perReplica) expect(n).toBeGreaterThan(0);
@@ -79,7 +55,7 @@ it("lets exactly one of two processes store each contested version", async () =>
   for (let version = 1; version <= 20; version++) {
     const attempts = await Promise.all(
       Array.from({ length: 4 }, () =>
-        request(nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data: {} }),
+        request(f.nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data: {} }),
       ),
     );
     expect(attempts.filter((a) => a.code === 0)).toHaveLength(1);
@@ -87,5 +63,5 @@ it("lets exactly one of two processes store each contested version", async () =>
       expect(lost.body).toMatchObject({ error: { code: 409, attemptedVersion: version, currentVersion: version } });
     }
   }
-  expect((await request(nc, "eventstore.version", { actorId })).body.version).toBe(20);
+  expect((await request(f.nc, "eventstore.version", { actorId })).body.version).toBe(20);
 });

@@ -18,7 +18,7 @@ let other: NatsConnection;
 let store: JetStreamEventStore;
 
 const open = (conn: NatsConnection, cacheSize = 1000) =>
-  new JetStreamEventStore(conn, { subjects, cacheSize, timeoutMs: 5000 });
+  new JetStreamEventStore(conn, { subjects, cacheSize, timeoutMs: 5000, atomicBatch: true });
 
 beforeAll(async () => {
   server = await startNatsServer();

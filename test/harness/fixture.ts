@@ -1,0 +1,31 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll } from "vitest";
+import { type NatsServerOptions, type NatsServer, startNatsServer } from "./nats-server.js";
+import { type ServiceProcess, startServiceProcess } from "./service-process.js";
+
+export interface ServiceFixture {
+  server: NatsServer;
+  /** The service processes, in start order; a test may replace one (and the fixture stops it). */
+  services: ServiceProcess[];
+  /** A plain client connection to the server. */
+  nc: NatsConnection;
+}
+
+/**
+ * A nats-server, `replicas` service processes and a client connection for the tests of one
+ * describe block (or file), all stopped after them even when a test fails.
+ */
+export function useService(options: { server?: NatsServerOptions; env?: Record<string, string>; replicas?: number } = {}): ServiceFixture {
+  const f = { services: [] as ServiceProcess[] } as ServiceFixture;
+  beforeAll(async () => {
+    f.server = await startNatsServer(options.server);
+    for (let i = 0; i < (options.replicas ?? 1); i++) f.services.push(await startServiceProcess(f.server.url, options.env));
+    f.nc = await connect({ servers: f.server.url });
+  });
+  afterAll(async () => {
+    await f.nc?.close();
+    for (const s of f.services) await s.stop();
+    await f.server?.stop();
+  });
+  return f;
+}
