@@ -92,3 +92,28 @@ export function svg(r: BenchResult): string {
   ];
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body.join("\n")}\n</svg>\n`;
 }
+
+/** The issue's targets for this 2-core machine, each beside what the run measured. */
+export function targets(r: BenchResult): string {
+  const at = (c: number) => r.saves.find((s) => s.concurrency === c)!;
+  const reads = r.reads.map((x) => x.p50);
+  const rows: [string, string, boolean][] = [
+    ["save at 64 in flight: >= 60% of the limit", `${Math.round(at(64).ratio * 100)}%`, at(64).ratio >= 0.6],
+    ["save at 64 in flight: >= 15,000/s", fmt(at(64).service.opsPerSec), at(64).service.opsPerSec >= 15_000],
+    ["save at 64 in flight: p99 < 15 ms", `${at(64).service.p99} ms`, at(64).service.p99 < 15],
+    ["save at 1 in flight: p50 < 0.6 ms", `${at(1).service.p50} ms`, at(1).service.p50 < 0.6],
+    ["first save of a new actor: p50 < 1 ms", `${r.firstSave.newActor.p50} ms`, r.firstSave.newActor.p50 < 1],
+    ["20-event read: p50 < 2 ms at every size", `${Math.max(...reads)} ms`, Math.max(...reads) < 2],
+    ["20-event read: p99 < 10 ms at every size", `${Math.max(...r.reads.map((x) => x.p99))} ms`, r.reads.every((x) => x.p99 < 10)],
+    ["20-event read: growth <= 1.5x", `${r.readGrowth}x`, r.readGrowth <= 1.5],
+    [`full read of ${fmt(r.fullRead.events)} events: < 100 ms`, `${r.fullRead.ms} ms`, r.fullRead.ms < 100],
+    ["version: p50 < 0.5 ms", `${Math.max(...r.version.map((v) => v.p50))} ms`, r.version.every((v) => v.p50 < 0.5)],
+    ["service RSS < 200 MB at 256 in flight", `${r.serviceDuringSaves.peakRssMbAt256} MB`, r.serviceDuringSaves.peakRssMbAt256 < 200],
+  ];
+  return [
+    "| target | measured | met |",
+    "| --- | ---: | :---: |",
+    ...rows.map(([t, m, ok]) => `| ${t} | ${m} | ${ok ? "yes" : "**no**"} |`),
+    "",
+  ].join("\n");
+}

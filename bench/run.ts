@@ -13,7 +13,7 @@ import { findNatsServer } from "../src/nats/local-server.js";
 import { startNatsServer } from "../test/harness/nats-server.js";
 import { startServiceProcess } from "../test/harness/service-process.js";
 import { ProcessSampler, round } from "./measure.js";
-import { type BenchResult, markdown, type SaveRow, svg } from "./report.js";
+import { type BenchResult, markdown, type SaveRow, svg, targets } from "./report.js";
 import {
   appends,
   bigActor,
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     const name = quick ? "quick" : "latest";
     writeFileSync(join(out, `${name}.json`), JSON.stringify(result, null, 2) + "\n");
     writeFileSync(join(out, `${name}.svg`), svg(result));
-    if (!quick && !process.env.BENCH_OUT) writeDocs(table);
+    if (!quick && !process.env.BENCH_OUT) writeDocs(table, targets(result));
   } finally {
     await nc.close();
     await service.stop();
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   }
 }
 
-function writeDocs(table: string): void {
+function writeDocs(table: string, goals: string): void {
   const doc = [
     "# Benchmarks",
     "",
@@ -153,6 +153,27 @@ function writeDocs(table: string): void {
     "",
     table,
     "![throughput and p99 per concurrency](../bench/results/latest.svg)",
+    "",
+    "## Against the targets (issue 5, this 2-core machine)",
+    "",
+    goals,
+    "## What is in the way where a target is missed (profiles taken with `node --cpu-prof`)",
+    "",
+    "- Saves at 64 in flight: during that run the service process is about 70% idle; nats-server and",
+    "  the load generator hold the two cores. A save through the service costs nats-server four",
+    "  deliveries (request to the service, publish to the stream, ack back, reply to the caller)",
+    "  where the direct publish costs two, so on two cores the ratio is bounded by the server's share;",
+    "  it rises with concurrency as batching amortises it. The service's own CPU per save is about",
+    "  40 µs (65 µs when JetStream calls went through nats.js `request()`, which builds an Error with",
+    "  a stack trace for every request, even a successful one).",
+    "- Full reads: each event arrives as its own message of a batch direct get, with the six headers",
+    "  nats-server adds, and nats.js decodes every header block into a map: reading 10,000 events",
+    "  in-process (no service hop) takes about 130 ms, 27% of it garbage collection. A larger young",
+    "  generation (`NODE_OPTIONS=--max-semi-space-size=64`) made in-process full reads about 20%",
+    "  faster in one measurement.",
+    "- 20-event read p99: occasional outliers of about 10 ms at every stream size; the p50 stays flat",
+    "  from 30k to 1M messages, because reads fetch by known sequence instead of scanning for the subject.",
+    "",
     "",
     "Raw figures: `bench/results/latest.json`.",
     "",
