@@ -59,7 +59,7 @@ export function markdown(r: BenchResult): string {
 /** Two bar charts side by side: throughput and p99 per concurrency, the service beside the limit. */
 export function svg(r: BenchResult): string {
   const W = 900;
-  const H = 360;
+  const H = 380;
   const panel = (x0: number, title: string, values: [number, number][], unit: string) => {
     const pw = 400;
     const ph = 250;
