@@ -1,3 +1,6 @@
+import { LruCache } from "./cache.js";
+import { StaleIndexError, type StoredMsg, type StreamReader } from "./stream-reader.js";
+
 /**
  * Where one actor's events sit in the stream: version -> stream sequence, in order, for a
  * contiguous tail of its history (from `firstVersion` to the newest event this replica knows).
@@ -61,28 +64,84 @@ export class ActorIndex {
   }
 }
 
-/** A stretch of sequences to fetch with one batch direct get: `count` messages of the subject from `start`. */
-export interface SeqRun {
-  start: number;
-  end: number;
-  count: number;
-}
+// The newest entries kept per actor; reads from before them scan the history once more.
+const MAX_INDEXED_PER_ACTOR = 100_000;
+// What an index costs beyond its entries, in entries, for the bound on all indexes.
+const INDEX_OVERHEAD = 8;
 
-/**
- * Groups sorted sequences into runs whose neighbours are at most `maxGap` apart: a run is read
- * with one batch get (the server steps over at most maxGap other messages between two of ours),
- * a lone sequence with a plain get by sequence.
- */
-export function planRuns(seqs: readonly number[], maxGap: number): SeqRun[] {
-  const runs: SeqRun[] = [];
-  for (const seq of seqs) {
-    const run = runs.at(-1);
-    if (run && seq - run.end <= maxGap) {
-      run.end = seq;
-      run.count++;
-    } else {
-      runs.push({ start: seq, end: seq, count: 1 });
+/** The indexes of recently used actors, bounded by their total number of entries. */
+export class ActorIndexes {
+  private readonly indexes: LruCache<ActorIndex>;
+
+  constructor(capacity: number) {
+    this.indexes = new LruCache(capacity);
+  }
+
+  /** Runs a read that uses the actor's index, once more from a new index if the stream no longer matches it. */
+  async using<T>(actorId: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      if (!(err instanceof StaleIndexError)) throw err;
+      // The stream lost messages this replica had indexed (deleted, purged, recreated): learn it anew.
+      this.indexes.delete(actorId);
+      return read();
     }
   }
-  return runs;
+
+  /**
+   * The actor's index brought up to the head at headSeq. Only what this replica has not seen yet
+   * is scanned, from the last sequence it knows; an index that cannot answer (none yet, trimmed
+   * past `from`, or ahead of the head because the stream was recreated) is rebuilt from the start.
+   * Messages read on the way are left in `seen`.
+   */
+  async upTo(
+    reader: StreamReader,
+    actorId: string,
+    subject: string,
+    headSeq: number,
+    from: number,
+    seen: Map<number, StoredMsg>,
+  ): Promise<ActorIndex> {
+    let index = this.indexes.get(actorId);
+    if (!index || index.lastSeq > headSeq || !index.covers(from)) index = new ActorIndex(true);
+    const idx = index;
+    if (idx.lastSeq < headSeq) {
+      await reader.scan(subject, idx.lastSeq + 1, headSeq, (msg) => {
+        if (msg.seq > headSeq) return false;
+        // Another read or a write of this replica may have added it meanwhile.
+        if (msg.seq > idx.lastSeq) {
+          if (msg.version <= idx.lastVersion) throw new StaleIndexError(`${subject} starts again at version ${msg.version}`);
+          idx.add(msg.version, msg.seq);
+        }
+        seen.set(msg.seq, msg);
+        return msg.seq < headSeq;
+      });
+    }
+    this.keep(actorId, idx);
+    return idx;
+  }
+
+  /**
+   * Records a write in the actor's index when the index ended exactly where the write began;
+   * otherwise this replica missed other writes, and the next read scans past what it knows.
+   */
+  recordWrite(actorId: string, afterSeq: number, versions: number[], seqs: number[]): void {
+    let index = this.indexes.get(actorId);
+    // A write that expected sequence 0 found no history at all: its index is complete.
+    if (!index && afterSeq === 0) index = new ActorIndex(true);
+    if (!index || index.lastSeq !== afterSeq) return;
+    if (versions[0]! <= index.lastVersion) {
+      // Only a stream that lost the actor's history lets its versions start over: forget the index.
+      this.indexes.delete(actorId);
+      return;
+    }
+    versions.forEach((v, i) => index.add(v, seqs[i]!));
+    this.keep(actorId, index);
+  }
+
+  private keep(actorId: string, index: ActorIndex): void {
+    index.trim(MAX_INDEXED_PER_ACTOR);
+    this.indexes.set(actorId, index, index.length + INDEX_OVERHEAD);
+  }
 }

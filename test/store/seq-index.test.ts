@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LruCache } from "../../src/store/cache.js";
-import { ActorIndex, planRuns } from "../../src/store/seq-index.js";
+import { ActorIndex } from "../../src/store/seq-index.js";
+import { planRuns } from "../../src/store/stream-reader.js";
 
 describe("ActorIndex", () => {
   const index = () => {
