@@ -1,31 +1,19 @@
 import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import { InternalError, ValidationError, VersionConflictError } from "../../src/errors.js";
 import type { Event } from "../../src/schemas/types.js";
 import type { StoredEvent } from "../../src/store/store.js";
 import { Subjects } from "../../src/subjects.js";
-import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { useService } from "../harness/fixture.js";
 
-let server: NatsServer;
-let service: ServiceProcess;
-let nc: NatsConnection;
 let client: EventStoreClient;
 
-beforeAll(async () => {
-  server = await startNatsServer();
-  service = await startServiceProcess(server.url);
-  nc = await connect({ servers: server.url });
-  client = new EventStoreClient(nc);
-});
+const f = useService();
 
-afterAll(async () => {
-  await nc?.close();
-  await service?.stop();
-  await server?.stop();
+beforeAll(() => {
+  client = new EventStoreClient(f.nc);
 });
 
 const newActor = (type = "account") => `${type}-${randomUUID()}`;
@@ -71,7 +59,7 @@ describe("EventStoreClient against the service", () => {
 
   it("a message the service did not write makes it answer 500, rebuilt as InternalError", async () => {
     const actorId = newActor();
-    await jetstream(nc).publish(new Subjects("EVENTS").events(actorId), JSON.stringify(event(actorId, 1)));
+    await jetstream(f.nc).publish(new Subjects("EVENTS").events(actorId), JSON.stringify(event(actorId, 1)));
     const err = await client.version(actorId).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InternalError);
     expect(err).toMatchObject({ code: 500, message: "internal error" });

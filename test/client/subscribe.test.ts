@@ -1,32 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import type { StreamEvent } from "../../src/client/subscribe.js";
 import { ValidationError } from "../../src/errors.js";
 import type { Event } from "../../src/schemas/types.js";
-import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { useService } from "../harness/fixture.js";
 
 const STREAM = "LEDGER";
-let server: NatsServer;
-let service: ServiceProcess;
-let nc: NatsConnection;
 let client: EventStoreClient;
 
-beforeAll(async () => {
-  server = await startNatsServer();
-  // A stream name other than the default shows that the client finds it through $SRV INFO.
-  service = await startServiceProcess(server.url, { EVENTSTORE_STREAM: STREAM });
-  nc = await connect({ servers: server.url });
-  client = new EventStoreClient(nc);
-});
+// A stream name other than the default shows that the client finds it through $SRV INFO.
+const f = useService({ env: { EVENTSTORE_STREAM: STREAM } });
 
-afterAll(async () => {
-  await nc?.close();
-  await service?.stop();
-  await server?.stop();
+beforeAll(() => {
+  client = new EventStoreClient(f.nc);
 });
 
 const event = (actorId: string, version: number): Event => ({
@@ -38,7 +26,7 @@ const event = (actorId: string, version: number): Event => ({
 });
 
 async function consumerCount(): Promise<number> {
-  return (await (await jetstreamManager(nc)).streams.info(STREAM)).state.consumer_count;
+  return (await (await jetstreamManager(f.nc)).streams.info(STREAM)).state.consumer_count;
 }
 
 /** Takes `count` items from the iterator, then leaves the loop (which stops the subscription). */

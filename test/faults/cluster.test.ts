@@ -11,7 +11,7 @@ import { Headers, Subjects } from "../../src/subjects.js";
 import { type NatsCluster, startNatsCluster, withConnection } from "../harness/nats-cluster.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 import { audit, lastSequence, readStoredEvents } from "../harness/stored-events.js";
-import { type Ack, WriterLoad } from "../harness/writer-load.js";
+import { type Ack, expectTrueVersions, WriterLoad } from "../harness/writer-load.js";
 
 // CI kills the leader this many times; scripts/soak-leader-kills.mjs runs the same test with more.
 const LEADER_KILLS = Number(process.env.SOAK_LEADER_KILLS ?? 5);
@@ -146,15 +146,7 @@ describe("a 3-node JetStream cluster with stream replicas 3", () => {
     await load.stop();
 
     expect(load.conflicts.length).toBeGreaterThan(0);
-    const finalVersion = new Map<string, number>();
-    for (const a of load.acks) finalVersion.set(a.actorId, Math.max(finalVersion.get(a.actorId) ?? 0, a.version));
-    for (const c of load.conflicts) {
-      // A 409 names a version that exists, at least the one attempted, and no older than any acknowledged before it.
-      expect(c.currentVersion).toBeGreaterThanOrEqual(Math.max(c.attemptedVersion, c.ackedBefore));
-      expect(c.currentVersion).toBeLessThanOrEqual(finalVersion.get(c.actorId)!);
-    }
-    // Whichever replica and node serve them, reads include every write acknowledged before them.
-    for (const r of load.versionReads) expect(r.version).toBeGreaterThanOrEqual(r.ackedBefore);
+    expectTrueVersions(load);
     expect(load.missedReads).toEqual([]);
     for (const a of await auditEveryNode(load, actors)) {
       expect(a).toMatchObject({ lost: [], duplicated: [], unacknowledged: [], outOfOrder: [] });

@@ -6,7 +6,7 @@ import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 import { audit, lastSequence, readStoredEvents } from "../harness/stored-events.js";
-import { WriterLoad } from "../harness/writer-load.js";
+import { expectTrueVersions, WriterLoad } from "../harness/writer-load.js";
 
 const REPLICAS = 3;
 const SERVICE_ENV = { EVENTSTORE_JS_TIMEOUT_MS: "2000" };
@@ -88,13 +88,7 @@ describe(`${REPLICAS} service replicas on one queue group`, () => {
 
     expect(load.retries).toBeGreaterThan(0);
     expect(load.conflicts.length).toBeGreaterThan(0);
-    const finalVersion = new Map<string, number>();
-    for (const a of load.acks) finalVersion.set(a.actorId, Math.max(finalVersion.get(a.actorId) ?? 0, a.version));
-    for (const c of load.conflicts) {
-      expect(c.currentVersion).toBeGreaterThanOrEqual(Math.max(c.attemptedVersion, c.ackedBefore));
-      expect(c.currentVersion).toBeLessThanOrEqual(finalVersion.get(c.actorId)!);
-    }
-    for (const r of load.versionReads) expect(r.version).toBeGreaterThanOrEqual(r.ackedBefore);
+    expectTrueVersions(load);
     const stored = (await readStoredEvents(nc, "EVENTS", await lastSequence(nc, "EVENTS"))).filter((s) => actors.includes(s.actorId));
     const result = audit(load.acks, stored);
     console.log(

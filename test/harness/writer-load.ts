@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { expect } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import { VersionConflictError } from "../../src/errors.js";
 
@@ -143,4 +144,19 @@ export class WriterLoad {
     this.versionReads.push({ actorId, version, ackedBefore });
     return version;
   }
+}
+
+/**
+ * Every 409 names a version that exists, at least the one attempted and no older than any
+ * acknowledged before it; every version read includes the writes acknowledged before it,
+ * whichever replica and node served it.
+ */
+export function expectTrueVersions(load: WriterLoad): void {
+  const finalVersion = new Map<string, number>();
+  for (const a of load.acks) finalVersion.set(a.actorId, Math.max(finalVersion.get(a.actorId) ?? 0, a.version));
+  for (const c of load.conflicts) {
+    expect(c.currentVersion).toBeGreaterThanOrEqual(Math.max(c.attemptedVersion, c.ackedBefore));
+    expect(c.currentVersion).toBeLessThanOrEqual(finalVersion.get(c.actorId)!);
+  }
+  for (const r of load.versionReads) expect(r.version).toBeGreaterThanOrEqual(r.ackedBefore);
 }
