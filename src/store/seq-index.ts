@@ -66,8 +66,9 @@ export class ActorIndex {
 
 // The newest entries kept per actor; reads from before them scan the history once more.
 const MAX_INDEXED_PER_ACTOR = 100_000;
-// What an index costs beyond its entries, in entries, for the bound on all indexes.
-const INDEX_OVERHEAD = 8;
+// What an index costs beyond its entries, counted in entries (8 bytes each) for the bound on all
+// indexes: its object, two arrays with their spare room, the cache entry and the actor id, about 500 bytes.
+const INDEX_OVERHEAD = 64;
 
 /** The indexes of recently used actors, bounded by their total number of entries. */
 export class ActorIndexes {
