@@ -115,7 +115,7 @@ async function main(): Promise<void> {
         cpuModel: cpus()[0]?.model.trim() ?? "unknown",
         memoryGb: Math.round(totalmem() / 1024 ** 3),
         node: process.version,
-        natsServer: execFileSync(process.env.NATS_SERVER_BIN!, ["--version"], { encoding: "utf8" }).trim(),
+        natsServer: execFileSync(process.env.NATS_SERVER_BIN!, ["--version"], { encoding: "utf8" }).replace(/^nats-server:\s*/, "").trim(),
         os: type(),
       },
       saves,
