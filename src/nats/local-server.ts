@@ -41,7 +41,10 @@ export async function startLocalServer(dataDir: string): Promise<LocalServer> {
       ``,
     ].join("\n"),
   );
-  const child = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+  // A process group of its own: Ctrl-C in a terminal reaches the whole foreground group, and the
+  // server must outlive the service's drain. The service stops it once drained, or when it exits.
+  const child = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  process.once("exit", () => child.kill("SIGTERM"));
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
