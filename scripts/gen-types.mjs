@@ -8,10 +8,20 @@ import { compile } from "json-schema-to-typescript";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const schemasDir = join(root, "schemas");
 const out = join(root, "src", "schemas", "types.ts");
+const ALIAS_KEYS = new Set(["$schema", "$id", "title", "description", "$ref"]);
 
 export async function generateTypes() {
   const files = readdirSync(schemasDir).filter((f) => f.endsWith(".json") && f !== "common.json").sort();
-  const properties = Object.fromEntries(files.map((f) => [f.replace(/\.json$/, ""), { $ref: f }]));
+  const schemas = Object.fromEntries(files.map((f) => [f, JSON.parse(readFileSync(join(schemasDir, f), "utf8"))]));
+  // A schema that only names another one (save.request.json is an event.json) becomes a type
+  // alias, not a second copy of the same interface.
+  const isAlias = (schema) => typeof schema.$ref === "string" && Object.keys(schema).every((k) => ALIAS_KEYS.has(k));
+  const aliases = files
+    .filter((f) => isAlias(schemas[f]))
+    .map((f) => `export type ${schemas[f].title} = ${schemas[schemas[f].$ref].title};`);
+  const properties = Object.fromEntries(
+    files.filter((f) => !isAlias(schemas[f])).map((f) => [f.replace(/\.json$/, ""), { $ref: f }]),
+  );
   const rootSchema = { title: "Contract", type: "object", properties, additionalProperties: false };
   const ts = await compile(rootSchema, "Contract", {
     cwd: schemasDir,
@@ -20,7 +30,7 @@ export async function generateTypes() {
     strictIndexSignatures: false,
     format: true,
   });
-  return ts.replace(/export interface Contract \{[\s\S]*?\n\}\n/, "");
+  return ts.replace(/export interface Contract \{[\s\S]*?\n\}\n/, "") + aliases.join("\n") + "\n";
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -106,35 +106,6 @@ export interface EventsResponse {
    */
   hasMore: boolean;
 }
-/**
- * One event of one actor, as saved, stored and returned. The service sets timestamp when a save has none.
- */
-export interface SaveRequest {
-  /**
-   * Unique per event; the idempotency key.
-   */
-  id: string;
-  eventType: string;
-  /**
-   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
-   */
-  actorId: string;
-  /**
-   * An actor's event version.
-   */
-  version: number;
-  data: Record<string, unknown>;
-  /**
-   * Correlation id, causation id and the like.
-   */
-  metadata?: {
-    [k: string]: string;
-  };
-  /**
-   * RFC 3339 date-time.
-   */
-  timestamp?: string;
-}
 export interface SaveResponse {
   /**
    * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
@@ -192,24 +163,6 @@ export interface SnapshotGetResponse {
    */
   timestamp: string;
 }
-/**
- * An actor's state as of one of its event versions. The service sets timestamp when a save has none.
- */
-export interface SnapshotSaveRequest {
-  /**
-   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
-   */
-  actorId: string;
-  /**
-   * An actor's event version.
-   */
-  version: number;
-  state: Record<string, unknown>;
-  /**
-   * RFC 3339 date-time.
-   */
-  timestamp?: string;
-}
 export interface SnapshotSaveResponse {
   /**
    * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
@@ -236,3 +189,5 @@ export interface VersionResponse {
    */
   version: number;
 }
+export type SaveRequest = Event;
+export type SnapshotSaveRequest = Snapshot;
