@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ClusterInfo, jetstreamManager } from "@nats-io/jetstream";
+import { type ClusterInfo, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { freePort, type NatsServer, startNatsServer } from "./nats-server.js";
 
@@ -73,6 +73,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   try {
     await Promise.all(nodes.map(start));
     for (const node of nodes) await waitForJetStream(node.url);
+    await waitForPlacement(nodes.map((n) => n.url).join(","), size);
   } catch (err) {
     await stopAll();
     throw err;
@@ -147,6 +148,27 @@ async function waitForJetStream(url: string): Promise<void> {
         return;
       } catch (err) {
         if (Date.now() > deadline) throw new Error(`JetStream did not come up on ${url}: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  });
+}
+
+/**
+ * The meta leader answers before it has heard from every peer; until then a stream with one
+ * replica per node fails with "no suitable peers for placement". Creating one proves they are all there.
+ */
+async function waitForPlacement(servers: string, replicas: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  await withConnection(servers, async (nc) => {
+    const jsm = await jetstreamManager(nc, { timeout: 5000 });
+    for (;;) {
+      try {
+        await jsm.streams.add({ name: "PLACEMENT_PROBE", subjects: ["placement.probe"], num_replicas: replicas, storage: StorageType.Memory });
+        await jsm.streams.delete("PLACEMENT_PROBE");
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`the cluster could not place ${replicas} replicas: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 200));
       }
     }

@@ -87,11 +87,14 @@ const legalTimestamp = fc
 
 export const legalActorId = legalString(1, 40);
 
+let generatedIds = 0;
+
 function event(actorId: string, version: number): fc.Arbitrary<Obj> {
   return fc
     .record({
-      // Ids are idempotency keys across all actors: a uuid keeps those of different cases apart.
-      id: fc.tuple(legalString(1, 40), fc.uuid()).map(([text, uuid]) => text + uuid),
+      // Ids are idempotency keys across all actors. fast-check's uuids lean towards a few extreme
+      // values and repeat across cases, so a counter keeps every generated id apart.
+      id: fc.tuple(legalString(1, 40), fc.uuid()).map(([text, uuid]) => `${text}${uuid}.${++generatedIds}`),
       eventType: legalString(1, 40),
       data: legalObject,
       metadata: fc.option(legalMetadata),
