@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { type EndpointName, Endpoints } from "../../src/subjects.js";
 
 // Request generators for the hostile-input tests. A request is built as a JSON tree whose objects
 // keep their members in order (so duplicate and "__proto__" keys survive) and whose numbers may be
@@ -24,16 +25,9 @@ export function toJson(v: Json): string {
   return JSON.stringify(v);
 }
 
-export type Endpoint = "save" | "append" | "events" | "version" | "snapshot_save" | "snapshot_get";
+export type Endpoint = EndpointName;
 
-export const SUBJECTS: Record<Endpoint, string> = {
-  save: "eventstore.save",
-  append: "eventstore.append",
-  events: "eventstore.events",
-  version: "eventstore.version",
-  snapshot_save: "eventstore.snapshot.save",
-  snapshot_get: "eventstore.snapshot.get",
-};
+export const SUBJECTS: Record<Endpoint, string> = Endpoints;
 
 export const ENDPOINTS = Object.keys(SUBJECTS) as Endpoint[];
 

@@ -1,11 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { expect, it } from "vitest";
 import { request } from "../harness/requests.js";
-import { ROOT, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { ROOT, startServiceProcess } from "../harness/service-process.js";
+import { useService } from "../harness/fixture.js";
 
 // A nats-server without atomic batch publish (Debian bookworm's 2.9.x unless NATS_SERVER_OLD_BIN says otherwise).
 const oldServerBin = () =>
@@ -14,51 +13,37 @@ const oldServerBin = () =>
     stdio: ["ignore", "pipe", "inherit"],
   }).trim();
 
-let server: NatsServer;
-let service: ServiceProcess;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startNatsServer({ bin: oldServerBin() });
-  service = await startServiceProcess(server.url);
-  nc = await connect({ servers: server.url });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await service?.stop();
-  await server?.stop();
-});
+const f = useService({ server: { bin: oldServerBin() } });
 
 it("runs on a nats-server older than 2.12: warns once, saves, and answers append with 501", async () => {
-  expect(nc.info?.version).toMatch(/^2\.(\d|1[01])\./);
+  expect(f.nc.info?.version).toMatch(/^2\.(\d|1[01])\./);
   const actorId = `order-${randomUUID()}`;
   const events = [1, 2].map((version) => ({ id: randomUUID(), eventType: "T", actorId, version, data: {} }));
   for (let i = 0; i < 2; i++) {
-    const r = await request(nc, "eventstore.append", { actorId, events });
+    const r = await request(f.nc, "eventstore.append", { actorId, events });
     expect(r.code).toBe(501);
     expect(r.body).toMatchObject({ error: { code: 501, requiredServerVersion: "2.12.0" } });
     expect((r.body.error as { message: string }).message).toContain("2.12.0");
     expect(r.errorHeader).toContain("2.12.0");
   }
-  expect((await request(nc, "eventstore.version", { actorId })).body.version).toBe(0);
-  const saved = await request(nc, "eventstore.save", events[0]);
+  expect((await request(f.nc, "eventstore.version", { actorId })).body.version).toBe(0);
+  const saved = await request(f.nc, "eventstore.save", events[0]);
   expect(saved).toMatchObject({ code: 0, body: { actorId, version: 1, duplicate: false } });
-  expect((await request(nc, "eventstore.version", { actorId })).body.version).toBe(1);
-  const warnings = service.logs.filter((l) => String(l.msg).includes("no atomic batch publish"));
+  expect((await request(f.nc, "eventstore.version", { actorId })).body.version).toBe(1);
+  const warnings = f.services[0]!.logs.filter((l) => String(l.msg).includes("no atomic batch publish"));
   expect(warnings).toHaveLength(1);
-  expect(warnings[0]).toMatchObject({ required: "2.12.0", serverVersion: nc.info?.version });
+  expect(warnings[0]).toMatchObject({ required: "2.12.0", serverVersion: f.nc.info?.version });
 });
 
 it("reads histories on a server without batch direct gets, one message at a time", async () => {
   const actorId = `order-${randomUUID()}`;
   for (let version = 1; version <= 5; version++) {
-    expect((await request(nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data: {} })).code).toBe(0);
+    expect((await request(f.nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data: {} })).code).toBe(0);
   }
   // a second process starts with no index and must scan
-  const fresh = await startServiceProcess(server.url, { EVENTSTORE_QUEUE: "fresh" });
+  const fresh = await startServiceProcess(f.server.url, { EVENTSTORE_QUEUE: "fresh" });
   try {
-    const page = await request(nc, "eventstore.events", { actorId, fromVersion: 1, limit: 3 });
+    const page = await request(f.nc, "eventstore.events", { actorId, fromVersion: 1, limit: 3 });
     expect(page.body).toMatchObject({ hasMore: true });
     expect((page.body.events as { version: number }[]).map((e) => e.version)).toEqual([2, 3, 4]);
   } finally {
