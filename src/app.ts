@@ -28,7 +28,7 @@ export async function startApp(nc: NatsConnection, config: Config, log: Logger):
 async function openStore(nc: NatsConnection, config: Config, subjects: Subjects, log: Logger): Promise<EventStore> {
   if (config.backend === "memory") {
     log.warn("EVENTSTORE_BACKEND=memory: events live in this process only and are lost when it stops");
-    return new MemoryEventStore(config.snapshotsKeep);
+    return new MemoryEventStore({ snapshotsKeep: config.snapshotsKeep, maxPayload: nc.info?.max_payload });
   }
   const serverVersion = nc.info?.version ?? "0.0.0";
   const atomicBatch = versionAtLeast(serverVersion, ATOMIC_BATCH_SERVER);

@@ -178,7 +178,8 @@ function checkDepth(body: Uint8Array, maxDepth: number): void {
 
 /**
  * Refuses what JSON.parse accepts but would hurt later: "__proto__" keys, which some consumers
- * turn into prototype pollution, and lone surrogates. Iterative; checkDepth has bounded the depth.
+ * turn into prototype pollution, lone surrogates, and numbers too large for a double (1e400),
+ * which no reader could get back as sent. Iterative; checkDepth has bounded the depth.
  */
 function checkStructure(root: unknown): void {
   // Paths are only spelled out for the error: building one per node would cost every valid request.
@@ -187,6 +188,12 @@ function checkStructure(root: unknown): void {
     const frame = stack.pop()!;
     const { node } = frame;
     if (typeof node === "string") checkWellFormed(node, frame);
+    if (typeof node === "number" && !Number.isFinite(node)) {
+      const path = pathOf(frame);
+      throw new ValidationError(`${path} is a number beyond what JSON readers can hold (it overflows to infinity)`, [
+        { path, message: "overflows to infinity" },
+      ]);
+    }
     if (node === null || typeof node !== "object") continue;
     if (Array.isArray(node)) {
       for (let i = 0; i < node.length; i++) stack.push({ node: node[i], parent: frame, key: i });

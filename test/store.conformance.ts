@@ -59,13 +59,49 @@ export function storeConformance(name: string, getStore: () => EventStore): void
       expect((await read(a)).events).toHaveLength(1);
     });
 
-    it("refuses an event id already used by another event", async () => {
+    it("stores an event whose id another actor or another version of the same actor used", async () => {
       const a = actor();
+      const b = actor();
       const first = ev(a, 1);
       await getStore().save(first);
-      const err = await getStore().save({ ...first, version: 2 }).catch((e: unknown) => e);
+      expect(await getStore().save({ ...first, actorId: b })).toMatchObject({ actorId: b, version: 1, duplicate: false });
+      expect(await getStore().save({ ...first, version: 2 })).toMatchObject({ actorId: a, version: 2, duplicate: false });
+      expect((await read(a)).events.map((e) => [e.version, e.id])).toEqual([
+        [1, first.id],
+        [2, first.id],
+      ]);
+      expect((await read(b)).events.map((e) => e.id)).toEqual([first.id]);
+    });
+
+    it("compares ids exactly as sent, white space included", async () => {
+      for (const id of [" sp ", "nb\u00a0", "ap1\u2028", "\tx"]) {
+        const a = actor();
+        const event = ev(a, 1, { id });
+        const stored = await getStore().save(event);
+        expect(await getStore().save(event)).toEqual({ ...stored, duplicate: true });
+        const trimmed = await getStore().save({ ...event, id: id.trim() }).catch((e: unknown) => e);
+        expect(trimmed).toMatchObject({ code: 409, currentVersion: 1 });
+        expect((await read(a)).events.map((e) => e.id)).toEqual([id]);
+      }
+    });
+
+    it("stores the bytes it was given, numbers as written, and adds only the timestamp", async () => {
+      const a = actor();
+      const text = `{"id":"raw-1", "eventType":"T","actorId":${JSON.stringify(a)},"version":1,"data":{"big":[1e20,1e20],"one":1.0,"long":12345678901234567890123}}`;
+      await getStore().save(JSON.parse(text), new TextEncoder().encode(text));
+      const page = await getStore().events(a, { maxBytes: 1 << 20 });
+      const stored = new TextDecoder().decode(page.encoded[0]);
+      expect(stored.startsWith(text.slice(0, -1))).toBe(true);
+      expect(JSON.parse(stored)).toMatchObject({ ...JSON.parse(text), timestamp: expect.any(String) });
+    });
+
+    it("refuses, storing nothing, an event that could not be returned in a page of its own", async () => {
+      const a = actor();
+      const err = await getStore()
+        .save(ev(a, 1, { data: { big: "x".repeat(1024 * 1024 - 300) } }))
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ValidationError);
-      expect(await getStore().version(a)).toBe(1);
+      expect(await getStore().version(a)).toBe(0);
     });
 
     it("lets exactly one of many concurrent saves of the same version win", async () => {
@@ -154,12 +190,24 @@ export function storeConformance(name: string, getStore: () => EventStore): void
       expect(await getStore().getSnapshot(a)).toBeUndefined();
       expect(await getStore().saveSnapshot({ actorId: a, version: 1, state: { s: 1 } })).toEqual({ actorId: a, version: 1 });
       await getStore().saveSnapshot({ actorId: a, version: 2, state: { s: 2 }, timestamp: "2025-05-05T05:05:05Z" });
-      expect(await getStore().getSnapshot(a)).toEqual({
+      expect((await getStore().getSnapshot(a))?.snapshot).toEqual({
         actorId: a,
         version: 2,
         state: { s: 2 },
         timestamp: "2025-05-05T05:05:05Z",
       });
+    });
+
+    it("answers the snapshot with the highest version; older ones never evict it", async () => {
+      const a = actor();
+      await getStore().save(ev(a, 10));
+      await getStore().saveSnapshot({ actorId: a, version: 10, state: { v: 10 } });
+      for (const v of [5, 6, 7, 8]) {
+        expect(await getStore().saveSnapshot({ actorId: a, version: v, state: { v } })).toEqual({ actorId: a, version: v });
+      }
+      expect((await getStore().getSnapshot(a))?.snapshot).toMatchObject({ version: 10, state: { v: 10 } });
+      await getStore().saveSnapshot({ actorId: a, version: 10, state: { v: "10b" } });
+      expect((await getStore().getSnapshot(a))?.snapshot).toMatchObject({ version: 10, state: { v: "10b" } });
     });
   });
 }
@@ -257,13 +305,27 @@ export function appendConformance(name: string, getStore: () => EventStore): voi
       expect(r.sequences.at(-1)! - r.sequences[0]!).toBe(999);
     });
 
-    it("refuses an event id already used by another event, storing none of the batch", async () => {
+    it("stores a batch whose ids other actors or versions used", async () => {
       const a = actor();
       const taken = ev(actor(), 1);
       await getStore().save(taken);
-      const err = await getStore().append(a, [ev(a, 1), { ...taken, actorId: a, version: 2 }]).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(ValidationError);
-      expect(await getStore().version(a)).toBe(0);
+      const r = await getStore().append(a, [ev(a, 1), { ...taken, actorId: a, version: 2 }]);
+      expect(r).toMatchObject({ fromVersion: 1, toVersion: 2, duplicate: false });
+      const again = await getStore().append(a, [ev(a, 3, { id: " w " }), ev(a, 4, { id: "w" })]);
+      expect(await getStore().append(a, [ev(a, 3, { id: " w " }), ev(a, 4, { id: "w" })])).toEqual({ ...again, duplicate: true });
+      expect(await versions(a)).toEqual([1, 2, 3, 4]);
+    });
+
+    it("answers a repeat whose first event matches but a later one does not as a conflict only", async () => {
+      const a = actor();
+      const events = batch(a, 1, 3);
+      await getStore().append(a, events);
+      const duplicates = getStore().counters.append.duplicates;
+      const conflicts = getStore().counters.append.conflicts;
+      const err = await getStore().append(a, [events[0]!, ev(a, 2), events[2]!]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 409, currentVersion: 3 });
+      expect(getStore().counters.append.duplicates).toBe(duplicates);
+      expect(getStore().counters.append.conflicts).toBe(conflicts + 1);
     });
 
     it("lets exactly one of many concurrent appends at the same versions win", async () => {

@@ -7,6 +7,7 @@ import type {
   SnapshotSaveRequest,
   VersionRequest,
 } from "../schemas/types.js";
+import { objectsUnder } from "../store/encode.js";
 import { encodePage, type EventStore } from "../store/store.js";
 import type { EndpointName } from "../subjects.js";
 import type { RequestValidator } from "../validation.js";
@@ -33,12 +34,12 @@ export function createHandlers({ store, validator, maxReplyBytes, maxReadEvents 
     async save(body, ctx) {
       const event = validator.parse<SaveRequest>("save", body);
       ctx.actorId = event.actorId;
-      return JSON.stringify(await store.save(event));
+      return JSON.stringify(await store.save(event, body));
     },
     async append(body, ctx) {
       const req = validator.parse<AppendRequest>("append", body);
       ctx.actorId = req.actorId;
-      return JSON.stringify(await store.append(req.actorId, req.events));
+      return JSON.stringify(await store.append(req.actorId, req.events, objectsUnder(body, "events")));
     },
     async events(body, ctx) {
       const req = validator.parse<EventsRequest>("events", body);
@@ -58,14 +59,14 @@ export function createHandlers({ store, validator, maxReplyBytes, maxReadEvents 
     async snapshot_save(body, ctx) {
       const req = validator.parse<SnapshotSaveRequest>("snapshot_save", body);
       ctx.actorId = req.actorId;
-      return JSON.stringify(await store.saveSnapshot(req));
+      return JSON.stringify(await store.saveSnapshot(req, body));
     },
     async snapshot_get(body, ctx) {
       const req = validator.parse<SnapshotGetRequest>("snapshot_get", body);
       ctx.actorId = req.actorId;
-      const snapshot = await store.getSnapshot(req.actorId);
-      if (!snapshot) throw new NotFoundError(`no snapshot for actor ${JSON.stringify(req.actorId)}`);
-      return JSON.stringify(snapshot);
+      const stored = await store.getSnapshot(req.actorId);
+      if (!stored) throw new NotFoundError(`no snapshot for actor ${JSON.stringify(req.actorId)}`);
+      return stored.json;
     },
   };
 }

@@ -44,6 +44,11 @@ export class LruCache<V> {
     }
   }
 
+  clear(): void {
+    this.map.clear();
+    this.total = 0;
+  }
+
   delete(key: string): void {
     const entry = this.map.get(key);
     if (entry === undefined) return;

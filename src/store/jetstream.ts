@@ -1,5 +1,5 @@
 import { type ApiError, JetStreamApiError, PubHeaders } from "@nats-io/jetstream";
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
 import {
   hasJsCode,
   InternalError,
@@ -10,30 +10,27 @@ import {
   UnavailableError,
   VersionConflictError,
 } from "../errors.js";
-import type {
-  AppendResponse,
-  Event,
-  SaveResponse,
-  Snapshot,
-  SnapshotGetResponse,
-  SnapshotSaveResponse,
-} from "../schemas/types.js";
 import { Requester } from "../nats/requester.js";
+import type { AppendResponse, Event, SaveResponse, Snapshot, SnapshotSaveResponse } from "../schemas/types.js";
 import { Headers, type Subjects } from "../subjects.js";
 import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "./append.js";
-import { type ActorHead, LruCache } from "./cache.js";
-import { ActorIndexes } from "./seq-index.js";
-import { CATCH_UP_PAUSE_MS, request, sleep, statusError, type StoredMsg, StreamReader } from "./stream-reader.js";
-import { batchIdReusedError, checkAppendBatch, idReusedError, serverBatchLimitError } from "./rules.js";
+import { LruCache } from "./cache.js";
+import { decide, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
+import { checkStoredSize, type Encoded, encode, messageId, storedEventId } from "./encode.js";
+import { checkAppendBatch, serverBatchLimitError, snapshotAheadError } from "./rules.js";
+import { ActorIndexes, firstAfter } from "./seq-index.js";
 import {
   type EventStore,
   type EventsPage,
+  maxStoredEventBytes,
   newWriteCounters,
   pageOverhead,
   type ReadOptions,
   type StoreCounters,
-  withTimestamp,
+  type StoredSnapshot,
 } from "./store.js";
+import { StreamIdentity } from "./stream-identity.js";
+import { CATCH_UP_PAUSE_MS, request, sleep, StaleIndexError, statusError, type StoredMsg, StreamReader } from "./stream-reader.js";
 
 export interface JetStreamStoreOptions {
   subjects: Subjects;
@@ -51,28 +48,35 @@ export interface JetStreamStoreOptions {
   batchDirectGet?: boolean;
 }
 
-/** The end of an actor's history as the server holds it now, with its last event's id. */
-interface FreshHead extends ActorHead {
-  id?: string;
+/** The end of an actor's history as the server holds it now, with its last event's body. */
+interface FreshHead extends Head {
+  json?: Uint8Array;
+}
+
+/** A head remembered by this replica, with the generation of what it knew of the stream then. */
+interface CachedHead extends Head {
+  generation: number;
 }
 
 // A write that keeps losing the expectation race to other writers of higher versions ends as a
 // conflict by itself; this bound only stops a livelock against writers that never finish.
 const MAX_WRITE_ATTEMPTS = 10;
-// Events fetched per round while filling a page, so that a page that fills up early fetches little extra.
-const FETCH_CHUNK = 1000;
+// A read that finds the stream changing under it (messages deleted, stream recreated) starts over.
+const MAX_READ_ATTEMPTS = 3;
+// Most events fetched in one round while filling a page.
+const MAX_FETCH = 1000;
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
  * Events in a JetStream stream, one message per event on the actor's subject. Per-actor order holds
  * across processes through Nats-Expected-Last-Subject-Sequence; the cache only saves the read that
  * would find that sequence, and a stale entry costs one rejected publish, never a wrong answer.
+ * What this replica remembers belongs to one stream: when the stream is replaced, it is forgotten.
  */
 export class JetStreamEventStore implements EventStore {
   readonly counters = newWriteCounters();
-  private readonly cache: LruCache<ActorHead>;
+  private readonly cache: LruCache<CachedHead>;
   private readonly requester: Requester;
   private readonly subjects: Subjects;
   private readonly timeout: number;
@@ -80,6 +84,10 @@ export class JetStreamEventStore implements EventStore {
   private readonly eventsStream: StreamReader;
   private readonly snapshotsStream: StreamReader;
   private readonly indexes: ActorIndexes;
+  private readonly identity: StreamIdentity;
+  private readonly maxPayload: number;
+  // Counts the streams this replica has known; what was learned under an older one is not used.
+  private generation = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -88,6 +96,7 @@ export class JetStreamEventStore implements EventStore {
     this.subjects = options.subjects;
     this.timeout = options.timeoutMs;
     this.atomicBatch = options.atomicBatch;
+    this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     this.cache = new LruCache(options.cacheSize);
     this.requester = new Requester(nc, options.timeoutMs);
     const reads = {
@@ -98,37 +107,24 @@ export class JetStreamEventStore implements EventStore {
     this.eventsStream = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.stream });
     this.snapshotsStream = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.snapshotsStream });
     this.indexes = new ActorIndexes(options.indexSize ?? 1_000_000);
+    this.identity = new StreamIdentity(nc, this.requester, [this.subjects.stream, this.subjects.snapshotsStream], () =>
+      this.forgetAll(),
+    );
   }
 
-  get cachedActors(): number {
-    return this.cache.size;
+  /** Stops watching the streams; the connection stays the caller's. */
+  close(): void {
+    this.identity.stop();
   }
 
-  async save(input: Event): Promise<SaveResponse> {
-    const event = withTimestamp(input);
-    const { actorId, version } = event;
-    const subject = this.subjects.events(actorId);
-    const body = encoder.encode(JSON.stringify(event));
-    const counters = this.counters.save;
-    return this.writeAtHead<SaveResponse>(actorId, subject, version, counters, {
-      write: async (head) => {
-        const headers = versionHeaders(version);
-        headers.set(PubHeaders.MsgIdHdr, event.id);
-        headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(head.seq));
-        const ack = await this.publish(subject, body, headers);
-        if (ack.duplicate) return this.resolveDedup(event, subject, ack.seq, counters);
-        this.cache.set(actorId, { version, seq: ack.seq });
-        this.indexes.recordWrite(actorId, head.seq, [version], [ack.seq]);
-        return { actorId, version, sequence: ack.seq, duplicate: false };
-      },
-      repeat: async (head) => {
-        const [sequence] = await this.resolveRepeat([event], subject, head, counters);
-        return { actorId, version, sequence: sequence!, duplicate: true };
-      },
-    });
+  async save(input: Event, json?: Uint8Array): Promise<SaveResponse> {
+    const event = encode(input, json);
+    checkStoredSize(event.json, maxStoredEventBytes(input.actorId, this.maxPayload), "/");
+    const { sequences, duplicate } = await this.write(input.actorId, [event], this.counters.save, false);
+    return { actorId: input.actorId, version: input.version, sequence: sequences[0]!, duplicate };
   }
 
-  async append(actorId: string, input: Event[]): Promise<AppendResponse> {
+  async append(actorId: string, input: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
     if (!this.atomicBatch) {
       throw new NotSupportedError(
         `append needs nats-server ${ATOMIC_BATCH_SERVER} or newer (atomic batch publish); ` +
@@ -137,48 +133,24 @@ export class JetStreamEventStore implements EventStore {
       );
     }
     checkAppendBatch(actorId, input);
-    const events = input.map((e) => withTimestamp(e));
-    const fromVersion = events[0]!.version;
-    const toVersion = events.at(-1)!.version;
-    const subject = this.subjects.events(actorId);
-    const bodies = events.map((e) => encoder.encode(JSON.stringify(e)));
-    const counters = this.counters.append;
-    return this.writeAtHead<AppendResponse>(actorId, subject, fromVersion, counters, {
-      write: async (head) => {
-        const messages = events.map((e, i) => {
-          const headers = versionHeaders(e.version);
-          headers.set(PubHeaders.MsgIdHdr, e.id);
-          // The expectation on the first message covers the batch: nothing lands between its messages.
-          if (i === 0) headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(head.seq));
-          return { data: bodies[i]!, headers };
-        });
-        let lastSeq: number;
-        try {
-          lastSeq = await publishAtomicBatch(this.nc, subject, messages, this.timeout);
-        } catch (err) {
-          if (hasJsCode(err, JsErrorCode.AtomicPublishTooLargeBatch)) throw serverBatchLimitError(events.length);
-          throw err;
-        }
-        this.cache.set(actorId, { version: toVersion, seq: lastSeq });
-        // A committed batch is stored as one unit, so its messages hold the sequences up to the last.
-        const sequences = events.map((_, i) => lastSeq - events.length + 1 + i);
-        this.indexes.recordWrite(
-          actorId,
-          head.seq,
-          events.map((e) => e.version),
-          sequences,
-        );
-        return { actorId, fromVersion, toVersion, sequences, duplicate: false };
-      },
-      repeat: async (head) => {
-        const sequences = await this.resolveRepeat(events, subject, head, counters);
-        return { actorId, fromVersion, toVersion, sequences, duplicate: true };
-      },
-    });
+    const events = input.map((e, i) => encode(e, json?.[i]));
+    const limit = maxStoredEventBytes(actorId, this.maxPayload);
+    events.forEach((e, i) => checkStoredSize(e.json, limit, `/events/${i}`));
+    const { sequences, duplicate } = await this.write(actorId, events, this.counters.append, true);
+    return { actorId, fromVersion: input[0]!.version, toVersion: input.at(-1)!.version, sequences, duplicate };
   }
 
   async events(actorId: string, options: ReadOptions): Promise<EventsPage> {
-    return this.indexes.using(actorId, () => this.readPage(actorId, options));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.readPage(actorId, options);
+      } catch (err) {
+        if (!(err instanceof StaleIndexError)) throw this.seen(err);
+        // The stream lost or replaced messages this replica had indexed: learn the actor anew.
+        this.indexes.forget(actorId);
+        if (attempt >= MAX_READ_ATTEMPTS) throw new InternalError(`reading ${actorId}: ${err.message}`);
+      }
+    }
   }
 
   /**
@@ -186,182 +158,246 @@ export class JetStreamEventStore implements EventStore {
    * is, and the events are fetched by sequence, so the cost follows the page, not the stream.
    */
   private async readPage(actorId: string, options: ReadOptions): Promise<EventsPage> {
+    const generation = this.generation;
     const from = options.fromVersion ?? 0;
     const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
     const budget = options.maxBytes - pageOverhead(actorId);
     const subject = this.subjects.events(actorId);
-    const head = await this.freshHead(actorId, subject);
+    const head = await this.freshHead(actorId, subject, generation);
     if (head.version <= from) return { actorId, encoded: [], hasMore: false };
     const seen = new Map<number, StoredMsg>();
-    const index = await this.indexes.upTo(this.eventsStream, actorId, subject, head.seq, from, seen);
+    const index = await this.indexes.upTo(this.eventsStream, actorId, subject, head, from, seen, generation);
     const encoded: Uint8Array[] = [];
     let used = 0;
-    let at = index.firstAfter(from);
+    let at = firstAfter(index.versions, from);
+    // Until the page has events of its own, the head's size stands for theirs.
+    let round = fetchRound(budget, 1, head.json?.length ?? 1);
     while (at < index.length && encoded.length < limit) {
-      const seqs = index.seqs.slice(at, at + Math.min(FETCH_CHUNK, limit - encoded.length));
-      for (const msg of await this.eventsStream.fetch(subject, seqs, seen)) {
+      const end = Math.min(at + round, at + limit - encoded.length, index.length);
+      const msgs = await this.eventsStream.fetch(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
+      for (const msg of msgs) {
         const cost = msg.data.length + (encoded.length > 0 ? 1 : 0);
-        if (used + cost > budget) return { actorId, encoded, hasMore: true };
+        if (used + cost > budget) {
+          if (encoded.length === 0) {
+            throw new InternalError(`${subject} version ${msg.version} (${msg.data.length} bytes) is larger than a page`);
+          }
+          return { actorId, encoded, hasMore: true };
+        }
         encoded.push(msg.data);
         used += cost;
         at++;
       }
+      round = fetchRound(budget - used, encoded.length, used);
     }
     return { actorId, encoded, hasMore: at < index.length };
   }
 
   async version(actorId: string): Promise<number> {
-    return (await this.freshHead(actorId, this.subjects.events(actorId))).version;
+    return (await this.freshHead(actorId, this.subjects.events(actorId), this.generation)).version;
   }
 
-  async saveSnapshot(input: Snapshot): Promise<SnapshotSaveResponse> {
-    const snapshot = withTimestamp(input);
+  async saveSnapshot(input: Snapshot, json?: Uint8Array): Promise<SnapshotSaveResponse> {
+    const { value: snapshot, json: body } = encode(input, json);
+    checkStoredSize(body, maxStoredEventBytes(snapshot.actorId, this.maxPayload), "/");
     const current = await this.version(snapshot.actorId);
     if (snapshot.version > current) {
       this.counters.saveSnapshot.conflicts++;
-      throw new VersionConflictError(
-        snapshot.actorId,
-        snapshot.version,
-        current,
-        `snapshot of actor ${JSON.stringify(snapshot.actorId)} at version ${snapshot.version} is ahead of its latest event version ${current}`,
-      );
+      throw snapshotAheadError(snapshot.actorId, snapshot.version, current);
     }
-    await this.publish(
-      this.subjects.snapshots(snapshot.actorId),
-      encoder.encode(JSON.stringify(snapshot)),
-      versionHeaders(snapshot.version),
-    );
-    return { actorId: snapshot.actorId, version: snapshot.version };
+    const subject = this.subjects.snapshots(snapshot.actorId);
+    for (let attempt = 1; ; attempt++) {
+      const newest = await this.snapshotsStream.current(subject);
+      // The newest snapshot stays the last one kept, so that the per-actor bound never evicts it.
+      if (newest && snapshot.version < newest.version) return { actorId: snapshot.actorId, version: snapshot.version };
+      const headers = versionHeaders(snapshot.version);
+      headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(newest?.seq ?? 0));
+      try {
+        await this.publish(subject, body, headers);
+        return { actorId: snapshot.actorId, version: snapshot.version };
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw this.seen(err);
+        if (attempt >= MAX_WRITE_ATTEMPTS) throw new UnavailableError(`snapshots of ${snapshot.actorId} are under contention; retry`);
+        this.counters.saveSnapshot.retries++;
+      }
+    }
   }
 
-  async getSnapshot(actorId: string): Promise<SnapshotGetResponse | undefined> {
-    const msg = await this.snapshotsStream.last(this.subjects.snapshots(actorId));
-    if (!msg) return undefined;
-    const s = JSON.parse(new TextDecoder().decode(msg.data)) as SnapshotGetResponse;
-    return { actorId: s.actorId, version: s.version, state: s.state, timestamp: s.timestamp };
+  async getSnapshot(actorId: string): Promise<StoredSnapshot | undefined> {
+    const msg = await this.snapshotsStream.last(this.subjects.snapshots(actorId)).catch((err) => {
+      throw this.seen(err);
+    });
+    return msg && { snapshot: JSON.parse(decoder.decode(msg.data)), json: msg.data };
   }
 
   /** The actor's head with every acknowledged write in it (one read), remembered in the cache. */
-  private async freshHead(actorId: string, subject: string): Promise<FreshHead> {
-    const msg = await this.eventsStream.current(subject);
-    const head = msg ? { version: msg.version, seq: msg.seq, id: msg.id } : { version: 0, seq: 0 };
-    this.cache.set(actorId, { version: head.version, seq: head.seq });
+  private async freshHead(actorId: string, subject: string, generation: number): Promise<FreshHead> {
+    let msg: StoredMsg | undefined;
+    try {
+      msg = await this.eventsStream.current(subject);
+    } catch (err) {
+      throw this.seen(err);
+    }
+    const head = msg ? { version: msg.version, seq: msg.seq, json: msg.data } : { version: 0, seq: 0 };
+    this.remember(actorId, head, generation);
     return head;
   }
 
+  private remember(actorId: string, head: Head, generation: number): void {
+    if (generation === this.generation) this.cache.set(actorId, { version: head.version, seq: head.seq, generation });
+  }
+
+  private cachedHead(actorId: string): Head | undefined {
+    const head = this.cache.get(actorId);
+    return head?.generation === this.generation ? head : undefined;
+  }
+
+  /** Everything learned of the streams until now: they have been replaced. */
+  private forgetAll(): void {
+    this.generation++;
+    this.cache.clear();
+    this.indexes.clear();
+  }
+
+  /** A stream that does not answer may be gone, and come back as another one: look at it. */
+  private seen(err: unknown): unknown {
+    if (toEventStoreError(err) instanceof UnavailableError) this.identity.suspect();
+    return err;
+  }
+
   /**
-   * Runs a write that expects the actor's history to end at the head it is given, until it lands.
-   * The cached head is tried first; a refused expectation re-reads the head and decides again. Once
-   * the head shows the write's first version taken, `repeat` answers instead (duplicate or conflict).
+   * One write of an actor's events: stored after the head the stream has now, or decided against
+   * what it holds (a retry of the same events, or a conflict). A single event is one publish, several
+   * one atomic batch; both carry the expectation that the actor's history ends at the head.
    */
-  private async writeAtHead<T>(
+  private async write(
     actorId: string,
-    subject: string,
-    firstVersion: number,
+    events: Encoded<Event>[],
     counters: StoreCounters,
-    { write, repeat }: { write: (head: ActorHead) => Promise<T>; repeat: (head: FreshHead) => Promise<T> },
-  ): Promise<T> {
-    let head: FreshHead | undefined = this.cache.get(actorId);
+    batch: boolean,
+  ): Promise<{ sequences: number[]; duplicate: boolean }> {
+    const generation = this.generation;
+    const subject = this.subjects.events(actorId);
+    const values = events.map((e) => e.value);
+    let head: FreshHead | undefined = this.cachedHead(actorId);
     let fresh = false;
     if (head) {
       counters.cacheHits++;
     } else {
       counters.cacheMisses++;
-      head = await this.freshHead(actorId, subject);
+      head = await this.freshHead(actorId, subject, generation);
       fresh = true;
     }
+    // Set once JetStream recognised an id whose event is no longer stored (deleted or purged):
+    // the new write must not be taken for that one.
+    let renew = false;
     for (let attempt = 1; ; attempt++) {
-      if (firstVersion <= head.version) {
-        if (!fresh) {
-          head = await this.freshHead(actorId, subject);
-          fresh = true;
-          continue;
-        }
-        return repeat(head);
+      if (values[0]!.version <= head.version && !fresh) {
+        head = await this.freshHead(actorId, subject, generation);
+        fresh = true;
+        continue;
       }
+      const stored = await this.storedVersions(actorId, subject, versionsToCompare(values, head), head, generation);
+      const decision = decide(values, head, stored);
+      if (decision.kind === "duplicate") {
+        counters.duplicates++;
+        return { sequences: decision.sequences, duplicate: true };
+      }
+      if (decision.kind === "conflict") {
+        counters.conflicts++;
+        throw new VersionConflictError(actorId, values[0]!.version, decision.currentVersion);
+      }
+      const sent: Head = head;
       try {
-        return await write(head);
+        const ids = values.map((e) => messageId(actorId, e.version, e.id) + (renew ? `.${nuid.next()}` : ""));
+        const sequences = batch
+          ? await this.publishBatch(subject, events, ids, sent.seq)
+          : await this.publishOne(subject, events[0]!, ids[0]!, sent.seq);
+        if (sequences) {
+          const last = { version: values.at(-1)!.version, seq: sequences.at(-1)! };
+          this.remember(actorId, last, generation);
+          this.indexes.recordWrite(actorId, sent.seq, values.map((e) => e.version), sequences, generation);
+          return { sequences, duplicate: false };
+        }
+        renew = true;
       } catch (err) {
-        // The server checks a batch's ids before its expectation, so a reused id may also hide a moved head.
-        const idTaken = hasJsCode(err, JsErrorCode.AtomicPublishDuplicateMessageId);
+        // The server checks a batch's ids before its expectation, so an id it knows may also hide a moved head.
+        const idKnown = hasJsCode(err, JsErrorCode.AtomicPublishDuplicateMessageId);
         // A retry that overtook its own original on a replicated stream: the head shows the outcome soon.
         const idInProcess = hasJsCode(err, JsErrorCode.DuplicateMessageIdInProcess);
-        if (!isWrongLastSequence(err) && !idTaken && !idInProcess) {
+        if (!isWrongLastSequence(err) && !idKnown && !idInProcess) {
           // The write may have been stored: forget what we knew so the retry re-reads.
           this.cache.delete(actorId);
-          throw toEventStoreError(err);
+          throw toEventStoreError(this.seen(err));
         }
         if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
-        const sent = head;
-        head = await this.freshHead(actorId, subject);
-        fresh = true;
-        if (idTaken && head.seq === sent.seq) throw batchIdReusedError();
-        if (attempt >= MAX_WRITE_ATTEMPTS) {
-          throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
-        }
-        counters.retries++;
+        if (idKnown) renew = true;
       }
-    }
-  }
-
-  /**
-   * The write repeats versions the actor already has: the same events (each id at its version)
-   * are an idempotent success, answered with their original sequences; anything else is a
-   * conflict that names the real current version.
-   */
-  private async resolveRepeat(events: Event[], subject: string, head: FreshHead, counters: StoreCounters): Promise<number[]> {
-    const first = events[0]!;
-    const last = events.at(-1)!;
-    if (last.version <= head.version) {
-      const stored =
-        events.length === 1 && last.version === head.version
-          ? new Map([[head.version, { seq: head.seq, id: head.id }]])
-          : await this.findVersions(first.actorId, subject, first.version, last.version, head);
-      const sequences = events.map((e) => {
-        const s = stored.get(e.version);
-        return s?.id === e.id ? s.seq : 0;
-      });
-      if (sequences.every((seq) => seq > 0)) {
-        counters.duplicates++;
-        return sequences;
+      head = await this.freshHead(actorId, subject, generation);
+      fresh = true;
+      if (attempt >= MAX_WRITE_ATTEMPTS) {
+        throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
       }
+      counters.retries++;
     }
-    counters.conflicts++;
-    throw new VersionConflictError(first.actorId, first.version, head.version);
   }
 
-  /** JetStream's dedup window matched the id: only the same event at the same place is a duplicate. */
-  private async resolveDedup(event: Event, subject: string, seq: number, counters: StoreCounters): Promise<SaveResponse> {
-    const msg = await this.eventsStream.currentAt(seq);
-    if (!msg) {
-      // The event that used this id was removed (a purge), but JetStream still refuses the id.
-      throw new UnavailableError(
-        `event id ${JSON.stringify(event.id)} belonged to a message that was removed from the stream, and ` +
-          `JetStream refuses it until its duplicate window (2 minutes by default) has passed; retry then`,
-      );
-    }
-    if (msg.subject !== subject || msg.version !== event.version) throw idReusedError(event.id);
-    counters.duplicates++;
-    return { actorId: event.actorId, version: event.version, sequence: seq, duplicate: true };
+  /** Publishes one event; its sequence, or undefined when JetStream took it for an event it already had. */
+  private async publishOne(subject: string, event: Encoded<Event>, id: string, expectSeq: number): Promise<number[] | undefined> {
+    const headers = versionHeaders(event.value.version);
+    headers.set(PubHeaders.MsgIdHdr, id);
+    headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(expectSeq));
+    const ack = await this.publish(subject, event.json, headers);
+    return ack.duplicate ? undefined : [ack.seq];
   }
 
-  /** The stored messages of versions from..to, by version, up to the head. */
-  private async findVersions(
+  /** Publishes events as one atomic batch, the expectation on its first message covering them all. */
+  private async publishBatch(subject: string, events: Encoded<Event>[], ids: string[], expectSeq: number): Promise<number[]> {
+    const messages = events.map((e, i) => {
+      const headers = versionHeaders(e.value.version);
+      headers.set(PubHeaders.MsgIdHdr, ids[i]!);
+      if (i === 0) headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(expectSeq));
+      return { data: e.json, headers };
+    });
+    let lastSeq: number;
+    try {
+      lastSeq = await publishAtomicBatch(this.nc, subject, messages, this.timeout);
+    } catch (err) {
+      if (hasJsCode(err, JsErrorCode.AtomicPublishTooLargeBatch)) throw serverBatchLimitError(events.length);
+      throw err;
+    }
+    // A committed batch is stored as one unit, so its messages hold the sequences up to the last.
+    return events.map((_, i) => lastSeq - events.length + 1 + i);
+  }
+
+  /** What the stream holds at these versions of the actor (each up to its head): sequence and exact id. */
+  private async storedVersions(
     actorId: string,
     subject: string,
-    from: number,
-    to: number,
-    head: ActorHead,
-  ): Promise<Map<number, { seq: number; id?: string }>> {
-    return this.indexes.using(actorId, async () => {
-      const seen = new Map<number, StoredMsg>();
-      const index = await this.indexes.upTo(this.eventsStream, actorId, subject, head.seq, from - 1, seen);
-      const seqs: number[] = [];
-      for (let i = index.firstAfter(from - 1); i < index.length && index.versions[i]! <= to; i++) seqs.push(index.seqs[i]!);
-      const found = new Map<number, { seq: number; id?: string }>();
-      for (const msg of await this.eventsStream.fetch(subject, seqs, seen)) found.set(msg.version, { seq: msg.seq, id: msg.id });
+    versions: number[],
+    head: FreshHead,
+    generation: number,
+  ): Promise<Map<number, StoredVersion>> {
+    const found = new Map<number, StoredVersion>();
+    if (versions.length === 0) return found;
+    if (versions.length === 1 && versions[0] === head.version && head.json) {
+      found.set(head.version, { seq: head.seq, id: storedEventId(head.json) });
       return found;
-    });
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const seen = new Map<number, StoredMsg>();
+        const index = await this.indexes.upTo(this.eventsStream, actorId, subject, head, versions[0]! - 1, seen, generation);
+        const at = firstAfter(index.versions, versions[0]! - 1);
+        let end = at;
+        while (end < index.length && index.versions[end]! <= versions.at(-1)!) end++;
+        const msgs = await this.eventsStream.fetch(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
+        for (const msg of msgs) found.set(msg.version, { seq: msg.seq, id: storedEventId(msg.data) });
+        return found;
+      } catch (err) {
+        if (!(err instanceof StaleIndexError) || attempt >= MAX_READ_ATTEMPTS) throw err;
+        this.indexes.forget(actorId);
+      }
+    }
   }
 
   /** Publishes to the stream and resolves to its ack; a refusal rejects with the server's JetStream error. */
@@ -373,6 +409,11 @@ export class JetStreamEventStore implements EventStore {
     if (!Number.isSafeInteger(ack.seq)) throw new InternalError(`unexpected publish ack ${decoder.decode(reply.data)}`);
     return { seq: ack.seq!, duplicate: ack.duplicate === true };
   }
+}
+
+/** About as many events as the rest of a page's budget holds, at the size of those seen: never all of them. */
+function fetchRound(budget: number, count: number, bytes: number): number {
+  return Math.max(1, Math.min(MAX_FETCH, Math.ceil((budget * count) / Math.max(1, bytes)) + 1));
 }
 
 function versionHeaders(version: number): MsgHdrs {

@@ -1,145 +1,136 @@
 import { VersionConflictError } from "../errors.js";
-import type {
-  AppendResponse,
-  Event,
-  SaveResponse,
-  Snapshot,
-  SnapshotGetResponse,
-  SnapshotSaveResponse,
-} from "../schemas/types.js";
-import { checkAppendBatch, idReusedError } from "./rules.js";
+import type { AppendResponse, Event, SaveResponse, Snapshot, SnapshotSaveResponse } from "../schemas/types.js";
+import { Subjects } from "../subjects.js";
+import { decide, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
+import { checkStoredSize, encode, storedEventId } from "./encode.js";
+import { MemoryStream } from "./memory-stream.js";
+import { checkAppendBatch, snapshotAheadError } from "./rules.js";
 import {
   type EventStore,
   type EventsPage,
-  type ReadOptions,
+  maxStoredEventBytes,
   newWriteCounters,
   pageOverhead,
+  type ReadOptions,
   type StoreCounters,
-  type StoredEvent,
-  withTimestamp,
+  type StoredSnapshot,
 } from "./store.js";
 
-interface Stored {
-  event: StoredEvent;
-  encoded: Uint8Array;
-  seq: number;
+/** The two streams of a memory store; a test may put new ones in place, as if recreated. */
+export interface MemoryStreams {
+  events: MemoryStream;
+  snapshots: MemoryStream;
 }
 
-const encoder = new TextEncoder();
+export interface MemoryStoreOptions {
+  /** Snapshots kept per actor (default 3). */
+  snapshotsKeep?: number;
+  /** The largest message, as a connection's max_payload (default 1 MiB). */
+  maxPayload?: number;
+  streams?: MemoryStreams;
+}
+
+const decoder = new TextDecoder();
 
 /** The store in one process's memory: for unit tests and EVENTSTORE_BACKEND=memory. */
 export class MemoryEventStore implements EventStore {
   readonly counters = newWriteCounters();
-  private readonly actors = new Map<string, Stored[]>();
-  private readonly ids = new Map<string, Stored>();
-  private readonly snapshots = new Map<string, SnapshotGetResponse[]>();
-  private seq = 0;
+  readonly streams: MemoryStreams;
+  private readonly subjects = new Subjects("MEMORY");
+  private readonly maxPayload: number;
 
-  constructor(private readonly snapshotsKeep = 3) {}
-
-  async save(input: Event): Promise<SaveResponse> {
-    const event = withTimestamp(input);
-    const history = this.actors.get(event.actorId) ?? [];
-    const existing = this.resolveExisting(event, history, this.counters.save);
-    if (existing) return { actorId: event.actorId, version: event.version, sequence: existing.seq, duplicate: true };
-    const stored = this.store(event);
-    return { actorId: event.actorId, version: event.version, sequence: stored.seq, duplicate: false };
+  constructor(options: MemoryStoreOptions = {}) {
+    const keep = options.snapshotsKeep ?? 3;
+    this.maxPayload = options.maxPayload ?? 1024 * 1024;
+    this.streams = options.streams ?? { events: new MemoryStream(), snapshots: new MemoryStream(keep) };
   }
 
-  async append(actorId: string, input: Event[]): Promise<AppendResponse> {
+  async save(input: Event, json?: Uint8Array): Promise<SaveResponse> {
+    const [sequence, duplicate] = this.write(input.actorId, [input], json && [json], this.counters.save, () => "/");
+    return { actorId: input.actorId, version: input.version, sequence: sequence[0]!, duplicate };
+  }
+
+  async append(actorId: string, input: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
     checkAppendBatch(actorId, input);
-    const events = input.map((e) => withTimestamp(e));
-    const history = this.actors.get(actorId) ?? [];
-    const first = events[0]!;
-    const last = events[events.length - 1]!;
-    const existing = this.resolveExisting(first, history, this.counters.append);
-    if (existing) {
-      const sequences = events.map((e) => {
-        const s = history.find((h) => h.event.version === e.version);
-        if (!s || s.event.id !== e.id) throw this.conflict(first, history, this.counters.append);
-        return s.seq;
-      });
-      return { actorId, fromVersion: first.version, toVersion: last.version, sequences, duplicate: true };
-    }
-    for (const e of events) {
-      const owner = this.ids.get(e.id);
-      if (owner) throw idReusedError(e.id);
-    }
-    const sequences = events.map((e) => this.store(e).seq);
-    return { actorId, fromVersion: first.version, toVersion: last.version, sequences, duplicate: false };
+    const [sequences, duplicate] = this.write(actorId, input, json, this.counters.append, (i) => `/events/${i}`);
+    return { actorId, fromVersion: input[0]!.version, toVersion: input.at(-1)!.version, sequences, duplicate };
   }
 
   async events(actorId: string, options: ReadOptions): Promise<EventsPage> {
     const from = options.fromVersion ?? 0;
     const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
     const budget = options.maxBytes - pageOverhead(actorId);
-    const history = (this.actors.get(actorId) ?? []).filter((s) => s.event.version > from);
+    const history = this.streams.events.subject(this.subjects.events(actorId)).filter((m) => m.version > from);
     const encoded: Uint8Array[] = [];
     let used = 0;
-    for (const s of history) {
+    for (const m of history) {
       if (encoded.length >= limit) break;
-      const cost = s.encoded.length + (encoded.length > 0 ? 1 : 0);
+      const cost = m.json.length + (encoded.length > 0 ? 1 : 0);
       if (used + cost > budget) break;
-      encoded.push(s.encoded);
+      encoded.push(m.json);
       used += cost;
     }
     return { actorId, encoded, hasMore: encoded.length < history.length };
   }
 
   async version(actorId: string): Promise<number> {
-    const history = this.actors.get(actorId);
-    return history?.at(-1)?.event.version ?? 0;
+    return this.head(actorId).version;
   }
 
-  async saveSnapshot(input: Snapshot): Promise<SnapshotSaveResponse> {
-    const snapshot = withTimestamp(input);
-    const current = await this.version(snapshot.actorId);
+  async saveSnapshot(input: Snapshot, json?: Uint8Array): Promise<SnapshotSaveResponse> {
+    const { value: snapshot, json: body } = encode(input, json);
+    checkStoredSize(body, maxStoredEventBytes(snapshot.actorId, this.maxPayload), "/");
+    const current = this.head(snapshot.actorId).version;
     if (snapshot.version > current) {
       this.counters.saveSnapshot.conflicts++;
-      throw new VersionConflictError(
-        snapshot.actorId,
-        snapshot.version,
-        current,
-        `snapshot of actor ${JSON.stringify(snapshot.actorId)} at version ${snapshot.version} is ahead of its latest event version ${current}`,
-      );
+      throw snapshotAheadError(snapshot.actorId, snapshot.version, current);
     }
-    const kept = this.snapshots.get(snapshot.actorId) ?? [];
-    kept.push({ actorId: snapshot.actorId, version: snapshot.version, state: snapshot.state, timestamp: snapshot.timestamp });
-    this.snapshots.set(snapshot.actorId, kept.slice(-this.snapshotsKeep));
+    const subject = this.subjects.snapshots(snapshot.actorId);
+    const newest = this.streams.snapshots.lastOf(subject);
+    // The newest snapshot stays the last one kept, so that the bound never evicts it.
+    if (!newest || snapshot.version >= newest.version) this.streams.snapshots.publish(subject, snapshot.version, body);
     return { actorId: snapshot.actorId, version: snapshot.version };
   }
 
-  async getSnapshot(actorId: string): Promise<SnapshotGetResponse | undefined> {
-    return this.snapshots.get(actorId)?.at(-1);
+  async getSnapshot(actorId: string): Promise<StoredSnapshot | undefined> {
+    const msg = this.streams.snapshots.lastOf(this.subjects.snapshots(actorId));
+    return msg && { snapshot: JSON.parse(decoder.decode(msg.json)), json: msg.json };
   }
 
+  close(): void {}
 
-  /** The stored event this save repeats, undefined when it is new; throws on a conflict. */
-  private resolveExisting(event: Event, history: Stored[], counters: StoreCounters): Stored | undefined {
-    const latest = history.at(-1)?.event.version ?? 0;
-    if (event.version > latest) {
-      if (this.ids.has(event.id)) throw idReusedError(event.id);
-      return undefined;
+  private head(actorId: string): Head {
+    const last = this.streams.events.lastOf(this.subjects.events(actorId));
+    return last ? { version: last.version, seq: last.seq } : { version: 0, seq: 0 };
+  }
+
+  /** One write of one or more events of an actor: all stored, a retry answered, or a conflict. */
+  private write(
+    actorId: string,
+    input: Event[],
+    json: Uint8Array[] | undefined,
+    counters: StoreCounters,
+    pathOf: (i: number) => string,
+  ): [number[], boolean] {
+    const events = input.map((e, i) => encode(e, json?.[i]));
+    const limit = maxStoredEventBytes(actorId, this.maxPayload);
+    events.forEach((e, i) => checkStoredSize(e.json, limit, pathOf(i)));
+    const subject = this.subjects.events(actorId);
+    const head = this.head(actorId);
+    const stored = new Map<number, StoredVersion>();
+    const wanted = new Set(versionsToCompare(input, head));
+    for (const m of this.streams.events.subject(subject)) {
+      if (wanted.has(m.version)) stored.set(m.version, { seq: m.seq, id: storedEventId(m.json) });
     }
-    const atVersion = history.find((s) => s.event.version === event.version);
-    if (atVersion && atVersion.event.id === event.id) {
+    const decision = decide(input, head, stored);
+    if (decision.kind === "conflict") {
+      counters.conflicts++;
+      throw new VersionConflictError(actorId, input[0]!.version, decision.currentVersion);
+    }
+    if (decision.kind === "duplicate") {
       counters.duplicates++;
-      return atVersion;
+      return [decision.sequences, true];
     }
-    throw this.conflict(event, history, counters);
-  }
-
-  private conflict(event: Event, history: Stored[], counters: StoreCounters): VersionConflictError {
-    counters.conflicts++;
-    return new VersionConflictError(event.actorId, event.version, history.at(-1)?.event.version ?? 0);
-  }
-
-  private store(event: StoredEvent): Stored {
-    const stored = { event, encoded: encoder.encode(JSON.stringify(event)), seq: ++this.seq };
-    const history = this.actors.get(event.actorId) ?? [];
-    history.push(stored);
-    this.actors.set(event.actorId, history);
-    this.ids.set(event.id, stored);
-    return stored;
+    return [events.map((e) => this.streams.events.publish(subject, e.value.version, e.json)), false];
   }
 }

@@ -1,4 +1,4 @@
-import { ValidationError } from "../errors.js";
+import { ValidationError, VersionConflictError } from "../errors.js";
 import type { Event } from "../schemas/types.js";
 
 /**
@@ -34,17 +34,14 @@ export function checkAppendBatch(actorId: string, events: Event[]): void {
   }
 }
 
-export function idReusedError(id: string): ValidationError {
-  return new ValidationError(`event id ${JSON.stringify(id)} is already used by another event`, [
-    { path: "/id", message: "is already used by another event" },
-  ]);
-}
-
-/** JetStream names no id when an atomic batch reuses one that its dedup window still holds. */
-export function batchIdReusedError(): ValidationError {
-  return new ValidationError("an event id of this append is already used by another event", [
-    { path: "/events", message: "an event id is already used by another event" },
-  ]);
+/** A snapshot may not claim a version the actor's events have not reached. */
+export function snapshotAheadError(actorId: string, version: number, current: number): VersionConflictError {
+  return new VersionConflictError(
+    actorId,
+    version,
+    current,
+    `snapshot of actor ${JSON.stringify(actorId)} at version ${version} is ahead of its latest event version ${current}`,
+  );
 }
 
 /** nats-server was configured with a lower atomic batch limit than MAX_APPEND_EVENTS. */

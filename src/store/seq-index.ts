@@ -1,21 +1,29 @@
+import type { Head } from "./decide.js";
 import { LruCache } from "./cache.js";
 import { StaleIndexError, type StoredMsg, type StreamReader } from "./stream-reader.js";
 
 /**
  * Where one actor's events sit in the stream: version -> stream sequence, in order, for a
- * contiguous tail of its history (from `firstVersion` to the newest event this replica knows).
+ * contiguous tail of its history (from its first entry to the newest event this replica knows).
  * Reading events by known sequence costs the same in a stream of any size; finding them by
  * subject does not, because the server must look through the blocks between them.
+ *
+ * Entries are only ever appended to the arrays in place; trimming replaces them, so a read that
+ * holds an index's arrays walks them by position safely while others add to or trim the index.
  */
 export class ActorIndex {
-  readonly versions: number[] = [];
-  readonly seqs: number[] = [];
+  versions: number[] = [];
+  seqs: number[] = [];
 
   /**
    * @param complete true when the index starts at the actor's first event, so that nothing
    * before its first entry exists.
+   * @param generation what the store knew of the stream when the index was begun.
    */
-  constructor(public complete: boolean) {}
+  constructor(
+    public complete: boolean,
+    readonly generation: number,
+  ) {}
 
   get length(): number {
     return this.versions.length;
@@ -31,18 +39,18 @@ export class ActorIndex {
 
   add(version: number, seq: number): void {
     if (seq <= this.lastSeq || version <= this.lastVersion) {
-      throw new RangeError(`index entries must grow: (${version}, ${seq}) after (${this.lastVersion}, ${this.lastSeq})`);
+      throw new StaleIndexError(`index entries must grow: (${version}, ${seq}) after (${this.lastVersion}, ${this.lastSeq})`);
     }
     this.versions.push(version);
     this.seqs.push(seq);
   }
 
-  /** Drops the oldest entries so that at most `keep` remain; the index is then a tail. */
+  /** Keeps at most the newest `keep` entries; the index is then a tail. */
   trim(keep: number): void {
     const drop = this.versions.length - keep;
     if (drop <= 0) return;
-    this.versions.splice(0, drop);
-    this.seqs.splice(0, drop);
+    this.versions = this.versions.slice(drop);
+    this.seqs = this.seqs.slice(drop);
     this.complete = false;
   }
 
@@ -50,22 +58,27 @@ export class ActorIndex {
   covers(version: number): boolean {
     return this.complete || (this.versions.length > 0 && this.versions[0]! <= version + 1) || version >= this.lastVersion;
   }
-
-  /** Position of the first entry whose version is greater than `version`. */
-  firstAfter(version: number): number {
-    let lo = 0;
-    let hi = this.versions.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.versions[mid]! <= version) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
 }
 
-// The newest entries kept per actor; reads from before them scan the history once more.
-const MAX_INDEXED_PER_ACTOR = 100_000;
+/** What one read uses of an index: its entries as they were when the read took them. */
+export interface IndexView {
+  readonly versions: readonly number[];
+  readonly seqs: readonly number[];
+  readonly length: number;
+}
+
+/** Position of the first entry whose version is greater than `version`. */
+export function firstAfter(versions: readonly number[], version: number): number {
+  let lo = 0;
+  let hi = versions.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (versions[mid]! <= version) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 // What an index costs beyond its entries, counted in entries (8 bytes each) for the bound on all
 // indexes: its object, two arrays with their spare room, the cache entry and the actor id, about 500 bytes.
 const INDEX_OVERHEAD = 64;
@@ -73,64 +86,71 @@ const INDEX_OVERHEAD = 64;
 /** The indexes of recently used actors, bounded by their total number of entries. */
 export class ActorIndexes {
   private readonly indexes: LruCache<ActorIndex>;
+  private readonly maxPerActor: number;
 
   constructor(capacity: number) {
     this.indexes = new LruCache(capacity);
+    this.maxPerActor = Math.max(1, capacity - INDEX_OVERHEAD);
   }
 
-  /** Runs a read that uses the actor's index, once more from a new index if the stream no longer matches it. */
-  async using<T>(actorId: string, read: () => Promise<T>): Promise<T> {
-    try {
-      return await read();
-    } catch (err) {
-      if (!(err instanceof StaleIndexError)) throw err;
-      // The stream lost messages this replica had indexed (deleted, purged, recreated): learn it anew.
-      this.indexes.delete(actorId);
-      return read();
-    }
+  forget(actorId: string): void {
+    this.indexes.delete(actorId);
+  }
+
+  clear(): void {
+    this.indexes.clear();
   }
 
   /**
-   * The actor's index brought up to the head at headSeq. Only what this replica has not seen yet
-   * is scanned, from the last sequence it knows; an index that cannot answer (none yet, trimmed
-   * past `from`, or ahead of the head because the stream was recreated) is rebuilt from the start.
+   * The actor's index brought up to its head, as a view for one read. Only what this replica has
+   * not seen yet is scanned, from the last sequence it knows; an index that cannot answer (none
+   * yet, trimmed past `from`, learned under another generation, or not ending where the head is)
+   * is rebuilt from the start. The bound on memory trims what is kept, never the view returned.
    * Messages read on the way are left in `seen`.
    */
   async upTo(
     reader: StreamReader,
     actorId: string,
     subject: string,
-    headSeq: number,
+    head: Head,
     from: number,
     seen: Map<number, StoredMsg>,
-  ): Promise<ActorIndex> {
+    generation: number,
+  ): Promise<IndexView> {
     let index = this.indexes.get(actorId);
-    if (!index || index.lastSeq > headSeq || !index.covers(from)) index = new ActorIndex(true);
+    const usable =
+      index &&
+      index.generation === generation &&
+      index.covers(from) &&
+      (index.lastSeq < head.seq || (index.lastSeq === head.seq && index.lastVersion === head.version));
+    if (!index || !usable) index = new ActorIndex(true, generation);
     const idx = index;
-    if (idx.lastSeq < headSeq) {
-      await reader.scan(subject, idx.lastSeq + 1, headSeq, (msg) => {
-        if (msg.seq > headSeq) return false;
+    if (idx.lastSeq < head.seq) {
+      await reader.scan(subject, idx.lastSeq + 1, head.seq, (msg) => {
+        if (msg.seq > head.seq) return false;
         // Another read or a write of this replica may have added it meanwhile.
-        if (msg.seq > idx.lastSeq) {
-          if (msg.version <= idx.lastVersion) throw new StaleIndexError(`${subject} starts again at version ${msg.version}`);
-          idx.add(msg.version, msg.seq);
-        }
+        if (msg.seq > idx.lastSeq) idx.add(msg.version, msg.seq);
         seen.set(msg.seq, msg);
-        return msg.seq < headSeq;
+        return msg.seq < head.seq;
       });
     }
+    if (idx.lastSeq !== head.seq || idx.lastVersion !== head.version) {
+      throw new StaleIndexError(`${subject} does not end at version ${head.version}, sequence ${head.seq}`);
+    }
+    const view: IndexView = { versions: idx.versions, seqs: idx.seqs, length: idx.length };
     this.keep(actorId, idx);
-    return idx;
+    return view;
   }
 
   /**
    * Records a write in the actor's index when the index ended exactly where the write began;
    * otherwise this replica missed other writes, and the next read scans past what it knows.
    */
-  recordWrite(actorId: string, afterSeq: number, versions: number[], seqs: number[]): void {
+  recordWrite(actorId: string, afterSeq: number, versions: number[], seqs: number[], generation: number): void {
     let index = this.indexes.get(actorId);
+    if (index && index.generation !== generation) return;
     // A write that expected sequence 0 found no history at all: its index is complete.
-    if (!index && afterSeq === 0) index = new ActorIndex(true);
+    if (!index && afterSeq === 0) index = new ActorIndex(true, generation);
     if (!index || index.lastSeq !== afterSeq) return;
     if (versions[0]! <= index.lastVersion) {
       // Only a stream that lost the actor's history lets its versions start over: forget the index.
@@ -142,7 +162,7 @@ export class ActorIndexes {
   }
 
   private keep(actorId: string, index: ActorIndex): void {
-    index.trim(MAX_INDEXED_PER_ACTOR);
+    index.trim(this.maxPerActor);
     this.indexes.set(actorId, index, index.length + INDEX_OVERHEAD);
   }
 }

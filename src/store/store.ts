@@ -42,15 +42,24 @@ export interface WriteCounters {
  * every implementation to it.
  */
 export interface EventStore {
-  save(event: Event): Promise<SaveResponse>;
-  append(actorId: string, events: Event[]): Promise<AppendResponse>;
+  /** `json`: the event as the caller sent it, stored as it is (see encode.ts); else it is serialised. */
+  save(event: Event, json?: Uint8Array): Promise<SaveResponse>;
+  append(actorId: string, events: Event[], json?: Uint8Array[]): Promise<AppendResponse>;
   /** The page as the wire reply, already encoded: reads are served without re-serialising events. */
   events(actorId: string, options: ReadOptions): Promise<EventsPage>;
   version(actorId: string): Promise<number>;
-  saveSnapshot(snapshot: Snapshot): Promise<SnapshotSaveResponse>;
-  /** undefined when the actor has no snapshot. */
-  getSnapshot(actorId: string): Promise<SnapshotGetResponse | undefined>;
+  saveSnapshot(snapshot: Snapshot, json?: Uint8Array): Promise<SnapshotSaveResponse>;
+  /** The snapshot with the highest version, as stored; undefined when the actor has none. */
+  getSnapshot(actorId: string): Promise<StoredSnapshot | undefined>;
   readonly counters: WriteCounters;
+  /** Stops what the store runs in the background; the connection stays the caller's. */
+  close(): void;
+}
+
+/** A snapshot with the JSON it was stored as: snapshot_get answers with those bytes. */
+export interface StoredSnapshot {
+  snapshot: SnapshotGetResponse;
+  json: Uint8Array;
 }
 
 /** One page of events, as the encoded JSON of the events array's items. */
@@ -69,8 +78,12 @@ export function newWriteCounters(): WriteCounters {
   return { save: newCounters(), append: newCounters(), saveSnapshot: newCounters() };
 }
 
-export function withTimestamp<T extends { timestamp?: string }>(value: T): T & { timestamp: string } {
-  return value.timestamp === undefined ? { ...value, timestamp: new Date().toISOString() } : (value as T & { timestamp: string });
+// Room for the headers of a stored message (version, message id, expectation, batch headers).
+const MESSAGE_HEADERS_BYTES = 512;
+
+/** The largest stored event of an actor that a page of its own can return, and JetStream can store. */
+export function maxStoredEventBytes(actorId: string, maxPayload: number): number {
+  return maxPayload - Math.max(pageOverhead(actorId), MESSAGE_HEADERS_BYTES);
 }
 
 const encoder = new TextEncoder();

@@ -9,7 +9,6 @@ export interface StoredMsg {
   seq: number;
   subject: string;
   version: number;
-  id?: string;
   data: Uint8Array;
 }
 
@@ -95,6 +94,10 @@ export class StreamReader {
       const more = this.options.batchDirectGet ? Number(replies.at(-1)?.headers?.get("Nats-Num-Pending") ?? "0") > 0 : !!last;
       if (last && more) continue;
       if (seq > untilSeq) return;
+      // Short of untilSeq: a replica that has not caught up yet, or the message there is gone.
+      if (!this.options.replicated || (await this.fromLeader({ last_by_subj: subject }))?.seq !== untilSeq) {
+        throw new StaleIndexError(`${subject} no longer ends at sequence ${untilSeq}`);
+      }
       if (Date.now() > deadline) throw new UnavailableError("no replica of the stream caught up with its leader in time; retry");
       await sleep(CATCH_UP_PAUSE_MS);
     }
@@ -104,8 +107,9 @@ export class StreamReader {
    * The subject's messages at these sequences, in order. Close sequences are read as runs with one
    * batch get each, the rest one by one, all at once; whatever a lagging replica did not return is
    * asked of the stream leader. `seen` holds messages already at hand and receives the new ones.
+   * Each sequence must still hold the version the caller expects there, or the stream changed.
    */
-  async fetch(subject: string, seqs: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
+  async fetch(subject: string, seqs: number[], versions: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
     const missing = seqs.filter((seq) => !seen.has(seq));
     const runs = planRuns(missing, this.options.batchDirectGet ? RUN_GAP : 0);
     await Promise.all(
@@ -123,9 +127,11 @@ export class StreamReader {
       }),
     );
     return Promise.all(
-      seqs.map(async (seq) => {
+      seqs.map(async (seq, i) => {
         const msg = seen.get(seq) ?? (this.options.replicated ? await this.fromLeader({ seq }) : undefined);
-        if (!msg || msg.subject !== subject) throw new StaleIndexError(`sequence ${seq} no longer holds an event of ${subject}`);
+        if (!msg || msg.subject !== subject || msg.version !== versions[i]) {
+          throw new StaleIndexError(`sequence ${seq} no longer holds version ${versions[i]} of ${subject}`);
+        }
         return msg;
       }),
     );
@@ -225,7 +231,7 @@ function toStoredMsg(seq: number, subject: string, h: MsgHdrs | undefined, data:
     // Skipping it would silently hide part of an actor's history: refuse to answer instead.
     throw new InternalError(`message ${seq} on ${subject} has no valid ${Headers.version} header: not written by eventstore`);
   }
-  return { seq, subject, version, id: h?.get("Nats-Msg-Id") || undefined, data };
+  return { seq, subject, version, data };
 }
 
 /** A stretch of sequences to fetch with one batch direct get: `count` messages of the subject from `start`. */

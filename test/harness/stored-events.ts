@@ -35,12 +35,12 @@ export async function readStoredEvents(
     for await (const msg of replies) {
       if ((msg.headers?.code ?? 0) !== 0 || msg.data.length === 0) break;
       const h = msg.headers!;
-      const body = JSON.parse(new TextDecoder().decode(msg.data)) as { actorId: string };
+      const body = JSON.parse(new TextDecoder().decode(msg.data)) as { actorId: string; id: string };
       out.push({
         seq: Number(h.get("Nats-Sequence")),
         actorId: body.actorId,
         version: Number(h.get(Headers.version)),
-        id: h.get("Nats-Msg-Id"),
+        id: body.id,
       });
       pending = Number(h.get("Nats-Num-Pending") || "0");
     }

@@ -130,7 +130,7 @@ describe("append through two service processes", () => {
     const jsm = await jetstreamManager(nc);
     for (const w of won.filter((x) => x.kind === "append")) {
       for (const [i, seq] of w.sequences.entries()) {
-        expect((await jsm.streams.getMessage("EVENTS", { seq }))!.header.get("Nats-Msg-Id")).toBe(w.ids[i]);
+        expect((await jsm.streams.getMessage("EVENTS", { seq }))!.json<Event>().id).toBe(w.ids[i]);
       }
     }
   });

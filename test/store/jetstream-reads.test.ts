@@ -3,7 +3,9 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Requester } from "../../src/nats/requester.js";
 import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { StaleIndexError, StreamReader } from "../../src/store/stream-reader.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
@@ -85,5 +87,39 @@ describe("reads by sequence", () => {
     const actors = Array.from({ length: 5 }, () => `order-${randomUUID()}`);
     for (let v = 1; v <= 6; v++) for (const a of actors) await store.save(ev(a, v));
     for (const a of actors) expect(await versions(store, a, 2)).toEqual([3, 4, 5, 6]);
+  });
+});
+
+describe("what a page fetches", () => {
+  it("fetches about what the page's byte budget holds, not every remaining event", async () => {
+    const a = `big-${randomUUID()}`;
+    const store = open();
+    const blob = "b".repeat(5000);
+    await store.append(a, Array.from({ length: 200 }, (_, i) => ({ ...ev(a, i + 1), data: { blob } })));
+    await store.events(a, { maxBytes: 12_000 });
+    const before = nc.stats().inBytes;
+    const page = decodePage(await store.events(a, { maxBytes: 12_000 }));
+    const received = nc.stats().inBytes - before;
+    expect(page.events.map((e) => e.version)).toEqual([1, 2]);
+    expect(page.hasMore).toBe(true);
+    // the head, and a round of about what 12 kB holds: far from the 200 events' 1 MB
+    expect(received).toBeLessThan(10 * 5000);
+  });
+
+  it("starts a read again when the history's last message is deleted during its scan", async () => {
+    const a = `gone-${randomUUID()}`;
+    const writer = open();
+    for (let v = 1; v <= 3; v++) await writer.save(ev(a, v));
+    const reader = new StreamReader(nc, new Requester(nc, 5000), {
+      stream: subjects.stream,
+      timeoutMs: 5000,
+      replicated: false,
+      batchDirectGet: true,
+    });
+    const head = (await reader.current(subjects.events(a)))!;
+    await (await jetstreamManager(nc)).streams.deleteMessage(subjects.stream, head.seq);
+    const err = await reader.scan(subjects.events(a), 1, head.seq, () => true).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StaleIndexError);
+    expect(await versions(open(), a)).toEqual([1, 2]);
   });
 });

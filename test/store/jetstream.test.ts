@@ -99,6 +99,6 @@ describe("JetStream store", () => {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(subjects.snapshotsStream, { subjects_filter: subjects.snapshots(a) });
     expect(info.state.subjects?.[subjects.snapshots(a)]).toBe(2);
-    expect((await store.getSnapshot(a))?.version).toBe(5);
+    expect((await store.getSnapshot(a))?.snapshot.version).toBe(5);
   });
 });

@@ -1,5 +1,5 @@
 import { MemoryEventStore } from "../../src/store/memory.js";
 import { storeConformance } from "../store.conformance.js";
 
-const store = new MemoryEventStore(3);
+const store = new MemoryEventStore({ snapshotsKeep: 3 });
 storeConformance("memory", () => store);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { LruCache } from "../../src/store/cache.js";
-import { ActorIndex } from "../../src/store/seq-index.js";
-import { planRuns } from "../../src/store/stream-reader.js";
+import { ActorIndex, firstAfter } from "../../src/store/seq-index.js";
+import { planRuns, StaleIndexError } from "../../src/store/stream-reader.js";
 
 describe("ActorIndex", () => {
   const index = () => {
-    const i = new ActorIndex(true);
+    const i = new ActorIndex(true, 0);
     [
       [1, 10],
       [2, 50],
@@ -17,21 +17,24 @@ describe("ActorIndex", () => {
 
   it("finds the first entry after a version, gaps in versions included", () => {
     const i = index();
-    expect([0, 1, 2, 3, 4, 5, 6, 7].map((v) => i.firstAfter(v))).toEqual([0, 1, 2, 2, 2, 3, 4, 4]);
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map((v) => firstAfter(i.versions, v))).toEqual([0, 1, 2, 2, 2, 3, 4, 4]);
     expect(i.lastSeq).toBe(900);
     expect(i.lastVersion).toBe(6);
   });
 
   it("refuses entries that do not grow", () => {
     const i = index();
-    expect(() => i.add(7, 900)).toThrow(RangeError);
-    expect(() => i.add(6, 901)).toThrow(RangeError);
+    expect(() => i.add(7, 900)).toThrow(StaleIndexError);
+    expect(() => i.add(6, 901)).toThrow(StaleIndexError);
   });
 
   it("knows what it covers once trimmed to a tail", () => {
     const i = index();
     expect(i.covers(0)).toBe(true);
+    const held = i.versions;
     i.trim(2);
+    // A read that took the arrays before the trim keeps walking them by position.
+    expect(held).toEqual([1, 2, 5, 6]);
     expect(i.complete).toBe(false);
     expect(i.versions).toEqual([5, 6]);
     expect(i.covers(0)).toBe(false);

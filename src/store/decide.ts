@@ -1,0 +1,56 @@
+// The version rule of every write, for every backend: pure, so that it is written once and
+// tested without a server.
+
+/** The end of an actor's history as the stream holds it now. */
+export interface Head {
+  version: number;
+  /** Stream sequence of the actor's last event; 0 when it has none. */
+  seq: number;
+}
+
+/** What the stream holds at one version of the actor. */
+export interface StoredVersion {
+  seq: number;
+  id: string;
+}
+
+export interface EventToWrite {
+  id: string;
+  version: number;
+}
+
+export type Decision =
+  | { kind: "write" }
+  | { kind: "duplicate"; sequences: number[] }
+  | { kind: "conflict"; currentVersion: number };
+
+/**
+ * The stored versions that decide a write: none when it goes after the head, else those of the
+ * write that the history has reached (a write reaching past the head cannot be a repeat).
+ */
+export function versionsToCompare(events: readonly EventToWrite[], head: Head): number[] {
+  if (events[0]!.version > head.version || events.at(-1)!.version > head.version) return [];
+  return events.map((e) => e.version);
+}
+
+/**
+ * Write when the events go after the head. Otherwise the same events (each id, compared exactly,
+ * at its version) are a retry, answered with their original sequences; anything else is a
+ * conflict that names the actor's real current version.
+ */
+export function decide(
+  events: readonly EventToWrite[],
+  head: Head,
+  stored: ReadonlyMap<number, StoredVersion>,
+): Decision {
+  if (events[0]!.version > head.version) return { kind: "write" };
+  const conflict: Decision = { kind: "conflict", currentVersion: head.version };
+  if (events.at(-1)!.version > head.version) return conflict;
+  const sequences: number[] = [];
+  for (const e of events) {
+    const at = stored.get(e.version);
+    if (at?.id !== e.id) return conflict;
+    sequences.push(at.seq);
+  }
+  return { kind: "duplicate", sequences };
+}
