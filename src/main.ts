@@ -32,7 +32,7 @@ async function main(): Promise<void> {
       inboxPrefix: config.inboxPrefix,
     });
     watchConnection(nc, log, config.auth);
-    const { running } = await startApp(nc, config, log);
+    const { running, store } = await startApp(nc, config, log);
     if (local) {
       process.stderr.write(
         `\neventstore is ready on ${servers}. Try:\n` +
@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       }, bound).unref();
       try {
         await running.stop();
+        store.close();
         await connection.drain();
         await local?.stop();
         log.info("stopped");

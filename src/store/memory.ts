@@ -28,6 +28,8 @@ export interface MemoryStoreOptions {
   /** The largest message, as a connection's max_payload (default 1 MiB). */
   maxPayload?: number;
   streams?: MemoryStreams;
+  /** The subjects of the events and snapshots, as a JetStream store would have them. */
+  subjects?: Subjects;
 }
 
 const decoder = new TextDecoder();
@@ -36,12 +38,13 @@ const decoder = new TextDecoder();
 export class MemoryEventStore implements EventStore {
   readonly counters = newWriteCounters();
   readonly streams: MemoryStreams;
-  private readonly subjects = new Subjects("MEMORY");
+  private readonly subjects: Subjects;
   private readonly maxPayload: number;
 
   constructor(options: MemoryStoreOptions = {}) {
     const keep = options.snapshotsKeep ?? 3;
     this.maxPayload = options.maxPayload ?? 1024 * 1024;
+    this.subjects = options.subjects ?? new Subjects("MEMORY");
     this.streams = options.streams ?? { events: new MemoryStream(), snapshots: new MemoryStream(keep) };
   }
 
