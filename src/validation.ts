@@ -107,7 +107,7 @@ export class RequestValidator {
         `the request is too large: ${body.length} bytes, at most ${this.options.maxRequestBytes} are accepted`,
       );
     }
-    checkDepth(body, this.options.maxDepth);
+    const keys = checkDepth(body, this.options.maxDepth);
     let text: string;
     try {
       text = this.decoder.decode(body);
@@ -120,12 +120,18 @@ export class RequestValidator {
     } catch (err) {
       throw new ValidationError(`the request body is not valid JSON: ${(err as Error).message}`);
     }
-    checkStructure(value);
+    const parsedKeys = checkStructure(value);
     const validate = this.validators.get(endpoint)!;
     if (!validate(value)) {
       const errors = (validate.errors ?? []).slice(0, MAX_FIELD_ERRORS).map(fieldError);
       const first = errors[0] ?? { path: "/", message: "is invalid" };
       throw new ValidationError(`invalid ${endpoint} request: ${first.path} ${first.message}`, errors);
+    }
+    // After the schema, so that a key given twice with a wrong last value is named by the schema.
+    if (parsedKeys !== keys) {
+      throw new ValidationError("the request gives a key twice in one object: JSON readers disagree on which one counts", [
+        { path: "/", message: "has a key twice in one object" },
+      ]);
     }
     checkActorSubject((value as { actorId: string }).actorId);
     return value as T;
@@ -149,22 +155,35 @@ const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const SPACE = 0x20;
 
 /**
  * Refuses nesting deeper than maxDepth on the raw bytes, before JSON.parse builds it: deep enough
  * nesting overflows JSON.stringify's stack later, and parsing 100,000 levels costs the event loop
  * milliseconds per request that a flood would multiply. Brackets inside strings do not count;
- * multi-byte UTF-8 never contains these ASCII bytes.
+ * multi-byte UTF-8 never contains these ASCII bytes. Returns the number of object keys written
+ * (strings followed by a colon), so that a key given twice can be told from the parsed value.
  */
-function checkDepth(body: Uint8Array, maxDepth: number): void {
+function checkDepth(body: Uint8Array, maxDepth: number): number {
   let depth = 0;
   let inString = false;
+  let afterString = false;
+  let keys = 0;
   for (let i = 0; i < body.length; i++) {
     const byte = body[i]!;
     if (inString) {
       if (byte === BACKSLASH) i++;
-      else if (byte === QUOTE) inString = false;
-    } else if (byte === QUOTE) {
+      else if (byte === QUOTE) {
+        inString = false;
+        afterString = true;
+      }
+      continue;
+    }
+    if (byte <= SPACE) continue;
+    if (afterString && byte === COLON) keys++;
+    afterString = false;
+    if (byte === QUOTE) {
       inString = true;
     } else if (byte === OPEN_BRACKET || byte === OPEN_BRACE) {
       if (++depth > maxDepth) {
@@ -174,14 +193,18 @@ function checkDepth(body: Uint8Array, maxDepth: number): void {
       depth--;
     }
   }
+  return keys;
 }
 
 /**
  * Refuses what JSON.parse accepts but would hurt later: "__proto__" keys, which some consumers
  * turn into prototype pollution, lone surrogates, and numbers too large for a double (1e400),
- * which no reader could get back as sent. Iterative; checkDepth has bounded the depth.
+ * which no reader could get back as sent; and a key given twice in one object, since the request
+ * is stored as sent and JSON readers disagree on which of the two counts (returns the keys it
+ * saw, for parse to compare with those written). Iterative; checkDepth has bounded the depth.
  */
-function checkStructure(root: unknown): void {
+function checkStructure(root: unknown): number {
+  let keys = 0;
   // Paths are only spelled out for the error: building one per node would cost every valid request.
   const stack: Frame[] = [{ node: root }];
   while (stack.length > 0) {
@@ -200,6 +223,7 @@ function checkStructure(root: unknown): void {
       continue;
     }
     for (const key of Object.keys(node)) {
+      keys++;
       const child: Frame = { node: (node as Record<string, unknown>)[key], parent: frame, key };
       checkWellFormed(key, child);
       if (key === "__proto__") {
@@ -211,6 +235,7 @@ function checkStructure(root: unknown): void {
       stack.push(child);
     }
   }
+  return keys;
 }
 
 interface Frame {

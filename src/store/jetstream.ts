@@ -318,6 +318,7 @@ export class JetStreamEventStore implements EventStore {
           this.indexes.recordWrite(actorId, sent.seq, values.map((e) => e.version), sequences, generation);
           return { sequences, duplicate: false };
         }
+        // JetStream had this event: what the stream holds now decides, and a new write is a new event.
         renew = true;
       } catch (err) {
         // The server checks a batch's ids before its expectation, so an id it knows may also hide a moved head.
@@ -331,13 +332,13 @@ export class JetStreamEventStore implements EventStore {
         }
         if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
         if (idKnown) renew = true;
+        counters.retries++;
       }
-      head = await this.freshHead(actorId, subject, generation);
-      fresh = true;
       if (attempt >= MAX_WRITE_ATTEMPTS) {
         throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
       }
-      counters.retries++;
+      head = await this.freshHead(actorId, subject, generation);
+      fresh = true;
     }
   }
 

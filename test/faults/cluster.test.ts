@@ -4,6 +4,7 @@ import { connect, headers, type NatsConnection, nanos } from "@nats-io/transport
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isWrongLastSequence } from "../../src/errors.js";
 import { createLogger } from "../../src/logger.js";
+import { messageId } from "../../src/store/encode.js";
 import { JetStreamEventStore } from "../../src/store/jetstream.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
@@ -74,7 +75,7 @@ describe("a 3-node JetStream cluster with stream replicas 3", () => {
       const event = { id: randomUUID(), eventType: "T", actorId, version: 2, data: {}, timestamp: new Date().toISOString() };
       const publish = () =>
         jetstream(nc).publish(subjects.events(actorId), JSON.stringify(event), {
-          msgID: event.id,
+          msgID: messageId(actorId, 2, event.id),
           expect: { lastSubjectSequence: first.sequence },
           headers: versionHeader(2),
         });
