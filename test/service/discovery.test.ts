@@ -4,10 +4,10 @@ import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { describe, expect, it } from "vitest";
 import { Endpoints } from "../../src/subjects.js";
+import { useService } from "../harness/fixture.js";
 import { microSchemasDir } from "../harness/micro-schemas.js";
 import { request } from "../harness/requests.js";
 import { ROOT } from "../harness/service-process.js";
-import { useService } from "../harness/fixture.js";
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 const microV1 = microSchemasDir();
