@@ -55,6 +55,14 @@ export async function runConcurrent(
   return { opsPerSec: Math.round(total / seconds), ...latencies.summary(), ops: total, seconds: round(seconds) };
 }
 
+/** Where the median of values sits among them (the lower middle for an even count). */
+export function medianIndex(values: number[]): number {
+  const order = values.map((_, i) => i).sort((a, b) => values[a]! - values[b]!);
+  return order[Math.floor((order.length - 1) / 2)]!;
+}
+
+export const median = (values: number[]): number => values[medianIndex(values)]!;
+
 export function round(n: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
@@ -99,7 +107,6 @@ export class ProcessSampler {
     return Number(fields[11]) + Number(fields[12]);
   }
 }
-
 
 function readProc(path: string): string {
   try {

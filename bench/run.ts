@@ -6,24 +6,30 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, type } from "node:os";
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { packageRoot } from "../src/paths.js";
+import { EventStoreClient } from "../src/index.js";
 import { findNatsServer } from "../src/nats/local-server.js";
+import { packageRoot } from "../src/paths.js";
+import { Subjects } from "../src/subjects.js";
 import { startNatsServer } from "../test/harness/nats-server.js";
 import { startServiceProcess } from "../test/harness/service-process.js";
-import { ProcessSampler, round } from "./measure.js";
-import { type BenchResult, markdown, type SaveRow, svg, targets } from "./report.js";
+import { median, medianIndex, ProcessSampler, round } from "./measure.js";
+import { type BenchResult, type FullRead, markdown, type SavePair, type SaveRow, svg, targets } from "./report.js";
 import {
   appends,
   bigActor,
+  call,
+  firstSeq,
   firstVersusKnown,
-  fullRead,
+  fullReads,
   growWithTargets,
   limitSaves,
+  pairedCalls,
+  rawBatch,
+  rawLast,
   serviceSaves,
   streamMessages,
-  timedCalls,
 } from "./scenarios.js";
 
 const quick = process.env.BENCH_QUICK === "1";
@@ -32,19 +38,50 @@ const quick = process.env.BENCH_QUICK === "1";
 const APPEND_IN_FLIGHT = 32;
 const root = packageRoot();
 const out = process.env.BENCH_OUT ?? join(root, "bench", "results");
+const EVENTS = new Subjects("EVENTS");
+const READS = new Subjects("READS");
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
+// On a machine shared with other work, one run of the limit and one of the service can meet
+// different moments; runs taken in turn, several times, show how far a ratio moves.
+const SAVE_PAIRS = 3;
 const plan = quick
-  ? { concurrency: [1, 16, 64, 256], ops: [300, 2000, 3000, 3000], actors: 1024, firstSave: 100, readStages: [3_000, 10_000, 30_000], targets: 5, reads: 50, bigActor: 2_000, versionCalls: 100, appendBatches: 200 }
-  : { concurrency: [1, 16, 64, 256], ops: [3000, 20000, 40000, 40000], actors: 2048, firstSave: 1000, readStages: [30_000, 300_000, 1_000_000], targets: 20, reads: 400, bigActor: 10_000, versionCalls: 1000, appendBatches: 2000 };
+  ? {
+      concurrency: [1, 16, 64, 256],
+      ops: [100, 700, 1000, 1000],
+      actors: 1024,
+      firstSave: 100,
+      readStages: [3_000, 10_000, 30_000],
+      targets: 5,
+      reads: 50,
+      bigActor: 2_000,
+      fullReadRounds: 3,
+      versionCalls: 100,
+      appendBatches: 200,
+    }
+  : {
+      concurrency: [1, 16, 64, 256],
+      ops: [3000, 20000, 40000, 40000],
+      actors: 2048,
+      firstSave: 1000,
+      readStages: [30_000, 300_000, 1_000_000],
+      targets: 20,
+      reads: 400,
+      bigActor: 10_000,
+      fullReadRounds: 7,
+      versionCalls: 1000,
+      appendBatches: 2000,
+    };
 
 async function main(): Promise<void> {
   process.env.NATS_SERVER_BIN ??= findNatsServer();
   const server = await startNatsServer({ config: "max_payload: 1MB" });
-  let service = await startServiceProcess(server.url, { LOG_LEVEL: "info" }).catch(async (err: unknown) => {
-    await server.stop();
-    throw err;
-  });
+  let service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: EVENTS.stream }).catch(
+    async (err: unknown) => {
+      await server.stop();
+      throw err;
+    },
+  );
   const nc = await connect({ servers: server.url, noAsyncTraces: true });
   try {
     const js = jetstream(nc);
@@ -57,16 +94,17 @@ async function main(): Promise<void> {
     sampler.start();
     for (const [k, c] of plan.concurrency.entries()) {
       const n = plan.ops[k]!;
-      const limitActors = Array.from({ length: plan.actors }, () => `bench-${randomUUID()}`);
-      const serviceActors = Array.from({ length: plan.actors }, () => `bench-${randomUUID()}`);
-      log(`saves at ${c} in flight: limit`);
-      const limit = await limitSaves(js, "LIMIT", c, n, limitActors);
-      log(`saves at ${c} in flight: service`);
-      const inner = c === 256 ? new ProcessSampler(service.process.pid!) : undefined;
-      inner?.start();
-      const svc = await serviceSaves(nc, c, n, serviceActors);
-      if (inner) peakRssMbAt256 = inner.stop().peakRssMb;
-      saves.push({ concurrency: c, limit, service: svc, ratio: round(svc.opsPerSec / limit.opsPerSec) });
+      const pairs: SavePair[] = [];
+      for (let p = 1; p <= SAVE_PAIRS; p++) {
+        log(`saves at ${c} in flight, pair ${p} of ${SAVE_PAIRS}: limit, then service`);
+        const limit = await limitSaves(js, "LIMIT", c, n, actors(plan.actors));
+        const inner = c === 256 ? new ProcessSampler(service.process.pid!) : undefined;
+        inner?.start();
+        const svc = await serviceSaves(nc, c, n, actors(plan.actors));
+        if (inner) peakRssMbAt256 = Math.max(peakRssMbAt256, inner.stop().peakRssMb);
+        pairs.push({ limit, service: svc, ratio: round(svc.opsPerSec / limit.opsPerSec), p50Ratio: round(svc.p50 / limit.p50, 2) });
+      }
+      saves.push(saveRow(c, pairs));
     }
     const duringSaves = sampler.stop();
 
@@ -82,29 +120,45 @@ async function main(): Promise<void> {
       append = { skipped: (err as Error).message };
     }
 
-    log("full read and version of big and small actors");
+    log("full reads of a big actor, through the service and straight from JetStream, in turn");
+    const client = new EventStoreClient(nc, { stream: EVENTS.stream });
     const big = await bigActor(nc, plan.bigActor);
-    const fullReads: number[] = [];
-    for (let i = 0; i < 5; i++) fullReads.push(await fullRead(nc, big, plan.bigActor));
-    const fullMs = fullReads.sort((a, b) => a - b)[2]!;
+    const fullRead = await compareFullReads(client, js, jsm, big, plan.bigActor, plan.fullReadRounds);
+
+    log("version of a small and a big actor, beside a direct get of the last message");
     const small = await bigActor(nc, 10);
-    const version = [
-      { events: 10, ...(await timedCalls(nc, plan.versionCalls, () => ({ actorId: small }), "eventstore.version")) },
-      { events: plan.bigActor, ...(await timedCalls(nc, plan.versionCalls, () => ({ actorId: big }), "eventstore.version")) },
-    ];
+    const version: BenchResult["version"] = [];
+    for (const [actorId, events] of [
+      [small, 10],
+      [big, plan.bigActor],
+    ] as const) {
+      const subject = EVENTS.events(actorId);
+      const paired = await pairedCalls(
+        plan.versionCalls,
+        () => rawLast(jsm, EVENTS.stream, subject),
+        () => call(nc, "eventstore.version", { actorId }),
+      );
+      version.push({ events, ...paired });
+    }
 
     // Reads run against a stream of their own, so that its size is exactly each stage's.
     await service.stop();
-    service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: "READS" });
+    service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: READS.stream });
     const reads: BenchResult["reads"] = [];
     for (const stage of plan.readStages) {
-      const have = await streamMessages(jsm, "READS");
+      const have = await streamMessages(jsm, READS.stream);
       log(`growing the stream from ${have} to ${stage} messages`);
-      const targets = await growWithTargets(nc, js, "READS", stage - have, plan.targets);
-      const size = await streamMessages(jsm, "READS");
-      log(`20-event reads in a stream of ${size}`);
-      const r = await timedCalls(nc, plan.reads, (i) => ({ actorId: targets[i % targets.length] }), "eventstore.events");
-      reads.push({ streamMessages: size, ...r });
+      const targets = await growWithTargets(nc, js, READS.stream, stage - have, plan.targets);
+      const size = await streamMessages(jsm, READS.stream);
+      log(`20-event reads in a stream of ${size}, beside batch direct gets of the same 20 messages`);
+      const starts = await Promise.all(targets.map((id) => firstSeq(jsm, READS.stream, READS.events(id))));
+      const target = (i: number) => i % targets.length;
+      const paired = await pairedCalls(
+        plan.reads,
+        (i) => rawBatch(jsm, READS.stream, READS.events(targets[target(i)]!), starts[target(i)]!, 20),
+        (i) => call(nc, "eventstore.events", { actorId: targets[target(i)] }),
+      );
+      reads.push({ streamMessages: size, ...paired });
     }
 
     const result: BenchResult = {
@@ -115,15 +169,17 @@ async function main(): Promise<void> {
         cpuModel: cpus()[0]?.model.trim() ?? "unknown",
         memoryGb: Math.round(totalmem() / 1024 ** 3),
         node: process.version,
-        natsServer: execFileSync(process.env.NATS_SERVER_BIN!, ["--version"], { encoding: "utf8" }).replace(/^nats-server:\s*/, "").trim(),
+        natsServer: execFileSync(process.env.NATS_SERVER_BIN!, ["--version"], { encoding: "utf8" })
+          .replace(/^nats-server:\s*/, "")
+          .trim(),
         os: type(),
       },
       saves,
       serviceDuringSaves: { ...duringSaves, peakRssMbAt256 },
       firstSave,
       reads,
-      readGrowth: round(reads.at(-1)!.p50 / reads[0]!.p50, 2),
-      fullRead: { events: plan.bigActor, ms: fullMs, eventsPerSec: Math.round((plan.bigActor / fullMs) * 1000) },
+      readGrowth: round(reads.at(-1)!.service.p50 / reads[0]!.service.p50, 2),
+      fullRead,
       version,
       append,
     };
@@ -141,6 +197,85 @@ async function main(): Promise<void> {
   }
 }
 
+const actors = (n: number) => Array.from({ length: n }, () => `bench-${randomUUID()}`);
+
+/** The runs of the median pair, and the median ratios with their range. */
+function saveRow(concurrency: number, pairs: SavePair[]): SaveRow {
+  const ratios = pairs.map((p) => p.ratio);
+  const p50Ratios = pairs.map((p) => p.p50Ratio);
+  const mid = pairs[medianIndex(ratios)]!;
+  return {
+    concurrency,
+    pairs,
+    limit: mid.limit,
+    service: mid.service,
+    ratio: mid.ratio,
+    ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+    p50Ratio: median(p50Ratios),
+    p50RatioRange: [Math.min(...p50Ratios), Math.max(...p50Ratios)],
+  };
+}
+
+/** Reads the whole actor every way in each round, in turn; compares the medians. */
+async function compareFullReads(
+  client: EventStoreClient,
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  actorId: string,
+  events: number,
+  rounds: number,
+): Promise<FullRead> {
+  const subject = EVENTS.events(actorId);
+  const ms = { service: [] as number[], orderedConsumer: [] as number[], batchDirectGets: [] as number[] };
+  for (let i = 0; i < rounds; i++) {
+    ms.service.push(await fullReads.service(client, actorId, events));
+    ms.orderedConsumer.push(await fullReads.orderedConsumer(js, EVENTS.stream, subject, events));
+    ms.batchDirectGets.push(await fullReads.batchDirectGets(jsm, EVENTS.stream, subject, events));
+  }
+  const serviceMs = median(ms.service);
+  const orderedConsumerMs = median(ms.orderedConsumer);
+  const batchDirectGetsMs = median(ms.batchDirectGets);
+  const fastest = Math.min(orderedConsumerMs, batchDirectGetsMs);
+  return {
+    events,
+    serviceMs,
+    orderedConsumerMs,
+    batchDirectGetsMs,
+    fastestRaw: orderedConsumerMs <= batchDirectGetsMs ? "ordered consumer" : "batch direct gets",
+    ratio: round(serviceMs / fastest, 2),
+  };
+}
+
+/** Written into docs/benchmarks.md by every full run, above the figures. */
+const HOW_TO_READ = [
+  "## How to read the ratios",
+  "",
+  "Every ratio sets the service beside JetStream doing the same work for the same client library",
+  "(`@nats-io/jetstream`), in the same run, on the same nats-server. Most of what the machine and",
+  "its other load do to both divides out: absolute figures do not carry over from one machine or",
+  "one day to another, ratios mostly do. Compare a change by its ratios in runs made the same day.",
+  "",
+  "- **Save throughput** (`ratio`): saves per second through the service / publishes per second",
+  "  with the same expectation (`Nats-Expected-Last-Subject-Sequence`), the fastest a correct save",
+  "  can go. Each concurrency runs three pairs, limit then service, in turn; the table shows the",
+  "  median pair and the range of all pairs. A wide range means something else took the cores",
+  "  during some runs: run again before reading anything into a difference inside that range.",
+  "- **Latencies** (`p50 ratio`, `p99 ratio`): service / the raw operation that fetches or stores",
+  "  the same messages, one call of each at a time, taking turns: a save at 1 in flight / a publish",
+  "  at 1 in flight; `version` / a direct get of the subject's last message; a 20-event read / one",
+  "  batch direct get of the same 20 messages from the first one's sequence. 1× would mean the",
+  "  service costs nothing; a request through the service crosses nats-server twice as often as the",
+  "  raw one (caller to service, service to JetStream and back, reply), so about 2× is what that",
+  "  hop costs when the work itself is small. Below 1× for 20-event reads in a big stream: the",
+  "  batch get steps through the stream for the next message on the subject, where the service",
+  "  fetches known sequences. p99 ratios rest on a few slow calls and move more.",
+  "- **Full read**: an actor's 10,000 events through the service, every page, as the client's",
+  "  `events` iterator reads them / the faster of an ordered consumer on the actor's subject and",
+  "  batch direct gets. Every way ends with each event parsed from its message body (no headers",
+  "  read), as the client hands them over; medians of seven rounds taken in turn. Target: <= 1.2×.",
+  "",
+];
+
 function writeDocs(table: string, goals: string): void {
   const doc = [
     "# Benchmarks",
@@ -151,6 +286,7 @@ function writeDocs(table: string, goals: string): void {
     "same client library at the same concurrency, measured in the same run. The client, the service",
     "and nats-server share the machine's cores.",
     "",
+    ...HOW_TO_READ,
     table,
     "![throughput and p99 per concurrency](../bench/results/latest.svg)",
     "",

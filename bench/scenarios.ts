@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
+import type { EventStoreClient } from "../src/index.js";
 import type { Event } from "../src/schemas/types.js";
 import { Headers } from "../src/subjects.js";
 import { deal, Latencies, type RunResult, round, runConcurrent } from "./measure.js";
@@ -121,16 +122,6 @@ export async function growWithTargets(
   return ids;
 }
 
-export async function timedCalls(nc: NatsConnection, n: number, body: (i: number) => unknown, subject: string) {
-  const l = new Latencies();
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await call(nc, subject, body(i));
-    l.add(performance.now() - t);
-  }
-  return l.summary();
-}
-
 /** Writes an actor with `events` events in 100-event appends (or saves when append is missing). */
 export async function bigActor(nc: NatsConnection, events: number): Promise<string> {
   const actorId = `big-${randomUUID()}`;
@@ -139,22 +130,6 @@ export async function bigActor(nc: NatsConnection, events: number): Promise<stri
     await call(nc, "eventstore.append", { actorId, events: batch });
   }
   return actorId;
-}
-
-/** Reads a whole history page by page; resolves to the milliseconds it took. */
-export async function fullRead(nc: NatsConnection, actorId: string, expected: number): Promise<number> {
-  const t = performance.now();
-  let from = 0;
-  let seen = 0;
-  for (;;) {
-    const page = await call(nc, "eventstore.events", { actorId, fromVersion: from });
-    const events = page.events as { version: number }[];
-    seen += events.length;
-    if (!page.hasMore) break;
-    from = events.at(-1)!.version;
-  }
-  if (seen !== expected) throw new Error(`full read saw ${seen} events, expected ${expected}`);
-  return round(performance.now() - t);
 }
 
 export async function appends(nc: NatsConnection, concurrency: number, batches: number, batchSize: number) {
@@ -174,4 +149,107 @@ export async function appends(nc: NatsConnection, concurrency: number, batches: 
 
 export async function streamMessages(jsm: JetStreamManager, stream: string): Promise<number> {
   return (await jsm.streams.info(stream)).state.messages;
+}
+
+export interface Paired {
+  raw: { p50: number; p99: number };
+  service: { p50: number; p99: number };
+  /** service p50 / raw p50 */
+  p50Ratio: number;
+  p99Ratio: number;
+}
+
+/**
+ * A service call and its raw JetStream counterpart, one in flight, taking turns, so that both
+ * meet the same moments of a noisy machine.
+ */
+export async function pairedCalls(
+  n: number,
+  raw: (i: number) => Promise<unknown>,
+  service: (i: number) => Promise<unknown>,
+): Promise<Paired> {
+  const r = new Latencies();
+  const s = new Latencies();
+  for (let i = 0; i < n; i++) {
+    let t = performance.now();
+    await raw(i);
+    r.add(performance.now() - t);
+    t = performance.now();
+    await service(i);
+    s.add(performance.now() - t);
+  }
+  const rs = r.summary();
+  const ss = s.summary();
+  return { raw: rs, service: ss, p50Ratio: round(ss.p50 / rs.p50, 2), p99Ratio: round(ss.p99 / rs.p99, 2) };
+}
+
+/** The raw counterpart of `version`: the subject's last message, one direct get. */
+export async function rawLast(jsm: JetStreamManager, stream: string, subject: string): Promise<unknown> {
+  const m = await jsm.direct.getMessage(stream, { last_by_subj: subject });
+  if (!m) throw new Error(`no message on ${subject}`);
+  return m.json();
+}
+
+/** Where a subject's first message sits, so that a raw read can start there as the service's index does. */
+export async function firstSeq(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+  const m = await jsm.direct.getMessage(stream, { seq: 1, next_by_subj: subject });
+  if (!m) throw new Error(`no message on ${subject}`);
+  return m.seq;
+}
+
+/** The raw counterpart of a read of `count` events: one batch direct get of them, from the first one's sequence. */
+export async function rawBatch(jsm: JetStreamManager, stream: string, subject: string, seq: number, count: number): Promise<unknown[]> {
+  const events: unknown[] = [];
+  for await (const m of await jsm.direct.getBatch(stream, { seq, next_by_subj: subject, batch: count })) events.push(m.json());
+  if (events.length !== count) throw new Error(`batch get of ${subject} returned ${events.length} messages, expected ${count}`);
+  return events;
+}
+
+/**
+ * The ways to read a whole history, each resolving to the milliseconds it took. Each ends with
+ * every event parsed from its body (no headers read), as the client's iterator hands them over.
+ */
+export const fullReads = {
+  /** Through the service, every page, with the client's `events` iterator. */
+  async service(client: EventStoreClient, actorId: string, expected: number): Promise<number> {
+    const t = performance.now();
+    let seen = 0;
+    for await (const _ of client.events(actorId)) seen++;
+    return finished(t, seen, expected);
+  },
+
+  /** An ordered consumer on the actor's subject, until nothing is pending. */
+  async orderedConsumer(js: JetStreamClient, stream: string, subject: string, expected: number): Promise<number> {
+    const t = performance.now();
+    const consumer = await js.consumers.get(stream, { filter_subjects: [subject] });
+    let seen = 0;
+    for await (const m of await consumer.consume({ max_messages: expected })) {
+      m.json();
+      seen++;
+      if (m.info.pending === 0) break;
+    }
+    return finished(t, seen, expected);
+  },
+
+  /** Batch direct gets of the actor's subject, each from where the last one ended. */
+  async batchDirectGets(jsm: JetStreamManager, stream: string, subject: string, expected: number): Promise<number> {
+    const t = performance.now();
+    let seen = 0;
+    let next = 1;
+    while (seen < expected) {
+      const before = seen;
+      for await (const m of await jsm.direct.getBatch(stream, { seq: next, next_by_subj: subject, batch: expected - seen })) {
+        m.json();
+        seen++;
+        next = m.seq + 1;
+      }
+      if (seen === before) break;
+    }
+    return finished(t, seen, expected);
+  },
+};
+
+function finished(start: number, seen: number, expected: number): number {
+  if (seen !== expected) throw new Error(`full read saw ${seen} events, expected ${expected}`);
+  return round(performance.now() - start);
 }

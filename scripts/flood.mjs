@@ -150,7 +150,8 @@ async function waitFor(child, text, what) {
 async function main() {
   const seconds = Number(process.argv[2] ?? 5);
   const callers = Number(process.argv[3] ?? 4);
-  const bin = process.env.NATS_SERVER_BIN || execFileSync("bash", [join(root, "scripts", "get-nats-server.sh")], { encoding: "utf8" }).trim();
+  const bin =
+    process.env.NATS_SERVER_BIN || execFileSync("bash", [join(root, "scripts", "get-nats-server.sh")], { encoding: "utf8" }).trim();
   const dir = mkdtempSync(join(tmpdir(), "es-flood-"));
   const port = await freePort();
   const conf = join(dir, "server.conf");
@@ -215,7 +216,10 @@ async function main() {
         "p99 ms": valid.p99.toFixed(2),
         "max ms": valid.max.toFixed(1),
         "invalid answered/s": Math.round(floodPerSecond),
-        "valid failed (retried)": Object.entries(valid.failures).map(([k, n]) => `${n} ${k}`).join(", ") || "0",
+        "valid failed (retried)":
+          Object.entries(valid.failures)
+            .map(([k, n]) => `${n} ${k}`)
+            .join(", ") || "0",
         "service disconnected (slow consumer)": `${disconnects - disconnectsBefore} (${slowConsumer - slowBefore})`,
       });
       console.log(JSON.stringify(rows.at(-1)));

@@ -1,6 +1,6 @@
 // Generates src/schemas/types.ts from schemas/*.json, so the TypeScript types and the
 // wire contract come from one source. `--check` fails when the committed file is stale.
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compile } from "json-schema-to-typescript";
@@ -11,7 +11,9 @@ const out = join(root, "src", "schemas", "types.ts");
 const ALIAS_KEYS = new Set(["$schema", "$id", "title", "description", "$ref"]);
 
 export async function generateTypes() {
-  const files = readdirSync(schemasDir).filter((f) => f.endsWith(".json") && f !== "common.json").sort();
+  const files = readdirSync(schemasDir)
+    .filter((f) => f.endsWith(".json") && f !== "common.json")
+    .sort();
   const schemas = Object.fromEntries(files.map((f) => [f, JSON.parse(readFileSync(join(schemasDir, f), "utf8"))]));
   // A schema that only names another one (save.request.json is an event.json) becomes a type
   // alias, not a second copy of the same interface.
@@ -19,9 +21,7 @@ export async function generateTypes() {
   const aliases = files
     .filter((f) => isAlias(schemas[f]))
     .map((f) => `export type ${schemas[f].title} = ${schemas[schemas[f].$ref].title};`);
-  const properties = Object.fromEntries(
-    files.filter((f) => !isAlias(schemas[f])).map((f) => [f.replace(/\.json$/, ""), { $ref: f }]),
-  );
+  const properties = Object.fromEntries(files.filter((f) => !isAlias(schemas[f])).map((f) => [f.replace(/\.json$/, ""), { $ref: f }]));
   const rootSchema = { title: "Contract", type: "object", properties, additionalProperties: false };
   const ts = await compile(rootSchema, "Contract", {
     cwd: schemasDir,

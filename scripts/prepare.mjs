@@ -1,17 +1,69 @@
-// Runs before `npm start` and `npm test`: installs the locked dependencies when a fresh
-// checkout has none, then compiles TypeScript to dist/.
-import { execSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+// Runs before `npm start`, `npm test` and `npm run bench`: installs the locked dependencies when a
+// fresh checkout has none, then brings dist/ up to date.
+//   prepare.mjs          builds src/ and bench/ (what `npm start` and `npm run bench` run), and
+//                        only when a file the last build read is newer than that build
+//   prepare.mjs --tests  always runs the compiler, and also type-checks the tests (vitest itself
+//                        only strips their types)
+// The compiler runs as `tsc -b`, which keeps build info in dist/*.tsbuildinfo and recompiles only
+// what an edit affects. Even with nothing to do it takes most of a second to load, which is why
+// `npm start` on a built tree compares file times first and skips it.
+import { execFileSync, execSync } from "node:child_process";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const run = (cmd) => execSync(cmd, { cwd: root, stdio: "inherit" });
+const buildInfo = join(root, "dist", "tsconfig.tsbuildinfo");
+// Written after a build without errors: tsc writes its build info even when the build failed.
+const stamp = join(root, "dist", ".built");
+const withTests = process.argv.includes("--tests");
 
 if (!existsSync(join(root, "node_modules", ".package-lock.json"))) {
   console.error("installing dependencies (npm ci) ...");
-  run("npm ci --no-audit --no-fund");
+  execSync("npm ci --no-audit --no-fund", { cwd: root, stdio: "inherit" });
 }
-run("npx tsc -p tsconfig.json");
-// The tests are type-checked too (vitest itself only strips their types).
-run("npx tsc -p tsconfig.test.json");
+if (withTests || !upToDate()) {
+  // The compiler is run with this node rather than through npx, which alone takes half a second.
+  const tsc = createRequire(join(root, "package.json")).resolve("typescript/bin/tsc");
+  const projects = withTests ? ["tsconfig.json", "tsconfig.test.json"] : ["tsconfig.json"];
+  try {
+    execFileSync(process.execPath, [tsc, "-b", ...projects], { cwd: root, stdio: "inherit" });
+  } catch {
+    // tsc has printed the errors; a stack trace of this script would only bury them.
+    process.exit(1);
+  }
+  writeFileSync(stamp, "");
+}
+
+/**
+ * True when nothing the last successful build read has changed since: its source files (listed
+ * in the build info), their folders (a file added or removed changes its folder's time), the
+ * compiler settings and the installed dependencies. When in doubt, false: the compiler decides.
+ */
+function upToDate() {
+  let built;
+  let files;
+  try {
+    built = statSync(stamp).mtimeMs;
+    files = JSON.parse(readFileSync(buildInfo, "utf8")).fileNames;
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(files)) return false;
+  const sources = files.map((f) => resolve(dirname(buildInfo), f)).filter((f) => !f.includes("/node_modules/"));
+  const inputs = new Set([
+    ...sources,
+    ...sources.map((f) => dirname(f)),
+    join(root, "tsconfig.json"),
+    join(root, "node_modules", ".package-lock.json"),
+  ]);
+  for (const input of inputs) {
+    try {
+      if (statSync(input).mtimeMs > built) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}

@@ -1,37 +1,52 @@
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { type AsyncAPIDocumentInterface, DiagnosticSeverity, fromFile, Parser } from "@asyncapi/parser";
+import { dirname, join } from "node:path";
+import specs from "@asyncapi/specs";
 import type { ServiceInfo } from "@nats-io/services";
 import { connect, Empty, type NatsConnection } from "@nats-io/transport-node";
+import { Ajv } from "ajv";
+import addFormatsModule from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { Endpoints } from "../src/subjects.js";
 import { type NatsServer, startNatsServer } from "./harness/nats-server.js";
 import { ROOT, type ServiceProcess, startServiceProcess } from "./harness/service-process.js";
 
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 const FILE = join(ROOT, "asyncapi.yaml");
 
-interface RawMessage {
-  payload: { $ref?: string };
+interface Ref {
+  $ref: string;
 }
-interface Raw {
-  components: { messages: Record<string, RawMessage> };
-  operations: Record<string, { action: string; channel: { $ref: string } }>;
-  channels: Record<string, { messages: Record<string, { $ref: string }> }>;
+interface Message {
+  headers?: { properties?: Record<string, unknown> };
+  payload: Ref;
+}
+interface Operation {
+  action: string;
+  channel: Ref;
+  messages: Ref[];
+  reply?: { channel: Ref; messages: Ref[] };
+}
+interface Channel {
+  address: string | null;
+  messages: Record<string, Ref>;
+  parameters?: Record<string, { default?: string }>;
+}
+interface Document {
+  asyncapi: string;
+  info: { version: string };
+  channels: Record<string, Channel>;
+  operations: Record<string, Operation>;
+  components: { messages: Record<string, Message> };
 }
 
+const doc = parseYaml(readFileSync(FILE, "utf8")) as Document;
 let server: NatsServer;
 let service: ServiceProcess;
 let nc: NatsConnection;
 let info: ServiceInfo;
-let document: AsyncAPIDocumentInterface;
-const raw = parseYaml(readFileSync(FILE, "utf8")) as Raw;
 
 beforeAll(async () => {
-  const parsed = await fromFile(new Parser(), FILE).parse();
-  const problems = parsed.diagnostics.filter((d) => d.severity <= DiagnosticSeverity.Warning);
-  expect(problems.map((d) => `${d.code}: ${d.message} at ${d.path.join(".")}`)).toEqual([]);
-  document = parsed.document!;
   server = await startNatsServer();
   service = await startServiceProcess(server.url);
   nc = await connect({ servers: server.url });
@@ -44,22 +59,81 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** Follows a reference inside asyncapi.yaml ("#/channels/save/messages/request"), through references. */
+function follow<T>(ref: Ref): T {
+  let node: unknown = doc;
+  for (const part of ref.$ref.replace(/^#\//, "").split("/")) {
+    node = (node as Record<string, unknown> | undefined)?.[part];
+  }
+  if (node === undefined) throw new Error(`unresolved $ref ${ref.$ref}`);
+  const next = node as Partial<Ref>;
+  return typeof next.$ref === "string" && next.$ref.startsWith("#/") ? follow<T>(next as Ref) : (node as T);
+}
+
+/** Every $ref in a part of the document. */
+function refsIn(node: unknown): Ref[] {
+  if (node === null || typeof node !== "object") return [];
+  const here = typeof (node as Partial<Ref>).$ref === "string" ? [node as Ref] : [];
+  return [...here, ...Object.values(node).flatMap(refsIn)];
+}
+
+/** A message's id: its name in the channel it belongs to ("reply", "error"). */
+const messageId = (ref: Ref) => ref.$ref.split("/").pop()!;
+
+/**
+ * A payload schema with every $ref to a file (and a pointer in it) replaced by what it points at,
+ * the $ref's sibling keywords kept: what a tool reading the document sees.
+ */
+function payload(message: Message): Record<string, unknown> {
+  const inline = (node: unknown, file: string): unknown => {
+    if (Array.isArray(node)) return node.map((n) => inline(n, file));
+    if (node === null || typeof node !== "object") return node;
+    const { $ref, ...siblings } = node as Record<string, unknown>;
+    const here = Object.fromEntries(Object.entries(siblings).map(([k, v]) => [k, inline(v, file)]));
+    if (typeof $ref !== "string") return here;
+    const [target, pointer = ""] = $ref.split("#");
+    const targetFile = target ? join(dirname(file), target) : file;
+    let resolved: unknown = JSON.parse(readFileSync(targetFile, "utf8"));
+    for (const part of pointer.split("/").filter(Boolean)) resolved = (resolved as Record<string, unknown>)[part];
+    if (resolved === undefined) throw new Error(`unresolved $ref ${$ref} in ${file}`);
+    return { ...(inline(resolved, targetFile) as Record<string, unknown>), ...here };
+  };
+  return inline(message.payload, FILE) as Record<string, unknown>;
+}
+
 /** The request/reply operations: those the service receives on an eventstore subject. */
 function endpointOperations(): Map<string, string> {
   const ops = new Map<string, string>();
-  for (const op of document.operations().all()) {
-    const address = op.channels().all()[0]?.address() ?? "";
-    if (op.action() === "receive" && address.startsWith("eventstore.")) ops.set(op.id()!, address);
+  for (const [id, op] of Object.entries(doc.operations)) {
+    const address = follow<Channel>(op.channel).address ?? "";
+    if (op.action === "receive" && address.startsWith("eventstore.")) ops.set(id, address);
   }
   return ops;
 }
 
 describe("asyncapi.yaml", () => {
   it("is a valid AsyncAPI 3 document, versioned as the package and the running service", () => {
-    expect(document.version()).toMatch(/^3\./);
+    expect(doc.asyncapi).toMatch(/^3\./);
+    const schema = specs.schemas[doc.asyncapi as keyof typeof specs.schemas];
+    expect(schema, `@asyncapi/specs has no schema for AsyncAPI ${doc.asyncapi}`).toBeDefined();
+    // The AsyncAPI schema bundles its own copy of the draft-07 meta-schema, which would clash
+    // with the one ajv adds by default.
+    const ajv = new Ajv({ strict: false, allErrors: true, meta: false, validateSchema: false });
+    addFormats(ajv);
+    const validate = ajv.compile(schema);
+    validate(doc);
+    expect(validate.errors?.map((e) => `${e.instancePath}: ${e.message}`) ?? []).toEqual([]);
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
-    expect(document.info().version()).toBe(pkg.version);
+    expect(doc.info.version).toBe(pkg.version);
     expect(info.version).toBe(pkg.version);
+  });
+
+  it("resolves every reference", () => {
+    const local = refsIn(doc).filter((ref) => ref.$ref.startsWith("#/"));
+    expect(local.length).toBeGreaterThan(0);
+    for (const ref of local) expect(() => follow(ref), ref.$ref).not.toThrow();
+    // the others are payload schemas, with references of their own
+    for (const [name, message] of Object.entries(doc.components.messages)) expect(() => payload(message), name).not.toThrow();
   });
 
   it("describes every endpoint the running service registers, on its subject, and nothing else", () => {
@@ -69,24 +143,24 @@ describe("asyncapi.yaml", () => {
   });
 
   it("answers each request with the endpoint's reply or the error reply", () => {
-    for (const op of document.operations().all().filter((o) => endpointOperations().has(o.id()!))) {
-      const reply = op.reply();
-      expect(reply, op.id()).toBeDefined();
-      expect(reply!.messages().all().map((m) => m.id()).sort(), op.id()).toEqual(["error", "reply"]);
-      const error = reply!.messages().all().find((m) => m.id() === "error")!;
-      expect(Object.keys(error.headers()?.properties() ?? {}).sort()).toEqual(["Nats-Service-Error", "Nats-Service-Error-Code"]);
+    for (const id of endpointOperations().keys()) {
+      const reply = doc.operations[id]!.reply;
+      expect(reply, id).toBeDefined();
+      expect(reply!.messages.map(messageId).sort(), id).toEqual(["error", "reply"]);
+      const error = follow<Message>(reply!.messages.find((m) => messageId(m) === "error")!);
+      expect(Object.keys(error.headers?.properties ?? {}).sort()).toEqual(["Nats-Service-Error", "Nats-Service-Error-Code"]);
     }
   });
 
   it("references the payload schemas in schemas/ rather than copying them", () => {
-    const refs = Object.fromEntries(Object.entries(raw.components.messages).map(([name, m]) => [name, m.payload.$ref]));
+    const refs = Object.fromEntries(Object.entries(doc.components.messages).map(([name, m]) => [name, m.payload.$ref]));
     for (const [name, ref] of Object.entries(refs)) {
       expect(ref, name).toMatch(/^\.\/schemas\/[a-z_.]+\.json$/);
       expect(existsSync(join(ROOT, ref!)), ref).toBe(true);
     }
     for (const name of Object.keys(Endpoints)) {
-      const channel = raw.channels[name]!;
-      const replies = raw.channels[`${name}_reply`]!;
+      const channel = doc.channels[name]!;
+      const replies = doc.channels[`${name}_reply`]!;
       const payloadOf = (ref: string) => refs[ref.split("/").pop()!];
       expect(payloadOf(channel.messages.request!.$ref)).toBe(`./schemas/${name}.request.json`);
       expect(payloadOf(replies.messages.reply!.$ref)).toBe(`./schemas/${name}.response.json`);
@@ -96,28 +170,28 @@ describe("asyncapi.yaml", () => {
 
   it("resolves each endpoint's schemas to the ones the running service reports in its metadata", () => {
     for (const endpoint of info.endpoints) {
-      const op = document.operations().all().find((o) => o.id() === endpoint.name)!;
-      const request = op.messages().all()[0]!.payload()!.json();
-      const reply = op.reply()!.messages().all().find((m) => m.id() === "reply")!.payload()!.json();
+      const op = doc.operations[endpoint.name]!;
+      const request = payload(follow<Message>(op.messages[0]!));
+      const reply = payload(follow<Message>(op.reply!.messages.find((m) => messageId(m) === "reply")!));
       expect(validationKeywords(request), endpoint.name).toEqual(validationKeywords(JSON.parse(endpoint.metadata!.request_schema!)));
       expect(validationKeywords(reply), endpoint.name).toEqual(validationKeywords(JSON.parse(endpoint.metadata!.response_schema!)));
     }
   });
 
   it("describes the stream subjects direct consumers read, as the service's metadata names them", () => {
-    const stream = document.channels().all().find((c) => c.id() === "events_stream")!;
-    expect(stream.address()).toBe("{stream}.events.{actorType}.{actorToken}");
-    expect(stream.parameters().get("stream")?.schema()?.default()).toBe(info.metadata!.stream);
+    const stream = doc.channels.events_stream!;
+    expect(stream.address).toBe("{stream}.events.{actorType}.{actorToken}");
+    expect(stream.parameters?.stream?.default).toBe(info.metadata!.stream);
     expect(info.metadata!.events_subject).toBe(`${info.metadata!.stream}.events.>`);
-    const consumed = document.operations().all().find((o) => o.channels().all()[0]?.id() === "events_stream")!;
-    expect(consumed.action()).toBe("send");
-    expect(consumed.messages().all()[0]!.payload()!.title()).toBe("Event");
+    const consumed = Object.values(doc.operations).find((o) => follow<Channel>(o.channel) === stream)!;
+    expect(consumed.action).toBe("send");
+    expect(payload(follow<Message>(consumed.messages[0]!)).title).toBe("Event");
   });
 });
 
 /**
- * What a schema checks, without what only documents it (titles, descriptions, ids) or what a
- * tool adds (the parser's x-parser-* annotations, the type generator's tsType).
+ * What a schema checks, without what only documents it (titles, descriptions, ids) or what the
+ * type generator adds (tsType).
  */
 function validationKeywords(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(validationKeywords);
@@ -125,7 +199,7 @@ function validationKeywords(schema: unknown): unknown {
   const ignored = new Set(["title", "description", "$id", "$schema", "tsType"]);
   return Object.fromEntries(
     Object.entries(schema)
-      .filter(([k]) => !ignored.has(k) && !k.startsWith("x-parser-"))
+      .filter(([k]) => !ignored.has(k))
       .map(([k, v]) => [k, validationKeywords(v)]),
   );
 }

@@ -4,18 +4,19 @@ import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { describe, expect, it } from "vitest";
 import { Endpoints } from "../../src/subjects.js";
+import { useService } from "../harness/fixture.js";
+import { microSchemasDir } from "../harness/micro-schemas.js";
 import { request } from "../harness/requests.js";
 import { ROOT } from "../harness/service-process.js";
-import { useService } from "../harness/fixture.js";
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
-const conformance = join(ROOT, "..", "shared", "conformance", "micro-v1");
+const microV1 = microSchemasDir();
 const ajv = new Ajv({ strict: false, allErrors: true });
 addFormats(ajv);
 const compiled = new Map<string, ReturnType<typeof ajv.compile>>();
 const official = (name: string) => {
   if (!compiled.has(name)) {
-    compiled.set(name, ajv.compile(JSON.parse(readFileSync(join(conformance, `${name}_response.json`), "utf8"))));
+    compiled.set(name, ajv.compile(JSON.parse(readFileSync(join(microV1, `${name}_response.json`), "utf8"))));
   }
   return compiled.get(name)!;
 };
