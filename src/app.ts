@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { type RunningService, startService } from "./service/service.js";
-import { ATOMIC_BATCH_SERVER } from "./store/append.js";
+import { ATOMIC_BATCH_SERVER } from "./jetstream/batch.js";
 import { JetStreamEventStore } from "./store/jetstream.js";
 import { MemoryEventStore } from "./store/memory.js";
 import type { EventStore } from "./store/store.js";

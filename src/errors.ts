@@ -1,6 +1,6 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
-import { RequestTimeoutError } from "./nats/requester.js";
+import { RequestTimeoutError } from "./jetstream/requester.js";
 
 /** One trimmed schema violation: where (a JSON pointer into the request) and what. */
 export interface FieldError {

@@ -2,7 +2,8 @@ import { errors as natsErrors, type NatsConnection } from "@nats-io/transport-no
 import { ErrorCodes, type EventStoreError, InternalError, toEventStoreError, UnavailableError } from "../errors.js";
 import { type EndpointName, Endpoints } from "../subjects.js";
 import { errorFromReply } from "./reply-error.js";
-import { backoffMs, type RetryOptions, sleep } from "./retry.js";
+import { sleep } from "../sleep.js";
+import { backoffMs, type RetryOptions } from "./retry.js";
 
 const encoder = new TextEncoder();
 

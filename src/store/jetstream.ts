@@ -1,5 +1,4 @@
-import { type ApiError, JetStreamApiError, PubHeaders } from "@nats-io/jetstream";
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
+import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import {
   hasJsCode,
   InternalError,
@@ -10,10 +9,10 @@ import {
   UnavailableError,
   VersionConflictError,
 } from "../errors.js";
-import { Requester } from "../nats/requester.js";
+import { Requester } from "../jetstream/requester.js";
 import type { AppendResponse, Event, SaveResponse, Snapshot, SnapshotSaveResponse } from "../schemas/types.js";
 import { Headers, type Subjects } from "../subjects.js";
-import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "./append.js";
+import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "../jetstream/batch.js";
 import { LruCache } from "./cache.js";
 import { decide, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
 import { checkStoredSize, type Encoded, encode, messageId, storedEventId } from "./encode.js";
@@ -30,7 +29,9 @@ import {
   type StoredSnapshot,
 } from "./store.js";
 import { StreamIdentity } from "./stream-identity.js";
-import { CATCH_UP_PAUSE_MS, request, sleep, StaleIndexError, statusError, type StoredMsg, StreamReader } from "./stream-reader.js";
+import { publish, publishHeaders } from "../jetstream/publish.js";
+import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg, StreamReader } from "../jetstream/reader.js";
+import { sleep } from "../sleep.js";
 
 export interface JetStreamStoreOptions {
   subjects: Subjects;
@@ -209,10 +210,8 @@ export class JetStreamEventStore implements EventStore {
       const newest = await this.snapshotsStream.current(subject);
       // The newest snapshot stays the last one kept, so that the per-actor bound never evicts it.
       if (newest && snapshot.version < newest.version) return { actorId: snapshot.actorId, version: snapshot.version };
-      const headers = versionHeaders(snapshot.version);
-      headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(newest?.seq ?? 0));
       try {
-        await this.publish(subject, body, headers);
+        await publish(this.requester, subject, body, { lastSubjectSeq: newest?.seq ?? 0, headers: versionHeader(snapshot.version) });
         return { actorId: snapshot.actorId, version: snapshot.version };
       } catch (err) {
         if (!isWrongLastSequence(err)) throw this.seen(err);
@@ -343,22 +342,21 @@ export class JetStreamEventStore implements EventStore {
   }
 
   /** Publishes one event; its sequence, or undefined when JetStream took it for an event it already had. */
-  private async publishOne(subject: string, event: Encoded<Event>, id: string, expectSeq: number): Promise<number[] | undefined> {
-    const headers = versionHeaders(event.value.version);
-    headers.set(PubHeaders.MsgIdHdr, id);
-    headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(expectSeq));
-    const ack = await this.publish(subject, event.json, headers);
+  private async publishOne(subject: string, event: Encoded<Event>, msgId: string, lastSubjectSeq: number): Promise<number[] | undefined> {
+    const ack = await publish(this.requester, subject, event.json, { msgId, lastSubjectSeq, headers: versionHeader(event.value.version) });
     return ack.duplicate ? undefined : [ack.seq];
   }
 
   /** Publishes events as one atomic batch, the expectation on its first message covering them all. */
   private async publishBatch(subject: string, events: Encoded<Event>[], ids: string[], expectSeq: number): Promise<number[]> {
-    const messages = events.map((e, i) => {
-      const headers = versionHeaders(e.value.version);
-      headers.set(PubHeaders.MsgIdHdr, ids[i]!);
-      if (i === 0) headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(expectSeq));
-      return { data: e.json, headers };
-    });
+    const messages = events.map((e, i) => ({
+      data: e.json,
+      headers: publishHeaders({
+        msgId: ids[i]!,
+        ...(i === 0 ? { lastSubjectSeq: expectSeq } : {}),
+        headers: versionHeader(e.value.version),
+      }),
+    }));
     let lastSeq: number;
     try {
       lastSeq = await publishAtomicBatch(this.nc, subject, messages, this.timeout);
@@ -400,16 +398,6 @@ export class JetStreamEventStore implements EventStore {
       }
     }
   }
-
-  /** Publishes to the stream and resolves to its ack; a refusal rejects with the server's JetStream error. */
-  private async publish(subject: string, body: Uint8Array, headers: MsgHdrs): Promise<{ seq: number; duplicate: boolean }> {
-    const reply = await request(this.requester, subject, body, headers);
-    if (reply.headers?.code) throw statusError(reply);
-    const ack = JSON.parse(decoder.decode(reply.data)) as { error?: ApiError; seq?: number; duplicate?: boolean };
-    if (ack.error) throw new JetStreamApiError(ack.error);
-    if (!Number.isSafeInteger(ack.seq)) throw new InternalError(`unexpected publish ack ${decoder.decode(reply.data)}`);
-    return { seq: ack.seq!, duplicate: ack.duplicate === true };
-  }
 }
 
 /** About as many events as the rest of a page's budget holds, at the size of those seen: never all of them. */
@@ -417,8 +405,6 @@ function fetchRound(budget: number, count: number, bytes: number): number {
   return Math.max(1, Math.min(MAX_FETCH, Math.ceil((budget * count) / Math.max(1, bytes)) + 1));
 }
 
-function versionHeaders(version: number): MsgHdrs {
-  const h = natsHeaders();
-  h.set(Headers.version, String(version));
-  return h;
+function versionHeader(version: number): Record<string, string> {
+  return { [Headers.version]: String(version) };
 }

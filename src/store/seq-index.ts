@@ -1,6 +1,6 @@
 import type { Head } from "./decide.js";
 import { LruCache } from "./cache.js";
-import { StaleIndexError, type StoredMsg, type StreamReader } from "./stream-reader.js";
+import { StaleIndexError, type StoredMsg, type StreamReader } from "../jetstream/reader.js";
 
 /**
  * Where one actor's events sit in the stream: version -> stream sequence, in order, for a

@@ -1,14 +1,11 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import type { Requester } from "../nats/requester.js";
+import type { Requester } from "../jetstream/requester.js";
+import { onStreamReplaced, streamCreated } from "../jetstream/streams.js";
 
 // How often the streams' identity is checked besides the advisories, which a disconnected or
 // briefly unsubscribed replica can miss.
 const CHECK_INTERVAL_MS = 2000;
 
-// Advisories of a stream that is not the one it was: gone, new, or restored from a backup.
-const REPLACED = new Set(["CREATED", "DELETED", "RESTORE_COMPLETE"]);
-
-const decoder = new TextDecoder();
 
 /**
  * Tells a replica that a stream it has learned about is no longer the same stream: deleted and
@@ -32,12 +29,9 @@ export class StreamIdentity {
   ) {
     for (const stream of streams) {
       this.subs.push(
-        nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${stream}`, {
-          callback: (err, msg) => {
-            if (err || !REPLACED.has(msg.subject.split(".")[4]!)) return;
-            this.changed();
-            this.check();
-          },
+        onStreamReplaced(nc, stream, () => {
+          this.changed();
+          this.check();
         }),
       );
     }
@@ -71,7 +65,7 @@ export class StreamIdentity {
 
   private check(): void {
     this.checking = true;
-    void Promise.all(this.streams.map((s) => this.createdAt(s))).then((now) => {
+    void Promise.all(this.streams.map((s) => streamCreated(this.requester, s))).then((now) => {
       this.checking = false;
       let differs = false;
       now.forEach((created, i) => {
@@ -83,16 +77,5 @@ export class StreamIdentity {
       });
       if (differs) this.changed();
     });
-  }
-
-  private async createdAt(stream: string): Promise<string | null | undefined> {
-    try {
-      const reply = await this.requester.request(`$JS.API.STREAM.INFO.${stream}`, new Uint8Array());
-      const info = JSON.parse(decoder.decode(reply.data)) as { created?: string; error?: unknown };
-      if (info.error) return null;
-      return info.created;
-    } catch {
-      return undefined;
-    }
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LruCache } from "../../src/store/cache.js";
 import { ActorIndex, firstAfter } from "../../src/store/seq-index.js";
-import { planRuns, StaleIndexError } from "../../src/store/stream-reader.js";
+import { planRuns, StaleIndexError } from "../../src/jetstream/reader.js";
 
 describe("ActorIndex", () => {
   const index = () => {

@@ -1,7 +1,9 @@
-import { type ApiError, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { type ApiError, DirectMsgHeaders, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Empty, type Msg, type MsgHdrs, MsgHdrsImpl, type NatsConnection } from "@nats-io/transport-node";
 import { InternalError, toEventStoreError, UnavailableError } from "../errors.js";
-import type { Requester } from "../nats/requester.js";
+import { sleep } from "../sleep.js";
+import { request, statusError } from "./request.js";
+import type { Requester } from "./requester.js";
 import { Headers } from "../subjects.js";
 
 /** One stored message as a direct get or the stream leader returns it. */
@@ -199,30 +201,10 @@ export class StreamReader {
   }
 }
 
-/** One request through the requester, its failures mapped to the errors callers see. */
-export async function request(requester: Requester, subject: string, payload: Uint8Array, headers?: MsgHdrs): Promise<Msg> {
-  try {
-    return await requester.request(subject, payload, headers);
-  } catch (err) {
-    throw toEventStoreError(err);
-  }
-}
-
-export function statusError(msg: Msg): Error {
-  const code = msg.headers?.code ?? 0;
-  const description = msg.headers?.description ?? "";
-  if (code === 503 || code === 408) return new UnavailableError(`JetStream unavailable (${code} ${description}); retry`);
-  return new InternalError(`unexpected JetStream status ${code} ${description}`);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** A direct get reply carries the message's sequence and subject in its headers. */
 function fromDirectGet(msg: Msg): StoredMsg {
   const h = msg.headers;
-  return toStoredMsg(Number(h?.get("Nats-Sequence")), h?.get("Nats-Subject") ?? "", h, msg.data);
+  return toStoredMsg(Number(h?.get(DirectMsgHeaders.Sequence)), h?.get(DirectMsgHeaders.Subject) ?? "", h, msg.data);
 }
 
 function toStoredMsg(seq: number, subject: string, h: MsgHdrs | undefined, data: Uint8Array): StoredMsg {
