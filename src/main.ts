@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   let local: LocalServer | undefined;
-  let nc: NatsConnection | undefined;
+  const connections: NatsConnection[] = [];
   try {
     let servers = config.natsUrl;
     if (!servers) {
@@ -27,12 +27,18 @@ async function main(): Promise<void> {
       servers = local.url;
       log.info({ url: servers, data: resolve("data") }, "started a local nats-server (NATS_URL is unset)");
     }
-    nc = await connectNats(servers, config.auth, "eventstore", {
-      timeoutMs: config.connectTimeoutMs,
-      inboxPrefix: config.inboxPrefix,
-    });
-    watchConnection(nc, log, config.auth);
-    const { running } = await startApp(nc, config, log);
+    const tuning = { timeoutMs: config.connectTimeoutMs, inboxPrefix: config.inboxPrefix };
+    const serve = await connectNats(servers, config.auth, "eventstore", tuning);
+    connections.push(serve);
+    watchConnection(serve, log, config.auth);
+    let jetstream = serve;
+    if (config.jetstreamAuth) {
+      jetstream = await connectNats(servers, config.jetstreamAuth, "eventstore-jetstream", tuning);
+      connections.push(jetstream);
+      watchConnection(jetstream, log, config.jetstreamAuth);
+    }
+    log.info({ connections: connections.length }, connections.length > 1 ? "serving and JetStream on separate connections" : "one connection serves and uses JetStream");
+    const { running } = await startApp({ serve, jetstream }, config, log);
     if (local) {
       process.stderr.write(
         `\neventstore is ready on ${servers}. Try:\n` +
@@ -40,7 +46,6 @@ async function main(): Promise<void> {
           `  nats req eventstore.events '{"actorId":"order-1"}'\n\n`,
       );
     }
-    const connection = nc;
     let stopping = false;
     const shutdown = async (signal: string) => {
       if (stopping) return;
@@ -55,7 +60,7 @@ async function main(): Promise<void> {
       }, bound).unref();
       try {
         await running.stop();
-        await connection.drain();
+        for (const nc of connections) await nc.drain();
         await local?.stop();
         log.info("stopped");
         process.exit(0);
@@ -67,15 +72,24 @@ async function main(): Promise<void> {
     };
     process.on("SIGTERM", () => void shutdown("SIGTERM"));
     process.on("SIGINT", () => void shutdown("SIGINT"));
-    void connection.closed().then((err) => {
+    for (const nc of connections) {
+      void nc.closed().then((err) => {
+        if (stopping) return;
+        log.fatal({ err: err?.message }, "the NATS connection closed");
+        void local?.stop().finally(() => process.exit(1));
+      });
+    }
+    // The library closes the service itself when a subscription it needs ends: without it the
+    // process would look alive and answer nothing, so it exits for its supervisor to restart it.
+    void running.service.stopped.then((err) => {
       if (stopping) return;
-      log.fatal({ err: err?.message }, "the NATS connection closed");
+      log.fatal({ err: err instanceof Error ? err.message : undefined }, "the micro service stopped by itself: exiting");
       void local?.stop().finally(() => process.exit(1));
     });
   } catch (err) {
     const reason = explainNatsFailure(err, config.auth);
     log.fatal({ err: (err as Error).message, ...(reason ? { reason } : {}) }, "eventstore could not start");
-    await nc?.close().catch(() => undefined);
+    for (const nc of connections) await nc.close().catch(() => undefined);
     await local?.stop();
     process.exit(1);
   }
