@@ -9,15 +9,23 @@ import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
-// The service runs as a NATS user holding exactly EVENTSTORE_SERVICE of deploy/permissions.conf,
-// and callers as the writer and reader roles of the same file. The server enforces them.
+// The service runs with its two identities of deploy/permissions.conf, holding exactly
+// EVENTSTORE_SERVICE (takes requests) and EVENTSTORE_JETSTREAM (uses JetStream), and callers as
+// the writer and reader roles of the same file. The server enforces them.
 
 const PERMISSIONS_FILE = join(ROOT, "deploy", "permissions.conf");
 const SERVICE_ENV = { NATS_INBOX_PREFIX: "_INBOX_eventstore", EVENTSTORE_JS_TIMEOUT_MS: "2000" };
 
-const passwords = { eventstore: secret(), "eventstore-writer": secret(), "eventstore-reader": secret(), admin: secret() };
+const passwords = {
+  eventstore: secret(),
+  "eventstore-jetstream": secret(),
+  "eventstore-writer": secret(),
+  "eventstore-reader": secret(),
+  admin: secret(),
+};
 // deploy/permissions.conf takes its users' passwords from nats-server's environment, inherited from here.
 process.env.EVENTSTORE_NATS_PASSWORD = passwords.eventstore;
+process.env.EVENTSTORE_JETSTREAM_NATS_PASSWORD = passwords["eventstore-jetstream"];
 process.env.WRITER_NATS_PASSWORD = passwords["eventstore-writer"];
 process.env.READER_NATS_PASSWORD = passwords["eventstore-reader"];
 
@@ -44,8 +52,15 @@ async function serverWith(permissionsText: string): Promise<NatsServer & { log: 
 const as = (server: NatsServer, user: keyof typeof passwords) =>
   connect({ servers: server.url, user, pass: passwords[user] });
 
+const IDENTITIES = {
+  NATS_USER: "eventstore",
+  NATS_PASSWORD: passwords.eventstore,
+  NATS_JETSTREAM_USER: "eventstore-jetstream",
+  NATS_JETSTREAM_PASSWORD: passwords["eventstore-jetstream"],
+};
+
 function startService(server: NatsServer): Promise<ServiceProcess> {
-  return startServiceProcess(server.url, { ...SERVICE_ENV, NATS_USER: "eventstore", NATS_PASSWORD: passwords.eventstore });
+  return startServiceProcess(server.url, { ...SERVICE_ENV, ...IDENTITIES });
 }
 
 /** Both streams gone, or both present with settings the service must update (direct gets off, another snapshot bound). */
@@ -199,34 +214,40 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
   });
 });
 
-/** The lines of EVENTSTORE_SERVICE that grant something: each allowed subject, and allow_responses. */
-function serviceGrants(text: string): { line: number; grant: string }[] {
+/** The lines of the service's two roles that grant something: each allowed subject. */
+function serviceGrants(text: string): { line: number; role: string; grant: string }[] {
   const lines = text.split("\n");
-  const start = lines.findIndex((l) => l.trim() === "EVENTSTORE_SERVICE: {");
-  const indent = lines[start]!.indexOf("E");
-  const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
-  const grants: { line: number; grant: string }[] = [];
-  for (let i = start + 1; i < end; i++) {
-    const grant = lines[i]!.trim();
-    // A grant only a replicated stream needs cannot be proven needed on this single node.
-    if (lines[i - 1]!.includes("Replicated streams only")) continue;
-    if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, grant });
+  const grants: { line: number; role: string; grant: string }[] = [];
+  for (const role of ["EVENTSTORE_SERVICE", "EVENTSTORE_JETSTREAM"]) {
+    const start = lines.findIndex((l) => l.trim() === `${role}: {`);
+    const indent = lines[start]!.indexOf("E");
+    const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
+    for (let i = start + 1; i < end; i++) {
+      const grant = lines[i]!.trim();
+      // A grant only a replicated stream needs cannot be proven needed on this single node.
+      if (lines[i - 1]!.includes("Replicated streams only")) continue;
+      if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, role, grant });
+    }
   }
   return grants;
 }
 
-describe("every grant of EVENTSTORE_SERVICE is needed", () => {
+describe("every grant of the service's two roles is needed", () => {
   const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
   const grants = serviceGrants(shipped);
 
-  it("finds the service's grants in the shipped file", () => {
-    expect(grants.length).toBeGreaterThanOrEqual(20);
-    expect(grants.map((g) => g.grant)).toContain('"EVENTS.events.>"');
+  it("finds the service's grants in the shipped file, and no allow_responses", () => {
+    expect(grants.length).toBeGreaterThanOrEqual(25);
+    expect(grants).toContainEqual(expect.objectContaining({ role: "EVENTSTORE_JETSTREAM", grant: '"EVENTS.events.>"' }));
+    expect(grants).toContainEqual(expect.objectContaining({ role: "EVENTSTORE_SERVICE", grant: '"_INBOX.>"' }));
+    // allow_responses lets a request's reply subject name any subject, the stream's and $JS.API's included.
+    expect(shipped).not.toMatch(/^\s*allow_responses/m);
   });
 
-  it.each(grants)("without $grant the service fails", async ({ line }) => {
+  it.each(grants)("without $grant of $role the service fails", async ({ line }) => {
     const lines = shipped.split("\n");
-    lines.splice(line, 1);
+    // Replaced rather than removed: nats-server reads an allow list left empty as no restriction at all.
+    lines[line] = lines[line]!.replace(/"[^"]+"/, '"nothing.granted"');
     const server = await serverWith(lines.join("\n"));
     const admin = await as(server, "admin");
     try {
@@ -248,12 +269,7 @@ describe("a missing permission stops the start with a message that names it", ()
   ])("without %s", async (grant, says) => {
     const server = await serverWith(shipped.replace(new RegExp(`^\\s*${grant.replace(/[$.]/g, "\\$&")}\\n`, "m"), ""));
     try {
-      const { code, output } = await runServiceToExit({
-        NATS_URL: server.url,
-        ...SERVICE_ENV,
-        NATS_USER: "eventstore",
-        NATS_PASSWORD: passwords.eventstore,
-      });
+      const { code, output } = await runServiceToExit({ NATS_URL: server.url, ...SERVICE_ENV, ...IDENTITIES });
       expect(code, output).toBe(1);
       expect(output).toMatch(says);
     } finally {
