@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { EventStoreClient } from "../../src/client/client.js";
+import { PermissionError } from "../../src/errors.js";
+import { runCli } from "../cli/run-cli.js";
 
 // The service runs with its two identities of deploy/permissions.conf, holding exactly
 // EVENTSTORE_SERVICE (takes requests) and EVENTSTORE_JETSTREAM (uses JetStream), and callers as
@@ -211,6 +214,51 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
       for (const nc of callers) await nc.close();
       await service.stop();
     }
+  });
+});
+
+describe("a permission NATS refuses a caller", () => {
+  let server: NatsServer;
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    server = await serverWith(readFileSync(PERMISSIONS_FILE, "utf8"));
+    service = await startService(server);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await server?.stop();
+  });
+
+  it("is a PermissionError (403) in the client, tried once, never an UnavailableError to retry", async () => {
+    const reader = await as(server, "eventstore-reader");
+    const retries: unknown[] = [];
+    const client = new EventStoreClient(reader, { timeoutMs: 3000, retry: { onRetry: (r) => retries.push(r) } });
+    try {
+      const actorId = `order-${randomUUID()}`;
+      const err = await client.save({ id: randomUUID(), eventType: "T", actorId, version: 1, data: {} }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(PermissionError);
+      expect(err).toMatchObject({ code: 403, operation: "publish", subject: "eventstore.save" });
+      expect((err as Error).message).toContain("eventstore.save");
+      expect(retries).toEqual([]);
+      // what the role may do still works on the same connection
+      expect(await client.version(actorId)).toBe(0);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it("makes the CLI exit 1 with the reason", async () => {
+    const event = JSON.stringify({ id: randomUUID(), eventType: "T", actorId: "order-1", version: 1, data: {} });
+    const r = await runCli(["save", event, "--timeout", "3000"], {
+      env: { NATS_URL: server.url, NATS_USER: "eventstore-reader", NATS_PASSWORD: passwords["eventstore-reader"] },
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("NATS refused the publish to eventstore.save");
+    expect(r.stderr).not.toMatch(/unavailable|retry/i);
   });
 });
 
