@@ -53,7 +53,7 @@ export async function ensureReplicasAgree(
   for (const other of others) {
     const theirs: Record<string, string> = other.metadata ?? {};
     const differs = AGREED_SETTINGS.filter((key) => theirs[key] !== undefined && theirs[key] !== mine[key]).map(
-      (key) => `${key} is ${JSON.stringify(theirs[key])} there, ${JSON.stringify(mine[key])} here`,
+      (key) => `${key} is ${theirs[key]} there, ${mine[key]} here`,
     );
     if (differs.length > 0) disagreements.push(`replica ${other.id} (version ${other.version}): ${differs.join(", ")}`);
   }
