@@ -20,6 +20,8 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   let local: LocalServer | undefined;
   const connections: NatsConnection[] = [];
+  // The credentials of the connection being opened: a refusal names their variables.
+  let auth = config.auth;
   try {
     let servers = config.natsUrl;
     if (!servers) {
@@ -33,11 +35,13 @@ async function main(): Promise<void> {
     watchConnection(serve, log, config.auth);
     let jetstream = serve;
     if (config.jetstreamAuth) {
-      jetstream = await connectNats(servers, config.jetstreamAuth, "eventstore-jetstream", tuning);
+      auth = config.jetstreamAuth;
+      jetstream = await connectNats(servers, auth, "eventstore-jetstream", tuning);
       connections.push(jetstream);
-      watchConnection(jetstream, log, config.jetstreamAuth);
+      watchConnection(jetstream, log, auth);
     }
-    log.info({ connections: connections.length }, connections.length > 1 ? "serving and JetStream on separate connections" : "one connection serves and uses JetStream");
+    const mode = connections.length > 1 ? "requests and JetStream on separate connections" : "one connection for requests and JetStream";
+    log.info({ connections: connections.length }, mode);
     const { running } = await startApp({ serve, jetstream }, config, log);
     if (local) {
       process.stderr.write(
@@ -87,7 +91,7 @@ async function main(): Promise<void> {
       void local?.stop().finally(() => process.exit(1));
     });
   } catch (err) {
-    const reason = explainNatsFailure(err, config.auth);
+    const reason = explainNatsFailure(err, auth);
     log.fatal({ err: (err as Error).message, ...(reason ? { reason } : {}) }, "eventstore could not start");
     for (const nc of connections) await nc.close().catch(() => undefined);
     await local?.stop();

@@ -308,6 +308,26 @@ describe("every grant of the service's two roles is needed", () => {
   });
 });
 
+describe("the JetStream identity's credentials", () => {
+  it("a wrong one stops the start and names its variables, never the password", async () => {
+    const server = await serverWith(readFileSync(PERMISSIONS_FILE, "utf8"));
+    try {
+      const wrong = secret();
+      const { code, output } = await runServiceToExit({
+        NATS_URL: server.url,
+        ...SERVICE_ENV,
+        ...IDENTITIES,
+        NATS_JETSTREAM_PASSWORD: wrong,
+      });
+      expect(code, output).toBe(1);
+      expect(output).toContain("the NATS server refused the credentials (configured: NATS_JETSTREAM_USER/NATS_JETSTREAM_PASSWORD)");
+      expect(output).not.toContain(wrong);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("a missing permission stops the start with a message that names it", () => {
   const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
 

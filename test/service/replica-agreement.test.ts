@@ -116,3 +116,14 @@ describe("a replica alone never lowers what the stream keeps", () => {
     expect((await (await jetstreamManager(nc)).streams.info("EVENTS_SNAPSHOTS")).config.max_msgs_per_subject).toBe(5);
   });
 });
+
+describe("the settings that guard the streams", () => {
+  it.each<[Record<string, string>, string]>([
+    [{ EVENTSTORE_RECONFIGURE: "yes" }, 'EVENTSTORE_RECONFIGURE must be 0 or 1, got "yes"'],
+    [{ NATS_JETSTREAM_USER: "js" }, "NATS_JETSTREAM_USER and NATS_JETSTREAM_PASSWORD go together"],
+  ])("%o is a configuration error", async (env, says) => {
+    const { code, output } = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1", ...env });
+    expect(code).toBe(1);
+    expect(output).toContain(says);
+  });
+});
