@@ -105,6 +105,10 @@ function credentials(env: NodeJS.ProcessEnv, prefix: string): AuthConfig {
   };
 }
 
+function hasCredentials(a: AuthConfig): boolean {
+  return [a.credsFile, a.nkeySeedFile, a.user, a.token].some((v) => v !== undefined);
+}
+
 /** Reads the environment once, validates every value and returns a frozen Config. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const stream = optional(env, "EVENTSTORE_STREAM") ?? "EVENTS";
@@ -158,11 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inboxPrefix,
     reconfigure: reconfigure === "1",
     auth: Object.freeze({ ...credentials(env, "NATS_"), ...tls }),
-    jetstreamAuth: [jetstreamCredentials.credsFile, jetstreamCredentials.nkeySeedFile, jetstreamCredentials.user, jetstreamCredentials.token].some(
-      (v) => v !== undefined,
-    )
-      ? Object.freeze({ ...jetstreamCredentials, ...tls })
-      : undefined,
+    jetstreamAuth: hasCredentials(jetstreamCredentials) ? Object.freeze({ ...jetstreamCredentials, ...tls }) : undefined,
     version: packageVersion(),
   };
   return Object.freeze(config);

@@ -203,7 +203,7 @@ export function toEventStoreError(err: unknown): EventStoreError {
 const TOO_LARGE_JS_CODES: ReadonlySet<number> = new Set([JsErrorCode.MessageTooLarge, JsErrorCode.HeaderTooLarge]);
 
 /** The server's permissions violation, the error itself or its cause (a request reports it as its cause). */
-export function permissionViolation(err: unknown): InstanceType<typeof natsErrors.PermissionViolationError> | undefined {
+function permissionViolation(err: unknown): InstanceType<typeof natsErrors.PermissionViolationError> | undefined {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     if (e instanceof natsErrors.PermissionViolationError) return e;
   }
