@@ -107,6 +107,8 @@ export async function startService({ nc, store, config, subjects, log }: Service
     snapshot_save: store.counters.saveSnapshot,
   };
   reportStats(service, stats, (name, s) => ({ errors_by_code: s.errorsByCode, ...counterData(writeCounters[name]) }));
+  // "service started" promises that requests reach it: the server has registered every subscription.
+  await nc.flush();
   log.info({ id: service.info().id, version: config.version, queue: config.queue, maxRequestBytes }, "service started");
 
   return {
