@@ -118,20 +118,25 @@ async function call(nc: NatsConnection, subject: string, body: unknown): Promise
   if (r.code !== 0) throw new Error(`error ${r.code}: ${String((r.body.error as { message?: string })?.message)}`);
 }
 
-/** Starts the service on streams in the given state and exercises it; the first failure, or undefined. */
+/**
+ * Starts the service on streams in the given state, then a second replica, which must see the
+ * first, and exercises them; the first failure, or undefined.
+ */
 async function run(server: NatsServer, admin: NatsConnection, state: "absent" | "stale"): Promise<string | undefined> {
   await prepareStreams(admin, state);
-  let service: ServiceProcess;
+  const replicas: ServiceProcess[] = [];
   try {
-    service = await startService(server);
-  } catch (err) {
-    return `start: ${(err as Error).message}`;
-  }
-  try {
+    try {
+      for (let i = 0; i < 2; i++) replicas.push(await startService(server));
+    } catch (err) {
+      return `start: ${(err as Error).message}`;
+    }
+    const seen = replicas[1]!.logs.find((l) => l.msg === "replicas already serving agree")?.replicas;
+    if (seen !== 1) return `the second replica saw ${String(seen)} replicas serving, not the first one`;
     const writer = await as(server, "eventstore-writer");
     return await exercise(writer).finally(() => writer.close());
   } finally {
-    await service.stop();
+    for (const r of replicas) await r.stop();
   }
 }
 
