@@ -46,6 +46,17 @@ describe("an existing stream with a setting the contract cannot live with stops 
     expect(output).toContain("eventstore could not start");
   });
 
+  it("a sealed stream", async () => {
+    const stream = await operatorStream({});
+    const jsm = await jetstreamManager(nc);
+    // The client's update type leaves sealed out; the server takes it (a seal cannot be undone).
+    const sealed = { ...(await jsm.streams.info(stream)).config, sealed: true };
+    await jsm.streams.update(stream, sealed);
+    const { code, output } = await runServiceToExit({ NATS_URL: server.url, EVENTSTORE_STREAM: stream });
+    expect(code, output).toBe(1);
+    expect(output).toContain("the stream is sealed");
+  });
+
   it("on the snapshots stream too: a stream-wide limit would evict other actors' newest snapshot", async () => {
     const stream = await operatorStream({}, { max_msgs: 1000, max_msgs_per_subject: 3 });
     const { code, output } = await runServiceToExit({ NATS_URL: server.url, EVENTSTORE_STREAM: stream });
