@@ -2,7 +2,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
-import { type RunningService, startService } from "./service/service.js";
+import { ensureReplicasAgree } from "./service/agreement.js";
+import { describeService, REQUEST_HEADROOM_BYTES, type RunningService, startService } from "./service/service.js";
 import { ATOMIC_BATCH_SERVER } from "./jetstream/batch.js";
 import { JetStreamEventStore } from "./store/jetstream.js";
 import { MemoryEventStore } from "./store/memory.js";
@@ -17,15 +18,35 @@ export interface App {
   readonly running: RunningService;
 }
 
-/** Opens the configured store on a connection and serves it: everything but the process around it. */
-export async function startApp(nc: NatsConnection, config: Config, log: Logger): Promise<App> {
+/**
+ * The service's connections: `serve` receives requests and answers them, `jetstream` talks to
+ * JetStream (and asks the other replicas for their settings). The same connection when only one
+ * set of credentials is configured.
+ */
+export interface Connections {
+  readonly serve: NatsConnection;
+  readonly jetstream: NatsConnection;
+}
+
+/** Opens the configured store and serves it: everything but the process around it. */
+export async function startApp({ serve, jetstream }: Connections, config: Config, log: Logger): Promise<App> {
   const subjects = new Subjects(config.stream);
-  const store = await openStore(nc, config, subjects, log);
-  const running = await startService({ nc, store, config, subjects, log });
+  const described = describeService(serve, config, subjects);
+  // Before this replica changes a stream or takes a request: a replica that disagrees must not do either.
+  await ensureReplicasAgree(jetstream, described.metadata, config.jetstreamTimeoutMs, log);
+  const maxMessageBytes = Math.min(described.maxPayload, described.maxRequestBytes + REQUEST_HEADROOM_BYTES);
+  const store = await openStore(jetstream, config, subjects, log, maxMessageBytes);
+  const running = await startService({ nc: serve, store, config, subjects, log });
   return { store, running };
 }
 
-async function openStore(nc: NatsConnection, config: Config, subjects: Subjects, log: Logger): Promise<EventStore> {
+async function openStore(
+  nc: NatsConnection,
+  config: Config,
+  subjects: Subjects,
+  log: Logger,
+  maxMessageBytes: number,
+): Promise<EventStore> {
   if (config.backend === "memory") {
     log.warn("EVENTSTORE_BACKEND=memory: events live in this process only and are lost when it stops");
     return new MemoryEventStore({ snapshotsKeep: config.snapshotsKeep, maxPayload: nc.info?.max_payload });
@@ -36,7 +57,11 @@ async function openStore(nc: NatsConnection, config: Config, subjects: Subjects,
     log.warn({ serverVersion, required: ATOMIC_BATCH_SERVER }, "nats-server has no atomic batch publish: append answers 501");
   }
   const jsm = await jetstreamManager(nc, { timeout: config.jetstreamTimeoutMs });
-  await ensureStreams(jsm, { subjects, replicas: config.replicas, snapshotsKeep: config.snapshotsKeep, atomicBatch }, log);
+  await ensureStreams(
+    jsm,
+    { subjects, replicas: config.replicas, snapshotsKeep: config.snapshotsKeep, atomicBatch, maxMessageBytes, reconfigure: config.reconfigure },
+    log,
+  );
   return new JetStreamEventStore(nc, {
     subjects,
     cacheSize: config.cacheSize,

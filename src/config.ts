@@ -6,6 +6,8 @@ export type Backend = "jetstream" | "memory";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 export interface AuthConfig {
+  /** Where the credentials came from (NATS_ or NATS_JETSTREAM_), so that messages name the right variables. */
+  readonly variablePrefix: string;
   readonly credsFile?: string;
   readonly nkeySeedFile?: string;
   readonly user?: string;
@@ -42,7 +44,19 @@ export interface Config {
   readonly connectTimeoutMs: number;
   /** Prefix of the service's reply subjects, so that its permissions need not cover every inbox. */
   readonly inboxPrefix: string;
+  /**
+   * Changes to the streams that lose durability or data other replicas rely on (fewer replicas,
+   * a lower snapshot bound) happen only when the operator says so (EVENTSTORE_RECONFIGURE=1).
+   */
+  readonly reconfigure: boolean;
+  /** Credentials of the connection that serves requests (and, without jetstreamAuth, of the only one). */
   readonly auth: AuthConfig;
+  /**
+   * Credentials of a second connection that reads and writes JetStream (NATS_JETSTREAM_*), so that
+   * the identity answering requests needs no publish rights beyond callers' inboxes. TLS settings
+   * are those of auth. Undefined: one connection does both.
+   */
+  readonly jetstreamAuth: AuthConfig | undefined;
   readonly version: string;
 }
 
@@ -74,6 +88,27 @@ export function packageVersion(): string {
   return pkg.version;
 }
 
+/** The credential variables under one prefix: NATS_USER, ... or NATS_JETSTREAM_USER, ... */
+function credentials(env: NodeJS.ProcessEnv, prefix: string): AuthConfig {
+  const user = optional(env, `${prefix}USER`);
+  const password = optional(env, `${prefix}PASSWORD`);
+  if ((user === undefined) !== (password === undefined)) {
+    throw new ConfigError(`${prefix}USER and ${prefix}PASSWORD go together: set both or neither`);
+  }
+  return {
+    variablePrefix: prefix,
+    credsFile: optional(env, `${prefix}CREDS`),
+    nkeySeedFile: optional(env, `${prefix}NKEY`),
+    user,
+    password,
+    token: optional(env, `${prefix}TOKEN`),
+  };
+}
+
+function hasCredentials(a: AuthConfig): boolean {
+  return [a.credsFile, a.nkeySeedFile, a.user, a.token].some((v) => v !== undefined);
+}
+
 /** Reads the environment once, validates every value and returns a frozen Config. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const stream = optional(env, "EVENTSTORE_STREAM") ?? "EVENTS";
@@ -90,11 +125,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (backend !== "jetstream" && backend !== "memory") {
     throw new ConfigError(`EVENTSTORE_BACKEND must be jetstream or memory, got "${backend}"`);
   }
-  const user = optional(env, "NATS_USER");
-  const password = optional(env, "NATS_PASSWORD");
-  if ((user === undefined) !== (password === undefined)) {
-    throw new ConfigError("NATS_USER and NATS_PASSWORD go together: set both or neither");
-  }
   const inboxPrefix = optional(env, "NATS_INBOX_PREFIX") ?? "_INBOX";
   if (!INBOX_PREFIX.test(inboxPrefix) || inboxPrefix.length > 64) {
     throw new ConfigError(`NATS_INBOX_PREFIX must be subject tokens of [A-Za-z0-9_-] (no wildcards), got "${inboxPrefix}"`);
@@ -108,6 +138,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
     throw new ConfigError("NATS_TLS_CERT and NATS_TLS_KEY go together: set both or neither");
   }
+  const tls = { tlsCaFile: optional(env, "NATS_TLS_CA"), tlsCertFile, tlsKeyFile };
+  const reconfigure = optional(env, "EVENTSTORE_RECONFIGURE") ?? "0";
+  if (reconfigure !== "0" && reconfigure !== "1") {
+    throw new ConfigError(`EVENTSTORE_RECONFIGURE must be 0 or 1, got "${reconfigure}"`);
+  }
+  const jetstreamCredentials = credentials(env, "NATS_JETSTREAM_");
   const config: Config = {
     natsUrl: optional(env, "NATS_URL"),
     stream,
@@ -124,16 +160,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxReadEvents: integer(env, "EVENTSTORE_MAX_READ_EVENTS", 10_000, 1, 10_000),
     connectTimeoutMs: integer(env, "NATS_CONNECT_TIMEOUT_MS", 10_000, 500, 600_000),
     inboxPrefix,
-    auth: Object.freeze({
-      credsFile: optional(env, "NATS_CREDS"),
-      nkeySeedFile: optional(env, "NATS_NKEY"),
-      user,
-      password,
-      token: optional(env, "NATS_TOKEN"),
-      tlsCaFile: optional(env, "NATS_TLS_CA"),
-      tlsCertFile,
-      tlsKeyFile,
-    }),
+    reconfigure: reconfigure === "1",
+    auth: Object.freeze({ ...credentials(env, "NATS_"), ...tls }),
+    jetstreamAuth: hasCredentials(jetstreamCredentials) ? Object.freeze({ ...jetstreamCredentials, ...tls }) : undefined,
     version: packageVersion(),
   };
   return Object.freeze(config);

@@ -16,6 +16,7 @@ export interface ErrorBody {
 /** Every failure the service reports carries one of these wire codes; the catalogue is checked by a test. */
 export const ErrorCodes = Object.freeze({
   ValidationError: 400,
+  PermissionError: 403,
   NotFoundError: 404,
   VersionConflictError: 409,
   InternalError: 500,
@@ -94,6 +95,27 @@ export class NotSupportedError extends EventStoreError {
   }
 }
 
+/**
+ * NATS refused a publish or subscribe for the connection's permissions. Retrying cannot help: the
+ * typed clients report it as is and never retry it. The service never answers with it: a caller's
+ * request it refused never reached the service, and the service's own refusal is its operator's bug.
+ */
+export class PermissionError extends EventStoreError {
+  override readonly name = "PermissionError";
+  readonly code = ErrorCodes.PermissionError;
+  constructor(
+    message: string,
+    readonly operation: string,
+    readonly subject: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+  override details() {
+    return { operation: this.operation, subject: this.subject };
+  }
+}
+
 /** JetStream is away or too slow. Retrying with the same event id is safe. */
 export class UnavailableError extends EventStoreError {
   override readonly name = "UnavailableError";
@@ -108,6 +130,14 @@ export const JsErrorCode = Object.freeze({
   /** A replicated stream is storing a message with this id right now: its outcome is not known yet. */
   DuplicateMessageIdInProcess: 10158,
   StreamNotFound: 10059,
+  /** Over the stream's max_msg_size. */
+  MessageTooLarge: 10054,
+  HeaderTooLarge: 10097,
+  StreamSealed: 10109,
+  StorageResourcesExceeded: 10047,
+  MemoryResourcesExceeded: 10028,
+  ClusterNotLeader: 10009,
+  StoreFailed: 10077,
   ClusterNotAvailable: 10008,
   InsufficientResources: 10023,
   StreamOffline: 10118,
@@ -131,6 +161,12 @@ const UNAVAILABLE_JS_CODES: ReadonlySet<number> = new Set([
   JsErrorCode.ClusterNotAvailable,
   JsErrorCode.InsufficientResources,
   JsErrorCode.StreamOffline,
+  // Disk or memory full, a store that failed, a leader change, a stream sealed by its operator: nothing is stored.
+  JsErrorCode.StorageResourcesExceeded,
+  JsErrorCode.MemoryResourcesExceeded,
+  JsErrorCode.StoreFailed,
+  JsErrorCode.ClusterNotLeader,
+  JsErrorCode.StreamSealed,
   // An atomic batch that lost a message on the way, or found the stream busy with others: nothing is stored.
   JsErrorCode.AtomicPublishIncompleteBatch,
   JsErrorCode.AtomicPublishTooManyInflight,
@@ -139,7 +175,19 @@ const UNAVAILABLE_JS_CODES: ReadonlySet<number> = new Set([
 /** Maps whatever NATS or JetStream threw to the error the caller sees. */
 export function toEventStoreError(err: unknown): EventStoreError {
   if (err instanceof EventStoreError) return err;
+  const violation = permissionViolation(err);
+  if (violation) {
+    return new PermissionError(
+      `NATS refused the ${violation.operation} to ${violation.subject}: not permitted for this connection's user`,
+      violation.operation,
+      violation.subject,
+      { cause: err },
+    );
+  }
   if (err instanceof JetStreamApiError) {
+    if (TOO_LARGE_JS_CODES.has(err.code)) {
+      return new ValidationError(`the request is too large for the stream (JetStream ${err.code}: ${err.message})`);
+    }
     if (UNAVAILABLE_JS_CODES.has(err.code) || err.status === 503) {
       return new UnavailableError(`JetStream unavailable (${err.code}); retry with the same event id`);
     }
@@ -149,6 +197,17 @@ export function toEventStoreError(err: unknown): EventStoreError {
     return new UnavailableError(`JetStream unavailable (${(err as Error).message}); retry with the same event id`);
   }
   return new InternalError(err instanceof Error ? err.message : String(err));
+}
+
+// A stored message over the stream's max_msg_size or a header block over 64 KiB: the request, not the store.
+const TOO_LARGE_JS_CODES: ReadonlySet<number> = new Set([JsErrorCode.MessageTooLarge, JsErrorCode.HeaderTooLarge]);
+
+/** The server's permissions violation, the error itself or its cause (a request reports it as its cause). */
+function permissionViolation(err: unknown): InstanceType<typeof natsErrors.PermissionViolationError> | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof natsErrors.PermissionViolationError) return e;
+  }
+  return undefined;
 }
 
 const CONNECTIVITY_ERRORS = [

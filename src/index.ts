@@ -17,6 +17,7 @@ export {
   InternalError,
   NotFoundError,
   NotSupportedError,
+  PermissionError,
   UnavailableError,
   ValidationError,
   VersionConflictError,

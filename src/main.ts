@@ -19,7 +19,9 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   let local: LocalServer | undefined;
-  let nc: NatsConnection | undefined;
+  const connections: NatsConnection[] = [];
+  // The credentials of the connection being opened: a refusal names their variables.
+  let auth = config.auth;
   try {
     let servers = config.natsUrl;
     if (!servers) {
@@ -27,12 +29,20 @@ async function main(): Promise<void> {
       servers = local.url;
       log.info({ url: servers, data: resolve("data") }, "started a local nats-server (NATS_URL is unset)");
     }
-    nc = await connectNats(servers, config.auth, "eventstore", {
-      timeoutMs: config.connectTimeoutMs,
-      inboxPrefix: config.inboxPrefix,
-    });
-    watchConnection(nc, log, config.auth);
-    const { running, store } = await startApp(nc, config, log);
+    const tuning = { timeoutMs: config.connectTimeoutMs, inboxPrefix: config.inboxPrefix };
+    const serve = await connectNats(servers, config.auth, "eventstore", tuning);
+    connections.push(serve);
+    watchConnection(serve, log, config.auth);
+    let jetstream = serve;
+    if (config.jetstreamAuth) {
+      auth = config.jetstreamAuth;
+      jetstream = await connectNats(servers, auth, "eventstore-jetstream", tuning);
+      connections.push(jetstream);
+      watchConnection(jetstream, log, auth);
+    }
+    const mode = connections.length > 1 ? "requests and JetStream on separate connections" : "one connection for requests and JetStream";
+    log.info({ connections: connections.length }, mode);
+    const { running, store } = await startApp({ serve, jetstream }, config, log);
     if (local) {
       process.stderr.write(
         `\neventstore is ready on ${servers}. Try:\n` +
@@ -40,7 +50,6 @@ async function main(): Promise<void> {
           `  nats req eventstore.events '{"actorId":"order-1"}'\n\n`,
       );
     }
-    const connection = nc;
     let stopping = false;
     const shutdown = async (signal: string) => {
       if (stopping) return;
@@ -56,7 +65,7 @@ async function main(): Promise<void> {
       try {
         await running.stop();
         store.close();
-        await connection.drain();
+        for (const nc of connections) await nc.drain();
         await local?.stop();
         log.info("stopped");
         process.exit(0);
@@ -68,15 +77,24 @@ async function main(): Promise<void> {
     };
     process.on("SIGTERM", () => void shutdown("SIGTERM"));
     process.on("SIGINT", () => void shutdown("SIGINT"));
-    void connection.closed().then((err) => {
+    for (const nc of connections) {
+      void nc.closed().then((err) => {
+        if (stopping) return;
+        log.fatal({ err: err?.message }, "the NATS connection closed");
+        void local?.stop().finally(() => process.exit(1));
+      });
+    }
+    // The library closes the service itself when a subscription it needs ends: without it the
+    // process would look alive and answer nothing, so it exits for its supervisor to restart it.
+    void running.service.stopped.then((err) => {
       if (stopping) return;
-      log.fatal({ err: err?.message }, "the NATS connection closed");
+      log.fatal({ err: err instanceof Error ? err.message : undefined }, "the micro service stopped by itself: exiting");
       void local?.stop().finally(() => process.exit(1));
     });
   } catch (err) {
-    const reason = explainNatsFailure(err, config.auth);
+    const reason = explainNatsFailure(err, auth);
     log.fatal({ err: (err as Error).message, ...(reason ? { reason } : {}) }, "eventstore could not start");
-    await nc?.close().catch(() => undefined);
+    for (const nc of connections) await nc.close().catch(() => undefined);
     await local?.stop();
     process.exit(1);
   }

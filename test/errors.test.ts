@@ -7,6 +7,7 @@ import {
   isWrongLastSequence,
   NotFoundError,
   NotSupportedError,
+  PermissionError,
   toEventStoreError,
   UnavailableError,
   ValidationError,
@@ -17,6 +18,7 @@ describe("error catalogue", () => {
   it("keeps its wire codes stable", () => {
     expect(ErrorCodes).toEqual({
       ValidationError: 400,
+      PermissionError: 403,
       NotFoundError: 404,
       VersionConflictError: 409,
       InternalError: 500,
@@ -25,6 +27,7 @@ describe("error catalogue", () => {
     });
     const instances = [
       new ValidationError("v"),
+      new PermissionError("p", "publish", "eventstore.save"),
       new NotFoundError("n"),
       new VersionConflictError("a", 1, 2),
       new InternalError("i"),
@@ -58,6 +61,13 @@ describe("error catalogue", () => {
     expect(toEventStoreError(api(10008, 503))).toBeInstanceOf(UnavailableError);
     expect(toEventStoreError(api(10059, 404))).toBeInstanceOf(UnavailableError);
     expect(toEventStoreError(api(10999))).toBeInstanceOf(InternalError);
+    expect(toEventStoreError(api(10054))).toBeInstanceOf(ValidationError);
+    expect(toEventStoreError(api(10047, 500))).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(api(10077, 503))).toBeInstanceOf(UnavailableError);
+    const refused = new natsErrors.PermissionViolationError("Permissions Violation for Publish to \"eventstore.save\"", "publish", "eventstore.save");
+    const viaRequest = toEventStoreError(new natsErrors.RequestError(refused.message, { cause: refused }));
+    expect(viaRequest).toBeInstanceOf(PermissionError);
+    expect(viaRequest).toMatchObject({ code: 403, operation: "publish", subject: "eventstore.save" });
     expect(toEventStoreError(new natsErrors.TimeoutError())).toBeInstanceOf(UnavailableError);
     expect(toEventStoreError(new natsErrors.NoRespondersError("$JS.API"))).toBeInstanceOf(UnavailableError);
     expect(toEventStoreError(new Error("boom"))).toBeInstanceOf(InternalError);

@@ -30,9 +30,9 @@ export function connectionOptions(
   tuning: ConnectionTuning = {},
 ): ConnectionOptions {
   const authenticators: Authenticator[] = [];
-  if (auth.credsFile) authenticators.push(credsAuthenticator(readSecret(auth.credsFile, "NATS_CREDS")));
+  if (auth.credsFile) authenticators.push(credsAuthenticator(readSecret(auth.credsFile, `${auth.variablePrefix}CREDS`)));
   if (auth.nkeySeedFile) {
-    const seed = new TextDecoder().decode(readSecret(auth.nkeySeedFile, "NATS_NKEY")).trim();
+    const seed = new TextDecoder().decode(readSecret(auth.nkeySeedFile, `${auth.variablePrefix}NKEY`)).trim();
     authenticators.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
   }
   const tls: TlsOptions = {};
@@ -72,10 +72,10 @@ function readText(path: string, variable: string): string {
 /** The variables that configure how this process authenticates: names only, never values. */
 export function describeAuth(auth: AuthConfig): string {
   const used = [
-    auth.credsFile && "NATS_CREDS",
-    auth.nkeySeedFile && "NATS_NKEY",
-    auth.user && "NATS_USER/NATS_PASSWORD",
-    auth.token && "NATS_TOKEN",
+    auth.credsFile && `${auth.variablePrefix}CREDS`,
+    auth.nkeySeedFile && `${auth.variablePrefix}NKEY`,
+    auth.user && `${auth.variablePrefix}USER/${auth.variablePrefix}PASSWORD`,
+    auth.token && `${auth.variablePrefix}TOKEN`,
     auth.tlsCaFile && "NATS_TLS_CA",
     auth.tlsCertFile && "NATS_TLS_CERT/NATS_TLS_KEY",
   ].filter(Boolean);

@@ -1,12 +1,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
 import type { Config } from "../config.js";
-import { toEventStoreError } from "../errors.js";
+import { type EventStoreError, InternalError, PermissionError, toEventStoreError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { EventStore, StoreCounters } from "../store/store.js";
 import { type EndpointName, Endpoints, Headers, type Subjects } from "../subjects.js";
 import { bundleSchema, loadSchemas, RequestValidator } from "../validation.js";
 import { createHandlers, type Handler, type RequestContext } from "./handlers.js";
+import { replyGuardedConnection } from "./reply-guard.js";
 import { counterData, EndpointStats, reportStats } from "./stats.js";
 
 // Room left in a message for what the service adds to a request (timestamp, headers) and for
@@ -32,28 +33,50 @@ export interface RunningService {
 
 const encoder = new TextEncoder();
 
-export async function startService({ nc, store, config, subjects, log }: ServiceDeps): Promise<RunningService> {
+/** What a replica announces about itself, and how large a request it takes. */
+export interface ServiceDescription {
+  /** The connection's max_payload: no reply may be larger. */
+  readonly maxPayload: number;
+  readonly maxRequestBytes: number;
+  /** $SRV metadata: where the stream is, and every setting replicas must agree on (AGREED_SETTINGS). */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export function describeService(nc: NatsConnection, config: Config, subjects: Subjects): ServiceDescription {
   const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
   const maxRequestBytes = Math.min(maxPayload - REQUEST_HEADROOM_BYTES, config.maxRequestBytes ?? Infinity);
+  const metadata = {
+    stream: subjects.stream,
+    events_subject: subjects.eventsWildcard,
+    event_subject_layout: `${subjects.eventsPrefix}<actorType>.<actorToken>`,
+    actor_token_escape: "bytes outside [A-Za-z0-9_-] become ~ and two lowercase hex digits",
+    version_header: Headers.version,
+    snapshots_stream: subjects.snapshotsStream,
+    snapshots_subject: subjects.snapshotsWildcard,
+    queue: config.queue,
+    backend: config.backend,
+    replicas: String(config.replicas),
+    snapshots_keep: String(config.snapshotsKeep),
+    max_request_bytes: String(maxRequestBytes),
+    max_depth: String(config.maxDepth),
+    max_read_events: String(config.maxReadEvents),
+  };
+  return { maxPayload, maxRequestBytes, metadata: Object.freeze(metadata) };
+}
+
+export async function startService({ nc, store, config, subjects, log }: ServiceDeps): Promise<RunningService> {
+  const { maxPayload, maxRequestBytes, metadata } = describeService(nc, config, subjects);
   const validator = new RequestValidator({ maxDepth: config.maxDepth, maxRequestBytes });
   const handlers = createHandlers({ store, validator, maxReplyBytes: maxPayload, maxReadEvents: config.maxReadEvents });
   const schemas = loadSchemas();
 
-  const service = await new Svcm(nc).add({
+  // Requests reach the library, its $SRV handlers included, only through the reply guard.
+  const service = await new Svcm(replyGuardedConnection(nc, subjects, log)).add({
     name: "eventstore",
     version: config.version,
     description: DESCRIPTION,
     queue: config.queue,
-    metadata: {
-      stream: subjects.stream,
-      events_subject: subjects.eventsWildcard,
-      event_subject_layout: `${subjects.eventsPrefix}<actorType>.<actorToken>`,
-      actor_token_escape: "bytes outside [A-Za-z0-9_-] become ~ and two lowercase hex digits",
-      version_header: Headers.version,
-      snapshots_stream: subjects.snapshotsStream,
-      snapshots_subject: subjects.snapshotsWildcard,
-      max_request_bytes: String(maxRequestBytes),
-    },
+    metadata: { ...metadata },
   });
 
   const stats = new Map<string, EndpointStats>();
@@ -84,6 +107,8 @@ export async function startService({ nc, store, config, subjects, log }: Service
     snapshot_save: store.counters.saveSnapshot,
   };
   reportStats(service, stats, (name, s) => ({ errors_by_code: s.errorsByCode, ...counterData(writeCounters[name]) }));
+  // "service started" promises that requests reach it: the server has registered every subscription.
+  await nc.flush();
   log.info({ id: service.info().id, version: config.version, queue: config.queue, maxRequestBytes }, "service started");
 
   return {
@@ -111,7 +136,7 @@ async function serve(
     stats.record(start);
     msg.respond(typeof reply === "string" ? encoder.encode(reply) : reply);
   } catch (thrown) {
-    const err = toEventStoreError(thrown);
+    const err = serviceError(thrown);
     const body = err.toBody();
     stats.record(start, body.error);
     const context = { endpoint, actorId: ctx.actorId, code: err.code };
@@ -126,6 +151,16 @@ async function serve(
       log.warn({ ...context, err: (replyErr as Error).message }, "could not send the error reply");
     }
   }
+}
+
+/**
+ * A permission NATS refused the service itself (a JetStream publish its user may not make) is
+ * the operator's configuration, not the caller's: a 500, with the refusal in the log.
+ */
+function serviceError(thrown: unknown): EventStoreError {
+  const err = toEventStoreError(thrown);
+  if (!(err instanceof PermissionError)) return err;
+  return new InternalError(`the service's NATS user lacks a permission: ${err.message}; see docs/security.md`);
 }
 
 /** Header values cannot carry CR, LF or other control characters. */

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -38,6 +38,14 @@ export function natsServerBin(): string {
     );
   }
   return bin;
+}
+
+/** A nats-server older than 2.12, without atomic batch publish: Debian bookworm's 2.9.x unless NATS_SERVER_OLD_BIN says otherwise. */
+export function oldNatsServerBin(): string {
+  return execFileSync("bash", [join(import.meta.dirname, "..", "..", "scripts", "get-nats-server.sh"), "--old"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  }).trim();
 }
 
 export async function freePort(): Promise<number> {

@@ -8,16 +8,27 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { EventStoreClient } from "../../src/client/client.js";
+import { PermissionError } from "../../src/errors.js";
+import { runCli } from "../cli/run-cli.js";
 
-// The service runs as a NATS user holding exactly EVENTSTORE_SERVICE of deploy/permissions.conf,
-// and callers as the writer and reader roles of the same file. The server enforces them.
+// The service runs with its two identities of deploy/permissions.conf, holding exactly
+// EVENTSTORE_SERVICE (takes requests) and EVENTSTORE_JETSTREAM (uses JetStream), and callers as
+// the writer and reader roles of the same file. The server enforces them.
 
 const PERMISSIONS_FILE = join(ROOT, "deploy", "permissions.conf");
 const SERVICE_ENV = { NATS_INBOX_PREFIX: "_INBOX_eventstore", EVENTSTORE_JS_TIMEOUT_MS: "2000" };
 
-const passwords = { eventstore: secret(), "eventstore-writer": secret(), "eventstore-reader": secret(), admin: secret() };
+const passwords = {
+  eventstore: secret(),
+  "eventstore-jetstream": secret(),
+  "eventstore-writer": secret(),
+  "eventstore-reader": secret(),
+  admin: secret(),
+};
 // deploy/permissions.conf takes its users' passwords from nats-server's environment, inherited from here.
 process.env.EVENTSTORE_NATS_PASSWORD = passwords.eventstore;
+process.env.EVENTSTORE_JETSTREAM_NATS_PASSWORD = passwords["eventstore-jetstream"];
 process.env.WRITER_NATS_PASSWORD = passwords["eventstore-writer"];
 process.env.READER_NATS_PASSWORD = passwords["eventstore-reader"];
 
@@ -44,8 +55,15 @@ async function serverWith(permissionsText: string): Promise<NatsServer & { log: 
 const as = (server: NatsServer, user: keyof typeof passwords) =>
   connect({ servers: server.url, user, pass: passwords[user] });
 
+const IDENTITIES = {
+  NATS_USER: "eventstore",
+  NATS_PASSWORD: passwords.eventstore,
+  NATS_JETSTREAM_USER: "eventstore-jetstream",
+  NATS_JETSTREAM_PASSWORD: passwords["eventstore-jetstream"],
+};
+
 function startService(server: NatsServer): Promise<ServiceProcess> {
-  return startServiceProcess(server.url, { ...SERVICE_ENV, NATS_USER: "eventstore", NATS_PASSWORD: passwords.eventstore });
+  return startServiceProcess(server.url, { ...SERVICE_ENV, ...IDENTITIES });
 }
 
 /** Both streams gone, or both present with settings the service must update (direct gets off, another snapshot bound). */
@@ -100,20 +118,25 @@ async function call(nc: NatsConnection, subject: string, body: unknown): Promise
   if (r.code !== 0) throw new Error(`error ${r.code}: ${String((r.body.error as { message?: string })?.message)}`);
 }
 
-/** Starts the service on streams in the given state and exercises it; the first failure, or undefined. */
+/**
+ * Starts the service on streams in the given state, then a second replica, which must see the
+ * first, and exercises them; the first failure, or undefined.
+ */
 async function run(server: NatsServer, admin: NatsConnection, state: "absent" | "stale"): Promise<string | undefined> {
   await prepareStreams(admin, state);
-  let service: ServiceProcess;
+  const replicas: ServiceProcess[] = [];
   try {
-    service = await startService(server);
-  } catch (err) {
-    return `start: ${(err as Error).message}`;
-  }
-  try {
+    try {
+      for (let i = 0; i < 2; i++) replicas.push(await startService(server));
+    } catch (err) {
+      return `start: ${(err as Error).message}`;
+    }
+    const seen = replicas[1]!.logs.find((l) => l.msg === "replicas already serving agree")?.replicas;
+    if (seen !== 1) return `the second replica saw ${String(seen)} replicas serving, not the first one`;
     const writer = await as(server, "eventstore-writer");
     return await exercise(writer).finally(() => writer.close());
   } finally {
-    await service.stop();
+    for (const r of replicas) await r.stop();
   }
 }
 
@@ -199,34 +222,85 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
   });
 });
 
-/** The lines of EVENTSTORE_SERVICE that grant something: each allowed subject, and allow_responses. */
-function serviceGrants(text: string): { line: number; grant: string }[] {
+describe("a permission NATS refuses a caller", () => {
+  let server: NatsServer;
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    server = await serverWith(readFileSync(PERMISSIONS_FILE, "utf8"));
+    service = await startService(server);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await server?.stop();
+  });
+
+  it("is a PermissionError (403) in the client, tried once, never an UnavailableError to retry", async () => {
+    const reader = await as(server, "eventstore-reader");
+    const retries: unknown[] = [];
+    const client = new EventStoreClient(reader, { timeoutMs: 3000, retry: { onRetry: (r) => retries.push(r) } });
+    try {
+      const actorId = `order-${randomUUID()}`;
+      const err = await client.save({ id: randomUUID(), eventType: "T", actorId, version: 1, data: {} }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(PermissionError);
+      expect(err).toMatchObject({ code: 403, operation: "publish", subject: "eventstore.save" });
+      expect((err as Error).message).toContain("eventstore.save");
+      expect(retries).toEqual([]);
+      // what the role may do still works on the same connection
+      expect(await client.version(actorId)).toBe(0);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it("makes the CLI exit 1 with the reason", async () => {
+    const event = JSON.stringify({ id: randomUUID(), eventType: "T", actorId: "order-1", version: 1, data: {} });
+    const r = await runCli(["save", event, "--timeout", "3000"], {
+      env: { NATS_URL: server.url, NATS_USER: "eventstore-reader", NATS_PASSWORD: passwords["eventstore-reader"] },
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("NATS refused the publish to eventstore.save");
+    expect(r.stderr).not.toMatch(/unavailable|retry/i);
+  });
+});
+
+/** The lines of the service's two roles that grant something: each allowed subject. */
+function serviceGrants(text: string): { line: number; role: string; grant: string }[] {
   const lines = text.split("\n");
-  const start = lines.findIndex((l) => l.trim() === "EVENTSTORE_SERVICE: {");
-  const indent = lines[start]!.indexOf("E");
-  const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
-  const grants: { line: number; grant: string }[] = [];
-  for (let i = start + 1; i < end; i++) {
-    const grant = lines[i]!.trim();
-    // A grant only a replicated stream needs cannot be proven needed on this single node.
-    if (lines[i - 1]!.includes("Replicated streams only")) continue;
-    if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, grant });
+  const grants: { line: number; role: string; grant: string }[] = [];
+  for (const role of ["EVENTSTORE_SERVICE", "EVENTSTORE_JETSTREAM"]) {
+    const start = lines.findIndex((l) => l.trim() === `${role}: {`);
+    const indent = lines[start]!.indexOf("E");
+    const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
+    for (let i = start + 1; i < end; i++) {
+      const grant = lines[i]!.trim();
+      // A grant only a replicated stream needs cannot be proven needed on this single node.
+      if (lines[i - 1]!.includes("Replicated streams only")) continue;
+      if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, role, grant });
+    }
   }
   return grants;
 }
 
-describe("every grant of EVENTSTORE_SERVICE is needed", () => {
+describe("every grant of the service's two roles is needed", () => {
   const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
   const grants = serviceGrants(shipped);
 
-  it("finds the service's grants in the shipped file", () => {
-    expect(grants.length).toBeGreaterThanOrEqual(20);
-    expect(grants.map((g) => g.grant)).toContain('"EVENTS.events.>"');
+  it("finds the service's grants in the shipped file, and no allow_responses", () => {
+    expect(grants.length).toBeGreaterThanOrEqual(25);
+    expect(grants).toContainEqual(expect.objectContaining({ role: "EVENTSTORE_JETSTREAM", grant: '"EVENTS.events.>"' }));
+    expect(grants).toContainEqual(expect.objectContaining({ role: "EVENTSTORE_SERVICE", grant: '"_INBOX.>"' }));
+    // allow_responses lets a request's reply subject name any subject, the stream's and $JS.API's included.
+    expect(shipped).not.toMatch(/^\s*allow_responses/m);
   });
 
-  it.each(grants)("without $grant the service fails", async ({ line }) => {
+  it.each(grants)("without $grant of $role the service fails", async ({ line }) => {
     const lines = shipped.split("\n");
-    lines.splice(line, 1);
+    // Replaced rather than removed: nats-server reads an allow list left empty as no restriction at all.
+    lines[line] = lines[line]!.replace(/"[^"]+"/, '"nothing.granted"');
     const server = await serverWith(lines.join("\n"));
     const admin = await as(server, "admin");
     try {
@@ -234,6 +308,26 @@ describe("every grant of EVENTSTORE_SERVICE is needed", () => {
       expect(failure).toBeDefined();
     } finally {
       await admin.close();
+      await server.stop();
+    }
+  });
+});
+
+describe("the JetStream identity's credentials", () => {
+  it("a wrong one stops the start and names its variables, never the password", async () => {
+    const server = await serverWith(readFileSync(PERMISSIONS_FILE, "utf8"));
+    try {
+      const wrong = secret();
+      const { code, output } = await runServiceToExit({
+        NATS_URL: server.url,
+        ...SERVICE_ENV,
+        ...IDENTITIES,
+        NATS_JETSTREAM_PASSWORD: wrong,
+      });
+      expect(code, output).toBe(1);
+      expect(output).toContain("the NATS server refused the credentials (configured: NATS_JETSTREAM_USER/NATS_JETSTREAM_PASSWORD)");
+      expect(output).not.toContain(wrong);
+    } finally {
       await server.stop();
     }
   });
@@ -248,12 +342,7 @@ describe("a missing permission stops the start with a message that names it", ()
   ])("without %s", async (grant, says) => {
     const server = await serverWith(shipped.replace(new RegExp(`^\\s*${grant.replace(/[$.]/g, "\\$&")}\\n`, "m"), ""));
     try {
-      const { code, output } = await runServiceToExit({
-        NATS_URL: server.url,
-        ...SERVICE_ENV,
-        NATS_USER: "eventstore",
-        NATS_PASSWORD: passwords.eventstore,
-      });
+      const { code, output } = await runServiceToExit({ NATS_URL: server.url, ...SERVICE_ENV, ...IDENTITIES });
       expect(code, output).toBe(1);
       expect(output).toMatch(says);
     } finally {

@@ -1,19 +1,11 @@
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { join } from "node:path";
 import { expect, it } from "vitest";
-import { request } from "../harness/requests.js";
-import { ROOT, startServiceProcess } from "../harness/service-process.js";
 import { useService } from "../harness/fixture.js";
+import { oldNatsServerBin } from "../harness/nats-server.js";
+import { request } from "../harness/requests.js";
+import { startServiceProcess } from "../harness/service-process.js";
 
-// A nats-server without atomic batch publish (Debian bookworm's 2.9.x unless NATS_SERVER_OLD_BIN says otherwise).
-const oldServerBin = () =>
-  execFileSync("bash", [join(ROOT, "scripts", "get-nats-server.sh"), "--old"], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  }).trim();
-
-const f = useService({ server: { bin: oldServerBin() } });
+const f = useService({ server: { bin: oldNatsServerBin() } });
 
 it("runs on a nats-server older than 2.12: warns once, saves, and answers append with 501", async () => {
   expect(f.nc.info?.version).toMatch(/^2\.(\d|1[01])\./);
@@ -40,13 +32,10 @@ it("reads histories on a server without batch direct gets, one message at a time
   for (let version = 1; version <= 5; version++) {
     expect((await request(f.nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data: {} })).code).toBe(0);
   }
-  // a second process starts with no index and must scan
-  const fresh = await startServiceProcess(f.server.url, { EVENTSTORE_QUEUE: "fresh" });
-  try {
-    const page = await request(f.nc, "eventstore.events", { actorId, fromVersion: 1, limit: 3 });
-    expect(page.body).toMatchObject({ hasMore: true });
-    expect((page.body.events as { version: number }[]).map((e) => e.version)).toEqual([2, 3, 4]);
-  } finally {
-    await fresh.stop();
-  }
+  // a new process in place of the first starts with no index and must scan
+  await f.services[0]!.stop();
+  f.services[0] = await startServiceProcess(f.server.url);
+  const page = await request(f.nc, "eventstore.events", { actorId, fromVersion: 1, limit: 3 });
+  expect(page.body).toMatchObject({ hasMore: true });
+  expect((page.body.events as { version: number }[]).map((e) => e.version)).toEqual([2, 3, 4]);
 });
