@@ -1,10 +1,10 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "./config.js";
+import { ATOMIC_BATCH_SERVER } from "./jetstream/batch.js";
 import type { Logger } from "./logger.js";
 import { ensureReplicasAgree } from "./service/agreement.js";
 import { describeService, REQUEST_HEADROOM_BYTES, type RunningService, startService } from "./service/service.js";
-import { ATOMIC_BATCH_SERVER } from "./jetstream/batch.js";
 import { JetStreamEventStore } from "./store/jetstream.js";
 import { MemoryEventStore } from "./store/memory.js";
 import type { EventStore } from "./store/store.js";
@@ -59,7 +59,14 @@ async function openStore(
   const jsm = await jetstreamManager(nc, { timeout: config.jetstreamTimeoutMs });
   await ensureStreams(
     jsm,
-    { subjects, replicas: config.replicas, snapshotsKeep: config.snapshotsKeep, atomicBatch, maxMessageBytes, reconfigure: config.reconfigure },
+    {
+      subjects,
+      replicas: config.replicas,
+      snapshotsKeep: config.snapshotsKeep,
+      atomicBatch,
+      maxMessageBytes,
+      reconfigure: config.reconfigure,
+    },
     log,
   );
   return new JetStreamEventStore(nc, {

@@ -5,13 +5,13 @@ export {
   type EventStoreClientOptions,
   type EventsOptions,
 } from "./client/client.js";
-export { type Loaded, type Reducer } from "./client/load.js";
+export type { Loaded, Reducer } from "./client/load.js";
 export { DEFAULT_RETRY, type RetryInfo, type RetryOptions } from "./client/retry.js";
 export { EventSubscription, type StreamEvent, type SubscribeOptions } from "./client/subscribe.js";
 export { type Config, ConfigError, loadConfig } from "./config.js";
 export {
-  ErrorCodes,
   type ErrorBody,
+  ErrorCodes,
   EventStoreError,
   type FieldError,
   InternalError,
@@ -23,7 +23,7 @@ export {
   VersionConflictError,
 } from "./errors.js";
 export type * from "./schemas/types.js";
-export { type EventStore, type EventsPage, type ReadOptions, type StoredEvent } from "./store/store.js";
 export { JetStreamEventStore } from "./store/jetstream.js";
 export { MemoryEventStore } from "./store/memory.js";
+export type { EventStore, EventsPage, ReadOptions, StoredEvent } from "./store/store.js";
 export { actorType, Endpoints, escapeToken, Subjects, unescapeToken } from "./subjects.js";

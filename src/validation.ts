@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
@@ -15,7 +15,9 @@ type Schema = Record<string, unknown>;
 export function loadSchemas(): Map<string, Schema> {
   const dir = schemasDir();
   const schemas = new Map<string, Schema>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .sort()) {
     schemas.set(file, JSON.parse(readFileSync(join(dir, file), "utf8")) as Schema);
   }
   return schemas;
@@ -103,9 +105,7 @@ export class RequestValidator {
   parse<T>(endpoint: EndpointName, body: Uint8Array): T {
     if (body.length === 0) throw new ValidationError("the request body is empty: expected a JSON object");
     if (body.length > this.options.maxRequestBytes) {
-      throw new ValidationError(
-        `the request is too large: ${body.length} bytes, at most ${this.options.maxRequestBytes} are accepted`,
-      );
+      throw new ValidationError(`the request is too large: ${body.length} bytes, at most ${this.options.maxRequestBytes} are accepted`);
     }
     const keys = checkDepth(body, this.options.maxDepth);
     let text: string;

@@ -40,7 +40,16 @@ describe("config", () => {
       indexSize: 20,
       snapshotsKeep: 5,
       logLevel: "debug",
-      auth: { user: "u", password: "p", token: "t", credsFile: "/c", nkeySeedFile: "/n", tlsCaFile: "/ca", tlsCertFile: "/cert", tlsKeyFile: "/key" },
+      auth: {
+        user: "u",
+        password: "p",
+        token: "t",
+        credsFile: "/c",
+        nkeySeedFile: "/n",
+        tlsCaFile: "/ca",
+        tlsCertFile: "/cert",
+        tlsKeyFile: "/key",
+      },
     });
   });
 

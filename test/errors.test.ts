@@ -64,7 +64,11 @@ describe("error catalogue", () => {
     expect(toEventStoreError(api(10054))).toBeInstanceOf(ValidationError);
     expect(toEventStoreError(api(10047, 500))).toBeInstanceOf(UnavailableError);
     expect(toEventStoreError(api(10077, 503))).toBeInstanceOf(UnavailableError);
-    const refused = new natsErrors.PermissionViolationError("Permissions Violation for Publish to \"eventstore.save\"", "publish", "eventstore.save");
+    const refused = new natsErrors.PermissionViolationError(
+      'Permissions Violation for Publish to "eventstore.save"',
+      "publish",
+      "eventstore.save",
+    );
     const viaRequest = toEventStoreError(new natsErrors.RequestError(refused.message, { cause: refused }));
     expect(viaRequest).toBeInstanceOf(PermissionError);
     expect(viaRequest).toMatchObject({ code: 403, operation: "publish", subject: "eventstore.save" });

@@ -59,7 +59,6 @@ describe("the service process", () => {
     expect(service.output()).not.toContain(secret);
     for (const line of service.logs) expect(line).toMatchObject({ level: expect.any(Number), msg: expect.any(String) });
     expect(service.logs.find((l) => l.msg === "service started")).toMatchObject({ level: 30, version: expect.any(String) });
-
   });
 
   it("exits on SIGTERM within its bound even when NATS cannot be reached", async () => {
@@ -72,7 +71,10 @@ describe("the service process", () => {
       expect(code).not.toBeNull();
       if (code !== 0) {
         const said = service.logs.filter((l) => l.level === 50).map((l) => String(l.msg));
-        expect(said.some((m) => m.startsWith("shutdown")), service.output()).toBe(true);
+        expect(
+          said.some((m) => m.startsWith("shutdown")),
+          service.output(),
+        ).toBe(true);
       }
     } finally {
       await own.stop();
@@ -82,7 +84,10 @@ describe("the service process", () => {
   it("honours LOG_LEVEL: at error, no info line is written", async () => {
     const quiet = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1", LOG_LEVEL: "error" });
     expect(quiet.code).toBe(1);
-    const lines = quiet.output.trim().split("\n").map((l) => JSON.parse(l) as { level: number; msg: string });
+    const lines = quiet.output
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
     expect(lines.length).toBeGreaterThan(0);
     for (const l of lines) expect(l.level).toBeGreaterThanOrEqual(50);
   });
@@ -128,7 +133,10 @@ describe("npm start without NATS_URL", () => {
   const portBusy = () =>
     new Promise<boolean>((resolve) => {
       const s = createConnection({ host: "127.0.0.1", port: 4222 });
-      s.once("connect", () => (s.destroy(), resolve(true)));
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once("error", () => resolve(false));
     });
 

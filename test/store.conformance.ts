@@ -32,7 +32,9 @@ export function storeConformance(name: string, getStore: () => EventStore): void
       await getStore().save(ev(a, 1));
       await getStore().save(ev(a, 5));
       for (const v of [1, 3, 5]) {
-        const err = await getStore().save(ev(a, v)).catch((e: unknown) => e);
+        const err = await getStore()
+          .save(ev(a, v))
+          .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(VersionConflictError);
         expect(err).toMatchObject({ actorId: a, attemptedVersion: v, currentVersion: 5, code: 409 });
       }
@@ -54,7 +56,9 @@ export function storeConformance(name: string, getStore: () => EventStore): void
     it("treats the same version with another id as a conflict, not a duplicate", async () => {
       const a = actor();
       await getStore().save(ev(a, 1));
-      const err = await getStore().save(ev(a, 1)).catch((e: unknown) => e);
+      const err = await getStore()
+        .save(ev(a, 1))
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(VersionConflictError);
       expect((await read(a)).events).toHaveLength(1);
     });
@@ -79,7 +83,9 @@ export function storeConformance(name: string, getStore: () => EventStore): void
         const event = ev(a, 1, { id });
         const stored = await getStore().save(event);
         expect(await getStore().save(event)).toEqual({ ...stored, duplicate: true });
-        const trimmed = await getStore().save({ ...event, id: id.trim() }).catch((e: unknown) => e);
+        const trimmed = await getStore()
+          .save({ ...event, id: id.trim() })
+          .catch((e: unknown) => e);
         expect(trimmed).toMatchObject({ code: 409, currentVersion: 1 });
         expect((await read(a)).events.map((e) => e.id)).toEqual([id]);
       }
@@ -184,7 +190,9 @@ export function storeConformance(name: string, getStore: () => EventStore): void
       const a = actor();
       await getStore().save(ev(a, 1));
       await getStore().save(ev(a, 2));
-      const ahead = await getStore().saveSnapshot({ actorId: a, version: 3, state: {} }).catch((e: unknown) => e);
+      const ahead = await getStore()
+        .saveSnapshot({ actorId: a, version: 3, state: {} })
+        .catch((e: unknown) => e);
       expect(ahead).toBeInstanceOf(VersionConflictError);
       expect(ahead).toMatchObject({ attemptedVersion: 3, currentVersion: 2 });
       expect(await getStore().getSnapshot(a)).toBeUndefined();
@@ -223,8 +231,7 @@ export function appendConformance(name: string, getStore: () => EventStore): voi
     data: { n: version },
     ...extra,
   });
-  const batch = (actorId: string, from: number, count: number) =>
-    Array.from({ length: count }, (_, i) => ev(actorId, from + i));
+  const batch = (actorId: string, from: number, count: number) => Array.from({ length: count }, (_, i) => ev(actorId, from + i));
   const versions = async (actorId: string) =>
     decodePage(await getStore().events(actorId, { maxBytes: 1024 * 1024 })).events.map((e) => e.version);
 
@@ -235,7 +242,7 @@ export function appendConformance(name: string, getStore: () => EventStore): voi
       const r = await getStore().append(a, events);
       expect(r).toMatchObject({ actorId: a, fromVersion: 1, toVersion: 5, duplicate: false });
       expect(r.sequences).toHaveLength(5);
-      r.sequences.forEach((seq, i) => i > 0 && expect(seq).toBeGreaterThan(r.sequences[i - 1]!));
+      for (const [i, seq] of r.sequences.entries()) if (i > 0) expect(seq).toBeGreaterThan(r.sequences[i - 1]!);
       expect(await getStore().version(a)).toBe(5);
       const stored = decodePage(await getStore().events(a, { maxBytes: 1024 * 1024 })).events;
       expect(stored.map((e) => e.id)).toEqual(events.map((e) => e.id));
@@ -255,7 +262,9 @@ export function appendConformance(name: string, getStore: () => EventStore): voi
       const a = actor();
       await getStore().append(a, batch(a, 1, 3));
       for (const from of [1, 2, 3]) {
-        const err = await getStore().append(a, batch(a, from, 4)).catch((e: unknown) => e);
+        const err = await getStore()
+          .append(a, batch(a, from, 4))
+          .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(VersionConflictError);
         expect(err).toMatchObject({ code: 409, actorId: a, attemptedVersion: from, currentVersion: 3 });
       }
@@ -277,9 +286,17 @@ export function appendConformance(name: string, getStore: () => EventStore): voi
       const events = batch(a, 1, 3);
       await getStore().append(a, events);
       const changed = [events[0]!, events[1]!, ev(a, 3)];
-      expect(await getStore().append(a, changed).catch((e: unknown) => e)).toMatchObject({ code: 409, currentVersion: 3 });
+      expect(
+        await getStore()
+          .append(a, changed)
+          .catch((e: unknown) => e),
+      ).toMatchObject({ code: 409, currentVersion: 3 });
       const longer = [...events, ev(a, 4)];
-      expect(await getStore().append(a, longer).catch((e: unknown) => e)).toMatchObject({ code: 409, currentVersion: 3 });
+      expect(
+        await getStore()
+          .append(a, longer)
+          .catch((e: unknown) => e),
+      ).toMatchObject({ code: 409, currentVersion: 3 });
       expect(await versions(a)).toEqual([1, 2, 3]);
     });
 
@@ -290,14 +307,20 @@ export function appendConformance(name: string, getStore: () => EventStore): voi
       const sameId = batch(a, 1, 2);
       sameId[1]!.id = sameId[0]!.id;
       for (const bad of [gap, other, sameId, []]) {
-        expect(await getStore().append(a, bad).catch((e: unknown) => e)).toBeInstanceOf(ValidationError);
+        expect(
+          await getStore()
+            .append(a, bad)
+            .catch((e: unknown) => e),
+        ).toBeInstanceOf(ValidationError);
       }
       expect(await getStore().version(a)).toBe(0);
     });
 
     it("takes 1000 events in one append and refuses 1001 with a 400", async () => {
       const a = actor();
-      const tooMany = await getStore().append(a, batch(a, 1, 1001)).catch((e: unknown) => e);
+      const tooMany = await getStore()
+        .append(a, batch(a, 1, 1001))
+        .catch((e: unknown) => e);
       expect(tooMany).toBeInstanceOf(ValidationError);
       expect(await getStore().version(a)).toBe(0);
       const r = await getStore().append(a, batch(a, 1, 1000));
@@ -322,7 +345,9 @@ export function appendConformance(name: string, getStore: () => EventStore): voi
       await getStore().append(a, events);
       const duplicates = getStore().counters.append.duplicates;
       const conflicts = getStore().counters.append.conflicts;
-      const err = await getStore().append(a, [events[0]!, ev(a, 2), events[2]!]).catch((e: unknown) => e);
+      const err = await getStore()
+        .append(a, [events[0]!, ev(a, 2), events[2]!])
+        .catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 409, currentVersion: 3 });
       expect(getStore().counters.append.duplicates).toBe(duplicates);
       expect(getStore().counters.append.conflicts).toBe(conflicts + 1);
@@ -348,8 +373,12 @@ export function appendConformance(name: string, getStore: () => EventStore): voi
           const next = current + 1;
           const write =
             w % 2 === 0
-              ? getStore().append(a, batch(a, next, 3)).then((r) => r.sequences)
-              : getStore().save(ev(a, next)).then((r) => [r.sequence]);
+              ? getStore()
+                  .append(a, batch(a, next, 3))
+                  .then((r) => r.sequences)
+              : getStore()
+                  .save(ev(a, next))
+                  .then((r) => [r.sequence]);
           const seqs = await write.catch((e: unknown) => {
             expect(e).toMatchObject({ code: 409 });
             return undefined;

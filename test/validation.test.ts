@@ -60,8 +60,6 @@ describe("request validation", () => {
   });
 
   it("keeps src/schemas/types.ts generated from schemas/", () => {
-    expect(() =>
-      execFileSync(process.execPath, [join(ROOT, "scripts", "gen-types.mjs"), "--check"], { stdio: "pipe" }),
-    ).not.toThrow();
+    expect(() => execFileSync(process.execPath, [join(ROOT, "scripts", "gen-types.mjs"), "--check"], { stdio: "pipe" })).not.toThrow();
   });
 });

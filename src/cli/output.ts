@@ -27,7 +27,13 @@ export class Output {
     const headers = Object.keys(rows[0] ?? {});
     const cells = [headers, ...rows.map((r) => headers.map((h) => String(r[h])))];
     const widths = headers.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
-    for (const c of cells) await this.line(c.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+    for (const c of cells)
+      await this.line(
+        c
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join("  ")
+          .trimEnd(),
+      );
   }
 
   async line(text: string): Promise<void> {

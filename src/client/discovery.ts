@@ -1,5 +1,5 @@
 import type { ServiceInfo } from "@nats-io/services";
-import { Empty, errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { Empty, type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
 import { InternalError, toEventStoreError, UnavailableError } from "../errors.js";
 
 /** The micro service name every eventstore replica registers. */
@@ -16,10 +16,9 @@ export async function discoverStream(nc: NatsConnection, timeoutMs: number): Pro
     info = msg.json<ServiceInfo>();
   } catch (err) {
     if (err instanceof natsErrors.TimeoutError || (err instanceof natsErrors.RequestError && err.isNoResponders())) {
-      throw new UnavailableError(
-        `no ${SERVICE_NAME} service answered $SRV.INFO.${SERVICE_NAME}: start one, or give the stream name`,
-        { cause: err },
-      );
+      throw new UnavailableError(`no ${SERVICE_NAME} service answered $SRV.INFO.${SERVICE_NAME}: start one, or give the stream name`, {
+        cause: err,
+      });
     }
     throw toEventStoreError(err);
   }

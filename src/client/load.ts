@@ -19,12 +19,7 @@ export interface HistoryReader {
  * The event-sourcing read path: start from the latest snapshot when there is one (its state
  * stands for every event up to its version), then fold the events after it.
  */
-export async function loadActor<S>(
-  reader: HistoryReader,
-  actorId: string,
-  reducer: Reducer<S>,
-  initial: S,
-): Promise<Loaded<S>> {
+export async function loadActor<S>(reader: HistoryReader, actorId: string, reducer: Reducer<S>, initial: S): Promise<Loaded<S>> {
   const snapshot = await reader.getSnapshot(actorId);
   // A snapshot holds the state this reducer produced when it was taken, so it is an S.
   let state = snapshot ? (snapshot.state as unknown as S) : initial;

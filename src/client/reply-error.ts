@@ -32,12 +32,7 @@ export function errorFromReply(msg: Msg): EventStoreError | undefined {
     case ErrorCodes.NotFoundError:
       return new NotFoundError(message);
     case ErrorCodes.VersionConflictError:
-      return new VersionConflictError(
-        details.actorId ?? "",
-        details.attemptedVersion ?? 0,
-        details.currentVersion ?? 0,
-        message,
-      );
+      return new VersionConflictError(details.actorId ?? "", details.attemptedVersion ?? 0, details.currentVersion ?? 0, message);
     case ErrorCodes.InternalError:
       return new InternalError(message);
     case ErrorCodes.NotSupportedError:

@@ -1,8 +1,8 @@
-import { errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
 import { ErrorCodes, type EventStoreError, InternalError, toEventStoreError, UnavailableError } from "../errors.js";
+import { sleep } from "../sleep.js";
 import { type EndpointName, Endpoints } from "../subjects.js";
 import { errorFromReply } from "./reply-error.js";
-import { sleep } from "../sleep.js";
 import { backoffMs, type RetryOptions } from "./retry.js";
 
 const encoder = new TextEncoder();
@@ -64,7 +64,5 @@ function isTransient(err: unknown): boolean {
 }
 
 function transientReason(err: unknown, timeoutMs: number): string {
-  return err instanceof natsErrors.TimeoutError
-    ? `no reply within ${timeoutMs} ms`
-    : "no responders: is an eventstore service running?";
+  return err instanceof natsErrors.TimeoutError ? `no reply within ${timeoutMs} ms` : "no responders: is an eventstore service running?";
 }

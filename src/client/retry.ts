@@ -45,4 +45,3 @@ export function backoffMs(options: RetryOptions, attempt: number): number {
   const ceiling = Math.min(options.maxDelayMs, options.initialDelayMs * 2 ** (attempt - 1));
   return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }
-

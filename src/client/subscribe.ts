@@ -7,7 +7,7 @@ import {
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import { errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
 import { ValidationError } from "../errors.js";
 import type { StoredEvent } from "../store/store.js";
 import { Subjects } from "../subjects.js";

@@ -1,5 +1,5 @@
 import { type ApiError, JetStreamApiError, PubHeaders } from "@nats-io/jetstream";
-import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
+import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
 import { InternalError } from "../errors.js";
 import { request, statusError } from "./request.js";
 import type { Requester } from "./requester.js";

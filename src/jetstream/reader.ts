@@ -2,9 +2,9 @@ import { type ApiError, DirectMsgHeaders, JetStreamApiCodes, JetStreamApiError }
 import { Empty, type Msg, type MsgHdrs, MsgHdrsImpl, type NatsConnection } from "@nats-io/transport-node";
 import { InternalError, toEventStoreError, UnavailableError } from "../errors.js";
 import { sleep } from "../sleep.js";
+import { Headers } from "../subjects.js";
 import { request, statusError } from "./request.js";
 import type { Requester } from "./requester.js";
-import { Headers } from "../subjects.js";
 
 /** One stored message as a direct get or the stream leader returns it. */
 export interface StoredMsg {

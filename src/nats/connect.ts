@@ -23,12 +23,7 @@ export interface ConnectionTuning {
  * Connection options from the auth settings; the secrets stay in here and never reach a log.
  * Every file is read now, so that a missing or unreadable one is a ConfigError naming its variable.
  */
-export function connectionOptions(
-  servers: string,
-  auth: AuthConfig,
-  name: string,
-  tuning: ConnectionTuning = {},
-): ConnectionOptions {
+export function connectionOptions(servers: string, auth: AuthConfig, name: string, tuning: ConnectionTuning = {}): ConnectionOptions {
   const authenticators: Authenticator[] = [];
   if (auth.credsFile) authenticators.push(credsAuthenticator(readSecret(auth.credsFile, `${auth.variablePrefix}CREDS`)));
   if (auth.nkeySeedFile) {
@@ -42,7 +37,10 @@ export function connectionOptions(
     tls.key = readText(auth.tlsKeyFile, "NATS_TLS_KEY");
   }
   return {
-    servers: servers.split(",").map((s) => s.trim()).filter(Boolean),
+    servers: servers
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     name,
     // Building a stack trace for every request halves pipelined throughput.
     noAsyncTraces: true,

@@ -21,9 +21,7 @@ export function findNatsServer(): string {
 /** Starts nats-server with JetStream on 127.0.0.1:4222 and its data under dataDir. */
 export async function startLocalServer(dataDir: string): Promise<LocalServer> {
   if (await portOpen(LOCAL_PORT)) {
-    throw new Error(
-      `port ${LOCAL_PORT} is already taken (another nats-server?): set NATS_URL=nats://127.0.0.1:${LOCAL_PORT} to use it`,
-    );
+    throw new Error(`port ${LOCAL_PORT} is already taken (another nats-server?): set NATS_URL=nats://127.0.0.1:${LOCAL_PORT} to use it`);
   }
   const bin = findNatsServer();
   mkdirSync(dataDir, { recursive: true });

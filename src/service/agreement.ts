@@ -1,5 +1,5 @@
 import type { ServiceInfo } from "@nats-io/services";
-import { Empty, errors as natsErrors, type NatsConnection } from "@nats-io/transport-node";
+import { Empty, type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
 import { SERVICE_NAME } from "../client/discovery.js";
 import type { Logger } from "../logger.js";
 

@@ -8,7 +8,7 @@ import type {
   VersionRequest,
 } from "../schemas/types.js";
 import { objectsUnder } from "../store/encode.js";
-import { encodePage, type EventStore } from "../store/store.js";
+import { type EventStore, encodePage } from "../store/store.js";
 import type { EndpointName } from "../subjects.js";
 import type { RequestValidator } from "../validation.js";
 

@@ -1,5 +1,5 @@
-import type { NatsConnection } from "@nats-io/transport-node";
 import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "../config.js";
 import { type EventStoreError, InternalError, PermissionError, toEventStoreError } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -122,13 +122,7 @@ export async function startService({ nc, store, config, subjects, log }: Service
 }
 
 /** Runs one request to its reply. Never rejects: every failure becomes an error reply. */
-async function serve(
-  endpoint: EndpointName,
-  handler: Handler,
-  msg: ServiceMsg,
-  stats: EndpointStats,
-  log: Logger,
-): Promise<void> {
+async function serve(endpoint: EndpointName, handler: Handler, msg: ServiceMsg, stats: EndpointStats, log: Logger): Promise<void> {
   const start = process.hrtime.bigint();
   const ctx: RequestContext = {};
   try {

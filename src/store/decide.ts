@@ -19,10 +19,7 @@ export interface EventToWrite {
   version: number;
 }
 
-export type Decision =
-  | { kind: "write" }
-  | { kind: "duplicate"; sequences: number[] }
-  | { kind: "conflict"; currentVersion: number };
+export type Decision = { kind: "write" } | { kind: "duplicate"; sequences: number[] } | { kind: "conflict"; currentVersion: number };
 
 /**
  * The stored versions that decide a write: none when it goes after the head, else those of the
@@ -38,11 +35,7 @@ export function versionsToCompare(events: readonly EventToWrite[], head: Head): 
  * at its version) are a retry, answered with their original sequences; anything else is a
  * conflict that names the actor's real current version.
  */
-export function decide(
-  events: readonly EventToWrite[],
-  head: Head,
-  stored: ReadonlyMap<number, StoredVersion>,
-): Decision {
+export function decide(events: readonly EventToWrite[], head: Head, stored: ReadonlyMap<number, StoredVersion>): Decision {
   if (events[0]!.version > head.version) return { kind: "write" };
   const conflict: Decision = { kind: "conflict", currentVersion: head.version };
   if (events.at(-1)!.version > head.version) return conflict;

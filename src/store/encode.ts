@@ -103,7 +103,10 @@ function nextSignificant(body: Uint8Array, from: number): number | undefined {
  * the white space nats.js trims from header values, and of any length limit.
  */
 export function messageId(actorId: string, version: number, id: string): string {
-  return createHash("sha256").update(JSON.stringify([actorId, version, id])).digest("base64url").slice(0, 32);
+  return createHash("sha256")
+    .update(JSON.stringify([actorId, version, id]))
+    .digest("base64url")
+    .slice(0, 32);
 }
 
 /** The id inside a stored event's body: the exact string the caller sent. */
@@ -117,9 +120,8 @@ export function storedEventId(json: Uint8Array): string {
  */
 export function checkStoredSize(json: Uint8Array, limit: number, path: string): void {
   if (json.length > limit) {
-    throw new ValidationError(
-      `${path} is ${json.length} bytes as stored, more than the ${limit} that a page of events can return`,
-      [{ path, message: `is larger than ${limit} bytes as stored` }],
-    );
+    throw new ValidationError(`${path} is ${json.length} bytes as stored, more than the ${limit} that a page of events can return`, [
+      { path, message: `is larger than ${limit} bytes as stored` },
+    ]);
   }
 }

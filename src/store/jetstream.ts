@@ -9,10 +9,13 @@ import {
   UnavailableError,
   VersionConflictError,
 } from "../errors.js";
+import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "../jetstream/batch.js";
+import { publish, publishHeaders } from "../jetstream/publish.js";
+import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg, StreamReader } from "../jetstream/reader.js";
 import { Requester } from "../jetstream/requester.js";
 import type { AppendResponse, Event, SaveResponse, Snapshot, SnapshotSaveResponse } from "../schemas/types.js";
+import { sleep } from "../sleep.js";
 import { Headers, type Subjects } from "../subjects.js";
-import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "../jetstream/batch.js";
 import { LruCache } from "./cache.js";
 import { decide, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
 import { checkStoredSize, type Encoded, encode, messageId, storedEventId } from "./encode.js";
@@ -29,9 +32,6 @@ import {
   type StoredSnapshot,
 } from "./store.js";
 import { StreamIdentity } from "./stream-identity.js";
-import { publish, publishHeaders } from "../jetstream/publish.js";
-import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg, StreamReader } from "../jetstream/reader.js";
-import { sleep } from "../sleep.js";
 
 export interface JetStreamStoreOptions {
   subjects: Subjects;
@@ -108,9 +108,7 @@ export class JetStreamEventStore implements EventStore {
     this.eventsStream = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.stream });
     this.snapshotsStream = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.snapshotsStream });
     this.indexes = new ActorIndexes(options.indexSize ?? 1_000_000);
-    this.identity = new StreamIdentity(nc, this.requester, [this.subjects.stream, this.subjects.snapshotsStream], () =>
-      this.forgetAll(),
-    );
+    this.identity = new StreamIdentity(nc, this.requester, [this.subjects.stream, this.subjects.snapshotsStream], () => this.forgetAll());
   }
 
   /** Stops watching the streams; the connection stays the caller's. */
@@ -136,7 +134,7 @@ export class JetStreamEventStore implements EventStore {
     checkAppendBatch(actorId, input);
     const events = input.map((e, i) => encode(e, json?.[i]));
     const limit = maxStoredEventBytes(actorId, this.maxPayload);
-    events.forEach((e, i) => checkStoredSize(e.json, limit, `/events/${i}`));
+    for (const [i, e] of events.entries()) checkStoredSize(e.json, limit, `/events/${i}`);
     const { sequences, duplicate } = await this.write(actorId, events, this.counters.append, true);
     return { actorId, fromVersion: input[0]!.version, toVersion: input.at(-1)!.version, sequences, duplicate };
   }
@@ -314,7 +312,13 @@ export class JetStreamEventStore implements EventStore {
         if (sequences) {
           const last = { version: values.at(-1)!.version, seq: sequences.at(-1)! };
           this.remember(actorId, last, generation);
-          this.indexes.recordWrite(actorId, sent.seq, values.map((e) => e.version), sequences, generation);
+          this.indexes.recordWrite(
+            actorId,
+            sent.seq,
+            values.map((e) => e.version),
+            sequences,
+            generation,
+          );
           return { sequences, duplicate: false };
         }
         // JetStream had this event: what the stream holds now decides, and a new write is a new event.

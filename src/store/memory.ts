@@ -117,7 +117,7 @@ export class MemoryEventStore implements EventStore {
   ): [number[], boolean] {
     const events = input.map((e, i) => encode(e, json?.[i]));
     const limit = maxStoredEventBytes(actorId, this.maxPayload);
-    events.forEach((e, i) => checkStoredSize(e.json, limit, pathOf(i)));
+    for (const [i, e] of events.entries()) checkStoredSize(e.json, limit, pathOf(i));
     const subject = this.subjects.events(actorId);
     const head = this.head(actorId);
     const stored = new Map<number, StoredVersion>();

@@ -28,9 +28,7 @@ export function checkAppendBatch(actorId: string, events: Event[]): void {
   });
   const ids = new Set(events.map((e) => e.id));
   if (ids.size !== events.length) {
-    throw new ValidationError("/events has two events with the same id", [
-      { path: "/events", message: "event ids must be unique" },
-    ]);
+    throw new ValidationError("/events has two events with the same id", [{ path: "/events", message: "event ids must be unique" }]);
   }
 }
 

@@ -1,6 +1,6 @@
-import type { Head } from "./decide.js";
-import { LruCache } from "./cache.js";
 import { StaleIndexError, type StoredMsg, type StreamReader } from "../jetstream/reader.js";
+import { LruCache } from "./cache.js";
+import type { Head } from "./decide.js";
 
 /**
  * Where one actor's events sit in the stream: version -> stream sequence, in order, for a
@@ -157,7 +157,7 @@ export class ActorIndexes {
       this.indexes.delete(actorId);
       return;
     }
-    versions.forEach((v, i) => index.add(v, seqs[i]!));
+    for (const [i, v] of versions.entries()) index.add(v, seqs[i]!);
     this.keep(actorId, index);
   }
 

@@ -6,7 +6,6 @@ import { onStreamReplaced, streamCreated } from "../jetstream/streams.js";
 // briefly unsubscribed replica can miss.
 const CHECK_INTERVAL_MS = 2000;
 
-
 /**
  * Tells a replica that a stream it has learned about is no longer the same stream: deleted and
  * created again, or its storage replaced. Sequences start over in a new stream, so a remembered

@@ -1,7 +1,7 @@
 import {
   DiscardPolicy,
-  type JetStreamManager,
   JetStreamApiError,
+  type JetStreamManager,
   RetentionPolicy,
   StorageType,
   type StreamConfig,
@@ -112,7 +112,8 @@ async function ensureStream(
   const losses: string[] = [];
   if (have.num_replicas !== want.num_replicas) {
     changes.num_replicas = want.num_replicas;
-    if (want.num_replicas! < have.num_replicas) losses.push(`replicas from ${have.num_replicas} to ${want.num_replicas} (EVENTSTORE_REPLICAS)`);
+    if (want.num_replicas! < have.num_replicas)
+      losses.push(`replicas from ${have.num_replicas} to ${want.num_replicas} (EVENTSTORE_REPLICAS)`);
   }
   if (!have.allow_direct) changes.allow_direct = true;
   if (want.allow_atomic && !have.allow_atomic) changes.allow_atomic = true;
@@ -140,8 +141,7 @@ async function ensureStream(
 /** What in an existing stream's configuration would break a promise of the contract; empty when nothing does. */
 function contractProblems(have: StreamConfig, want: NamedStreamConfig, s: StreamSettings, keepsEverything: boolean): string[] {
   const problems: string[] = [];
-  const sameSubjects =
-    have.subjects.length === want.subjects!.length && have.subjects.every((x) => want.subjects!.includes(x));
+  const sameSubjects = have.subjects.length === want.subjects!.length && have.subjects.every((x) => want.subjects!.includes(x));
   if (!sameSubjects) problems.push(`subjects are ${JSON.stringify(have.subjects)}, expected ${JSON.stringify(want.subjects)}`);
   if (have.storage !== want.storage) problems.push(`storage is ${have.storage}, expected ${want.storage}`);
   if (have.retention !== want.retention) problems.push(`retention is ${have.retention}, expected ${want.retention}`);

@@ -7,7 +7,7 @@ import { connect, type NatsConnection, nanos } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import type { Event } from "../../src/schemas/types.js";
-import { eventsStreamConfig, snapshotsStreamConfig, type StreamSettings } from "../../src/store/streams.js";
+import { eventsStreamConfig, type StreamSettings, snapshotsStreamConfig } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
@@ -68,7 +68,10 @@ function history(): Event[] {
 }
 
 const byActorAndVersion = (a: Event, b: Event) => a.actorId.localeCompare(b.actorId) || a.version - b.version;
-const parse = (file: string) => lines(readFileSync(file, "utf8")).map((l) => JSON.parse(l) as Event).sort(byActorAndVersion);
+const parse = (file: string) =>
+  lines(readFileSync(file, "utf8"))
+    .map((l) => JSON.parse(l) as Event)
+    .sort(byActorAndVersion);
 const ndjson = (events: object[]) => events.map((e) => JSON.stringify(e)).join("\n") + "\n";
 
 describe("export, purge, import", () => {
@@ -121,9 +124,13 @@ describe("bad input", () => {
     const file = join(dir, "broken.ndjson");
     writeFileSync(
       file,
-      [JSON.stringify(event(actors[0]!, 1)), "", JSON.stringify(event(actors[1]!, 1)), '{"id": "x", "eventType": ', JSON.stringify(event(actors[2]!, 1))].join(
-        "\n",
-      ),
+      [
+        JSON.stringify(event(actors[0]!, 1)),
+        "",
+        JSON.stringify(event(actors[1]!, 1)),
+        '{"id": "x", "eventType": ',
+        JSON.stringify(event(actors[2]!, 1)),
+      ].join("\n"),
     );
     const r = await runCli(["import", file], { env });
     expect(r.code, r.stderr).toBe(1);

@@ -54,7 +54,13 @@ async function auditEveryNode(load: WriterLoad, actors: readonly string[]) {
   const audits = [];
   for (const node of cluster.nodes) {
     const stored = await withConnection(node.url, (one) => readStoredEvents(one, STREAM, last));
-    audits.push({ node: node.name, ...audit(load.acks, stored.filter((s) => actors.includes(s.actorId))) });
+    audits.push({
+      node: node.name,
+      ...audit(
+        load.acks,
+        stored.filter((s) => actors.includes(s.actorId)),
+      ),
+    });
   }
   return audits;
 }
@@ -96,7 +102,14 @@ describe("a 3-node JetStream cluster with stream replicas 3", () => {
   it("stores a save sent twice at once through two cold replicas once, and answers both", async () => {
     const subjects = new Subjects("RETRY");
     for (let i = 0; i < 20; i++) {
-      const event = { id: randomUUID(), eventType: "T", actorId: `order-${randomUUID()}`, version: 1, data: {}, timestamp: new Date().toISOString() };
+      const event = {
+        id: randomUUID(),
+        eventType: "T",
+        actorId: `order-${randomUUID()}`,
+        version: 1,
+        data: {},
+        timestamp: new Date().toISOString(),
+      };
       const replies = await Promise.all([openStore(subjects).save(event), openStore(subjects).save(event)]);
       expect(replies[0]!.sequence).toBe(replies[1]!.sequence);
       expect(replies.filter((r) => !r.duplicate)).toHaveLength(1);
@@ -154,42 +167,53 @@ describe("a 3-node JetStream cluster with stream replicas 3", () => {
     }
   }, 90_000);
 
-  it(`loses and doubles nothing when the stream leader is killed ${LEADER_KILLS} times under a pipelined save load`, async () => {
-    const actors = Array.from({ length: 24 }, () => `order-${randomUUID()}`);
-    const load = new WriterLoad(nc, { actors, writersPerActor: 1 }).start();
-    const outagesMs: number[] = [];
-    try {
-      await load.acknowledged(100);
-      for (let kill = 1; kill <= LEADER_KILLS; kill++) {
-        const leader = await cluster.leaderOf(STREAM);
-        const from = load.acks.length;
-        await cluster.kill(leader);
+  it(
+    `loses and doubles nothing when the stream leader is killed ${LEADER_KILLS} times under a pipelined save load`,
+    async () => {
+      const actors = Array.from({ length: 24 }, () => `order-${randomUUID()}`);
+      const load = new WriterLoad(nc, { actors, writersPerActor: 1 }).start();
+      const outagesMs: number[] = [];
+      try {
         await load.acknowledged(100);
-        outagesMs.push(longestGap(load.acks.slice(Math.max(0, from - 1))));
-        await cluster.restart(leader);
-        await cluster.replicasCurrent(STREAM);
-        await load.acknowledged(100);
+        for (let kill = 1; kill <= LEADER_KILLS; kill++) {
+          const leader = await cluster.leaderOf(STREAM);
+          const from = load.acks.length;
+          await cluster.kill(leader);
+          await load.acknowledged(100);
+          outagesMs.push(longestGap(load.acks.slice(Math.max(0, from - 1))));
+          await cluster.restart(leader);
+          await cluster.replicasCurrent(STREAM);
+          await load.acknowledged(100);
+        }
+      } finally {
+        await load.stop();
       }
-    } finally {
-      await load.stop();
-    }
 
-    const audits = await auditEveryNode(load, actors);
-    console.log(
-      JSON.stringify({
-        leaderKills: LEADER_KILLS,
-        acknowledged: load.acks.length,
-        duplicateAcks: load.acks.filter((a) => a.duplicate).length,
-        retries: load.retries,
-        outagesMs,
-        perNode: audits.map((a) => ({ node: a.node, stored: a.stored, lost: a.lost.length, duplicated: a.duplicated.length })),
-      }),
-    );
-    expect(outagesMs).toHaveLength(LEADER_KILLS);
-    for (const a of audits) {
-      expect(a).toMatchObject({ acknowledged: load.acks.length, stored: load.acks.length, lost: [], duplicated: [], unacknowledged: [], outOfOrder: [] });
-    }
-  }, 60_000 + LEADER_KILLS * 60_000);
+      const audits = await auditEveryNode(load, actors);
+      console.log(
+        JSON.stringify({
+          leaderKills: LEADER_KILLS,
+          acknowledged: load.acks.length,
+          duplicateAcks: load.acks.filter((a) => a.duplicate).length,
+          retries: load.retries,
+          outagesMs,
+          perNode: audits.map((a) => ({ node: a.node, stored: a.stored, lost: a.lost.length, duplicated: a.duplicated.length })),
+        }),
+      );
+      expect(outagesMs).toHaveLength(LEADER_KILLS);
+      for (const a of audits) {
+        expect(a).toMatchObject({
+          acknowledged: load.acks.length,
+          stored: load.acks.length,
+          lost: [],
+          duplicated: [],
+          unacknowledged: [],
+          outOfOrder: [],
+        });
+      }
+    },
+    60_000 + LEADER_KILLS * 60_000,
+  );
 });
 
 /** The longest stretch without an acknowledged save. */

@@ -64,7 +64,15 @@ it("rides out nats-server being killed and restarted: reconnects, answers 503 wh
     await load.stop();
 
     const result = audit(load.acks, await readStoredEvents(nc, "EVENTS", await lastSequence(nc, "EVENTS")));
-    console.log(JSON.stringify({ phases, acknowledged: result.acknowledged, retries: load.retries, lost: result.lost.length, duplicated: result.duplicated.length }));
+    console.log(
+      JSON.stringify({
+        phases,
+        acknowledged: result.acknowledged,
+        retries: load.retries,
+        lost: result.lost.length,
+        duplicated: result.duplicated.length,
+      }),
+    );
     expect(result).toMatchObject({ lost: [], duplicated: [], unacknowledged: [], outOfOrder: [] });
     expect(load.retries).toBeGreaterThan(0);
     expect(await service.stop()).toBe(0);

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type NamedEndpointStats, Svcm } from "@nats-io/services";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
@@ -14,7 +14,7 @@ const SERVICE_ENV = { EVENTSTORE_JS_TIMEOUT_MS: "2000" };
 const DISCOVERY = { strategy: "stall", stall: 300, maxWait: 5000 } as const;
 
 let server: NatsServer;
-let services: ServiceProcess[] = [];
+const services: ServiceProcess[] = [];
 let nc: NatsConnection;
 
 beforeAll(async () => {
@@ -67,10 +67,20 @@ describe(`${REPLICAS} service replicas on one queue group`, () => {
     const grew = (count: (d: DomainData) => number) => sum(save.map((s) => count(s.data))) - sum(before.map((s) => count(s.data)));
     expect(save.every((s) => s.num_requests > 0)).toBe(true);
     // An attempt that timed out at the client may still have been served: it is the only slack.
-    const within = (n: number, low: number) => expect(n >= low && n <= low + load.retries, `${n} vs ${low} + ${load.retries} retries`).toBe(true);
-    within(grew((d) => d.conflicts), load.conflicts.length);
-    within(grew((d) => d.duplicates), load.acks.filter((a) => a.duplicate).length);
-    within(grew((d) => d.cache_hits + d.cache_misses), load.acks.length + load.conflicts.length);
+    const within = (n: number, low: number) =>
+      expect(n >= low && n <= low + load.retries, `${n} vs ${low} + ${load.retries} retries`).toBe(true);
+    within(
+      grew((d) => d.conflicts),
+      load.conflicts.length,
+    );
+    within(
+      grew((d) => d.duplicates),
+      load.acks.filter((a) => a.duplicate).length,
+    );
+    within(
+      grew((d) => d.cache_hits + d.cache_misses),
+      load.acks.length + load.conflicts.length,
+    );
     expect(grew((d) => d.cache_hits)).toBeGreaterThan(0);
     expect(sum(snapshotSave.map((s) => s.data.conflicts))).toBe(1);
   });

@@ -1,10 +1,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
-import { connect } from "@nats-io/transport-node";
 
 // A service whose subscriptions are gone looks alive and answers nothing. It must exit non-zero
 // instead, so that its supervisor restarts it (and the restart says what is wrong).

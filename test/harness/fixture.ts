@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll } from "vitest";
-import { type NatsServerOptions, type NatsServer, startNatsServer } from "./nats-server.js";
+import { type NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "./service-process.js";
 
 export interface ServiceFixture {

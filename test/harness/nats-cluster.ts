@@ -85,7 +85,10 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     let last: unknown;
     for (;;) {
       try {
-        const running = nodes.filter((n) => n.server).map((n) => n.url).join(",");
+        const running = nodes
+          .filter((n) => n.server)
+          .map((n) => n.url)
+          .join(",");
         const info = await withConnection(running, async (nc) => {
           const jsm = await jetstreamManager(nc, { timeout: 2000 });
           return (await jsm.streams.info(stream)).cluster;
@@ -164,7 +167,12 @@ async function waitForPlacement(servers: string, replicas: number): Promise<void
     const jsm = await jetstreamManager(nc, { timeout: 5000 });
     for (;;) {
       try {
-        await jsm.streams.add({ name: "PLACEMENT_PROBE", subjects: ["placement.probe"], num_replicas: replicas, storage: StorageType.Memory });
+        await jsm.streams.add({
+          name: "PLACEMENT_PROBE",
+          subjects: ["placement.probe"],
+          num_replicas: replicas,
+          storage: StorageType.Memory,
+        });
         await jsm.streams.delete("PLACEMENT_PROBE");
         return;
       } catch (err) {

@@ -21,11 +21,7 @@ export interface ServiceProcess {
 }
 
 /** Runs the built service (dist/src/main.js) as its own process and waits until it serves. */
-export async function startServiceProcess(
-  natsUrl: string,
-  env: Record<string, string> = {},
-  cwd = ROOT,
-): Promise<ServiceProcess> {
+export async function startServiceProcess(natsUrl: string, env: Record<string, string> = {}, cwd = ROOT): Promise<ServiceProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build (npm test does it first)`);
   const child = spawn(process.execPath, [MAIN], {
     cwd,

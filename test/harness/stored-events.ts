@@ -19,12 +19,7 @@ const BATCH = 1000;
  * applied everything yet ends its batch early: the read asks again until it has seen untilSeq
  * (the stream's last sequence as its leader has it), for up to waitMs.
  */
-export async function readStoredEvents(
-  nc: NatsConnection,
-  stream: string,
-  untilSeq = 0,
-  waitMs = 30_000,
-): Promise<StoredEventMsg[]> {
+export async function readStoredEvents(nc: NatsConnection, stream: string, untilSeq = 0, waitMs = 30_000): Promise<StoredEventMsg[]> {
   const deadline = Date.now() + waitMs;
   const out: StoredEventMsg[] = [];
   let seq = 1;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createConnection } from "node:net";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, Empty, type NatsConnection } from "@nats-io/transport-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -36,7 +36,8 @@ const tally: Record<string, Tally> = {};
 
 /** Sends one request and counts it under label (the endpoint, or "legal <endpoint>" for valid requests). */
 async function send(label: string, subject: string, payload: string | Uint8Array): Promise<Reply> {
-  const t = (tally[label] ??= { sent: 0, byCode: {}, slowestMs: 0 });
+  tally[label] ??= { sent: 0, byCode: {}, slowestMs: 0 };
+  const t = tally[label];
   t.sent++;
   const start = performance.now();
   const reply = await request(nc, subject, payload, REPLY_TIMEOUT_MS);
@@ -76,8 +77,12 @@ afterAll(async () => {
   const rows = Object.entries(tally).map(([label, t]) => ({
     requests: label,
     sent: t.sent,
-    "4xx": Object.entries(t.byCode).filter(([c]) => c >= "400" && c < "500").reduce((n, [, k]) => n + k, 0),
-    "5xx": Object.entries(t.byCode).filter(([c]) => c >= "500").reduce((n, [, k]) => n + k, 0),
+    "4xx": Object.entries(t.byCode)
+      .filter(([c]) => c >= "400" && c < "500")
+      .reduce((n, [, k]) => n + k, 0),
+    "5xx": Object.entries(t.byCode)
+      .filter(([c]) => c >= "500")
+      .reduce((n, [, k]) => n + k, 0),
     ok: t.byCode["0"] ?? 0,
     slowestMs: Math.round(t.slowestMs),
   }));
@@ -117,11 +122,22 @@ describe("hostile requests", () => {
     });
 
     it("refuses arbitrary JSON", async () => {
-      const value = fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.jsonValue({ maxDepth: 2 }).map((v) => ({ actorId: v })));
+      const value = fc.oneof(
+        fc.jsonValue({ maxDepth: 4 }),
+        fc.jsonValue({ maxDepth: 2 }).map((v) => ({ actorId: v })),
+      );
       await fc.assert(
         fc.asyncProperty(value, async (v) => {
           // {"actorId": "<legal>"} is a valid read: leave those to the acceptance tests below
-          fc.pre(!(typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as { actorId?: unknown }).actorId === "string" && Object.keys(v).length === 1));
+          fc.pre(
+            !(
+              typeof v === "object" &&
+              v !== null &&
+              !Array.isArray(v) &&
+              typeof (v as { actorId?: unknown }).actorId === "string" &&
+              Object.keys(v).length === 1
+            ),
+          );
           const text = JSON.stringify(v);
           fc.pre(text !== undefined);
           expectRefused(await send(endpoint, subject, text), text.slice(0, 200));
@@ -150,8 +166,15 @@ describe("hostile requests", () => {
     it.each([
       ["100,000 nested arrays", () => depth(100_000, "[", "]")],
       ["100,000 nested objects", () => depth(100_000, '{"a":', "}")],
-      ["100,000 nested objects in data", () => `{"id":"x","eventType":"T","actorId":"order-1","version":1,"data":${depth(100_000, '{"a":', "}")}}`],
-      ["100,000 nested arrays in an event of a batch", () => `{"actorId":"order-1","events":[{"id":"x","eventType":"T","actorId":"order-1","version":1,"data":{"a":${depth(100_000, "[", "]")}}}]}`],
+      [
+        "100,000 nested objects in data",
+        () => `{"id":"x","eventType":"T","actorId":"order-1","version":1,"data":${depth(100_000, '{"a":', "}")}}`,
+      ],
+      [
+        "100,000 nested arrays in an event of a batch",
+        () =>
+          `{"actorId":"order-1","events":[{"id":"x","eventType":"T","actorId":"order-1","version":1,"data":{"a":${depth(100_000, "[", "]")}}}]}`,
+      ],
       ["500,000 nested arrays (1 MB, under the request limit)", () => depth(500_000, "[", "]", "")],
     ])("%s: refused on every endpoint", async (_name, body) => {
       const text = body();
@@ -199,15 +222,21 @@ describe("legal requests that look hostile are accepted", () => {
 
   it("saves with odd ids, unicode, big numbers and keys like constructor, read back as JSON.parse sees them", async () => {
     await fc.assert(
-      fc.asyncProperty(validRequest("save", legalActorId.map((a) => `${a}-${randomUUID()}`)), async (event) => {
-        const text = toJson(event);
-        const sent = JSON.parse(text) as { actorId: string; data: unknown };
-        const saved = await send("legal save", SUBJECTS.save, text);
-        expect(saved.code, `${text.slice(0, 300)} -> ${JSON.stringify(saved.body)}`).toBe(0);
-        const read = await send("legal events", SUBJECTS.events, JSON.stringify({ actorId: sent.actorId }));
-        const [stored] = read.body.events as { data: unknown }[];
-        expect(JSON.stringify(stored!.data)).toBe(JSON.stringify(sent.data));
-      }),
+      fc.asyncProperty(
+        validRequest(
+          "save",
+          legalActorId.map((a) => `${a}-${randomUUID()}`),
+        ),
+        async (event) => {
+          const text = toJson(event);
+          const sent = JSON.parse(text) as { actorId: string; data: unknown };
+          const saved = await send("legal save", SUBJECTS.save, text);
+          expect(saved.code, `${text.slice(0, 300)} -> ${JSON.stringify(saved.body)}`).toBe(0);
+          const read = await send("legal events", SUBJECTS.events, JSON.stringify({ actorId: sent.actorId }));
+          const [stored] = read.body.events as { data: unknown }[];
+          expect(JSON.stringify(stored!.data)).toBe(JSON.stringify(sent.data));
+        },
+      ),
       params(300),
     );
   });
@@ -215,7 +244,10 @@ describe("legal requests that look hostile are accepted", () => {
   it("appends and reads with the same kinds of values", async () => {
     await fc.assert(
       fc.asyncProperty(
-        validRequest("append", legalActorId.map((a) => `${a}-${randomUUID()}`)),
+        validRequest(
+          "append",
+          legalActorId.map((a) => `${a}-${randomUUID()}`),
+        ),
         validRequest("events"),
         validRequest("version"),
         validRequest("snapshot_get"),
@@ -244,7 +276,10 @@ function rawPublish(port: number, subject: string, size: number): Promise<string
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: "127.0.0.1", port });
     let said = "";
-    const timer = setTimeout(() => (socket.destroy(), reject(new Error(`no answer; got ${said}`))), 5000);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer; got ${said}`));
+    }, 5000);
     // The server judges the size on the PUB line and closes the connection: the body never follows.
     socket.once("data", () => socket.write(`CONNECT {"verbose":false,"pedantic":false}\r\nPUB ${subject} _INBOX.raw ${size}\r\n`));
     socket.on("data", (d: Buffer) => (said += d.toString()));

@@ -29,7 +29,13 @@ describe("limit settings", () => {
         NATS_CONNECT_TIMEOUT_MS: "2500",
         NATS_INBOX_PREFIX: "_INBOX_eventstore.replica-1",
       }),
-    ).toMatchObject({ maxRequestBytes: 65536, maxDepth: 8, maxReadEvents: 100, connectTimeoutMs: 2500, inboxPrefix: "_INBOX_eventstore.replica-1" });
+    ).toMatchObject({
+      maxRequestBytes: 65536,
+      maxDepth: 8,
+      maxReadEvents: 100,
+      connectTimeoutMs: 2500,
+      inboxPrefix: "_INBOX_eventstore.replica-1",
+    });
   });
 
   it.each([

@@ -5,12 +5,12 @@ import { join } from "node:path";
 import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connect, Empty, errors, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { request } from "../harness/requests.js";
-import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 import { EventStoreClient } from "../../src/client/client.js";
 import { PermissionError } from "../../src/errors.js";
 import { runCli } from "../cli/run-cli.js";
+import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { request } from "../harness/requests.js";
+import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
 // The service runs with its two identities of deploy/permissions.conf, holding exactly
 // EVENTSTORE_SERVICE (takes requests) and EVENTSTORE_JETSTREAM (uses JetStream), and callers as
@@ -52,8 +52,7 @@ async function serverWith(permissionsText: string): Promise<NatsServer & { log: 
   return Object.assign(server, { log: () => log });
 }
 
-const as = (server: NatsServer, user: keyof typeof passwords) =>
-  connect({ servers: server.url, user, pass: passwords[user] });
+const as = (server: NatsServer, user: keyof typeof passwords) => connect({ servers: server.url, user, pass: passwords[user] });
 
 const IDENTITIES = {
   NATS_USER: "eventstore",
@@ -73,7 +72,13 @@ async function prepareStreams(admin: NatsConnection, state: "absent" | "stale"):
   if (state === "absent") return;
   const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1 };
   await jsm.streams.add({ ...common, name: "EVENTS", subjects: ["EVENTS.events.>"], allow_direct: false });
-  await jsm.streams.add({ ...common, name: "EVENTS_SNAPSHOTS", subjects: ["EVENTS.snapshots.>"], allow_direct: true, max_msgs_per_subject: 1 });
+  await jsm.streams.add({
+    ...common,
+    name: "EVENTS_SNAPSHOTS",
+    subjects: ["EVENTS.snapshots.>"],
+    allow_direct: true,
+    max_msgs_per_subject: 1,
+  });
 }
 
 /** Every endpoint and $SRV verb once, as a writer would use them; the first failure, or undefined. */
@@ -198,8 +203,10 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
       await call(writer, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version: 1, data: {} });
       await call(writer, "eventstore.snapshot.save", { actorId, version: 1, state: {} });
       const jsm = await jetstreamManager(admin);
-      const counts = async () =>
-        [(await jsm.streams.info("EVENTS")).state.messages, (await jsm.streams.info("EVENTS_SNAPSHOTS")).state.messages];
+      const counts = async () => [
+        (await jsm.streams.info("EVENTS")).state.messages,
+        (await jsm.streams.info("EVENTS_SNAPSHOTS")).state.messages,
+      ];
       const before = await counts();
 
       expect(await request(reader, "eventstore.events", { actorId })).toMatchObject({ code: 0, body: { events: [{ version: 1 }] } });

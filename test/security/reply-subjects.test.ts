@@ -143,7 +143,10 @@ async function expectStillServes(nc: NatsConnection): Promise<void> {
 function expectRefusalsLogged(service: ServiceProcess): void {
   const refusals = service.logs.filter((l) => l.msg === "dropped a request whose reply subject is not a caller's inbox");
   for (const reply of HOSTILE_REPLIES) {
-    expect(refusals.some((l) => l.reply === reply && l.level === 40), reply).toBe(true);
+    expect(
+      refusals.some((l) => l.reply === reply && l.level === 40),
+      reply,
+    ).toBe(true);
   }
   expect(refusals.some((l) => l.endpoint === "version")).toBe(true);
   expect(refusals.some((l) => String(l.endpoint).startsWith("$SRV.PING"))).toBe(true);

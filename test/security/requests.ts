@@ -71,9 +71,7 @@ const { tree } = fc.letrec<{ tree: Json; node: Json }>((tie) => ({
 /** A JSON object as `data` or `state` may hold it: nested, with tricky keys and numbers. */
 export const legalObject = tree as fc.Arbitrary<Obj>;
 
-const legalMetadata = fc
-  .uniqueArray(fc.tuple(dataKey, legalString(0, 12)), { maxLength: 3, selector: ([k]) => k })
-  .map((m) => new Obj(m));
+const legalMetadata = fc.uniqueArray(fc.tuple(dataKey, legalString(0, 12)), { maxLength: 3, selector: ([k]) => k }).map((m) => new Obj(m));
 
 const legalTimestamp = fc
   .date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59Z"), noInvalidDate: true })
@@ -119,7 +117,13 @@ export function validRequest(endpoint: Endpoint, actorId: fc.Arbitrary<string> =
         .tuple(actorId, version, fc.integer({ min: 1, max: 3 }))
         .chain(([a, v, n]) => fc.tuple(...Array.from({ length: n }, (_, i) => event(a, v + i))).map((events) => ({ a, events })))
         .filter(({ events }) => new Set(events.map((e) => e.members[0]![1])).size === events.length)
-        .map(({ a, events }) => new Obj([["actorId", a], ["events", events]]));
+        .map(
+          ({ a, events }) =>
+            new Obj([
+              ["actorId", a],
+              ["events", events],
+            ]),
+        );
     case "events":
       return fc
         .record({ a: actorId, from: fc.option(fc.integer({ min: 0, max: 1000 })), limit: fc.option(fc.integer({ min: 1, max: 10_000 })) })
@@ -136,7 +140,11 @@ export function validRequest(endpoint: Endpoint, actorId: fc.Arbitrary<string> =
       return fc
         .record({ a: actorId, v: version, state: legalObject, timestamp: fc.option(legalTimestamp) })
         .map(({ a, v, state, timestamp }) => {
-          const members: [string, Json][] = [["actorId", a], ["version", v], ["state", state]];
+          const members: [string, Json][] = [
+            ["actorId", a],
+            ["version", v],
+            ["state", state],
+          ];
           if (timestamp) members.push(["timestamp", timestamp]);
           return new Obj(members);
         });
@@ -205,8 +213,7 @@ const notAnObject: Json[] = [null, true, 0, 1.5, "", "{}", [], [new Obj([])], ne
 const CONTROL = fc.integer({ min: 0, max: 0x20 }).map((c) => String.fromCharCode(c === 0x20 ? 0x7f : c));
 const LONE_SURROGATE = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c));
 
-const inserted = (char: fc.Arbitrary<string>) =>
-  fc.tuple(legalString(0, 10), char, legalString(0, 10)).map(([a, c, b]) => a + c + b);
+const inserted = (char: fc.Arbitrary<string>) => fc.tuple(legalString(0, 10), char, legalString(0, 10)).map(([a, c, b]) => a + c + b);
 
 const emoji = (n: number) => "\u{1F600}".repeat(n);
 
@@ -248,7 +255,17 @@ function badValue(kind: Kind, actorId: string): fc.Arbitrary<Bad> {
     case "version":
       return fc.oneof(
         bad("wrong type", ["1", true, null, [], [1], new Obj([]), 1.5, new Raw("1e-7")]),
-        bad("out of range", [0, -1, new Raw("-0"), 9007199254740992, new Raw("9007199254740993"), new Raw("18446744073709551616"), new Raw("1e16"), new Raw("1e400"), new Raw("-1e400")]),
+        bad("out of range", [
+          0,
+          -1,
+          new Raw("-0"),
+          9007199254740992,
+          new Raw("9007199254740993"),
+          new Raw("18446744073709551616"),
+          new Raw("1e16"),
+          new Raw("1e400"),
+          new Raw("-1e400"),
+        ]),
       );
     case "fromVersion":
       return fc.oneof(
@@ -393,12 +410,14 @@ export function hostileRequest(endpoint: Endpoint): fc.Arbitrary<Hostile> {
     );
     const mutated = endpoint === "append" ? fc.oneof(topLevel, breakEvents(valid, actorId)) : topLevel;
     const asText = mutated.map(({ obj, ...expected }): Hostile => ({ text: toJson(obj), ...expected }));
-    const notAnObjectRoot = fc.constantFrom<[string, (t: string) => string]>(
-      ["wrapped in an array", (t) => `[${t}]`],
-      ["as a JSON string", (t) => JSON.stringify(t)],
-      ["replaced by null", () => "null"],
-      ["replaced by a number", () => "42"],
-    ).map(([mutation, wrap]) => ({ text: wrap(toJson(valid)), mutation, path: "/", says: /must be object/ }));
+    const notAnObjectRoot = fc
+      .constantFrom<[string, (t: string) => string]>(
+        ["wrapped in an array", (t) => `[${t}]`],
+        ["as a JSON string", (t) => JSON.stringify(t)],
+        ["replaced by null", () => "null"],
+        ["replaced by a number", () => "42"],
+      )
+      .map(([mutation, wrap]) => ({ text: wrap(toJson(valid)), mutation, path: "/", says: /must be object/ }));
     return fc.oneof({ arbitrary: asText, weight: 12 }, { arbitrary: notAnObjectRoot, weight: 1 });
   });
 }
@@ -408,7 +427,12 @@ function breakEvents(valid: Obj, actorId: string) {
   const events = valid.members.find(([k]) => k === "events")![1] as Obj[];
   const withEvents = (list: Json[]) => replaceMember(valid, "events", list);
   const inner = fc.integer({ min: 0, max: events.length - 1 }).chain((i) =>
-    breakField(events[i]!, EVENT_FIELDS.filter((f) => f.key !== "actorId"), `/events/${i}`, actorId).map((b) => ({
+    breakField(
+      events[i]!,
+      EVENT_FIELDS.filter((f) => f.key !== "actorId"),
+      `/events/${i}`,
+      actorId,
+    ).map((b) => ({
       ...b,
       obj: withEvents(events.map((e, j) => (j === i ? b.obj : e))),
     })),

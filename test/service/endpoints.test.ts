@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
+import { useService } from "../harness/fixture.js";
 import { request } from "../harness/requests.js";
 import { startServiceProcess } from "../harness/service-process.js";
-import { useService } from "../harness/fixture.js";
 
 const f = useService();
 
@@ -126,7 +126,11 @@ describe("endpoints through NATS requests", () => {
       ["a control character in the actor id", { ...valid, actorId: "order-\n1" }, "/actorId"],
       ["an over-long id", { ...valid, id: "i".repeat(129) }, "/id"],
       ["a __proto__ key", `{"id":"p","eventType":"T","actorId":"${actorId}","version":1,"data":{"__proto__":{"admin":true}}}`, "__proto__"],
-      ["deep nesting", `{"id":"d","eventType":"T","actorId":"${actorId}","version":1,"data":${"[".repeat(5000)}${"]".repeat(5000)}}`, "deeper"],
+      [
+        "deep nesting",
+        `{"id":"d","eventType":"T","actorId":"${actorId}","version":1,"data":${"[".repeat(5000)}${"]".repeat(5000)}}`,
+        "deeper",
+      ],
       ["oversized data", { ...valid, data: { blob: "x".repeat(1024 * 1024 - 2000) } }, "too large"],
     ];
     const before = await streamMessages();

@@ -7,7 +7,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
 import { JetStreamEventStore } from "../../src/store/jetstream.js";
-import { eventsStreamConfig, ensureStreams } from "../../src/store/streams.js";
+import { ensureStreams, eventsStreamConfig } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
 import { useService } from "../harness/fixture.js";
 import { readAll, request } from "../harness/requests.js";
@@ -25,8 +25,7 @@ const ev = (actorId: string, version: number, id: string = randomUUID()): Event 
   version,
   data: { v: version },
 });
-const versionsOf = async (nc: NatsConnection, actorId: string) =>
-  (await readAll<{ version: number }>(nc, actorId)).map((e) => e.version);
+const versionsOf = async (nc: NatsConnection, actorId: string) => (await readAll<{ version: number }>(nc, actorId)).map((e) => e.version);
 const save = (nc: NatsConnection, e: Event) => request(nc, "eventstore.save", e);
 
 /** Another replica, in this process, writing to the stream as it is now. */

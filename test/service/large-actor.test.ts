@@ -19,7 +19,10 @@ it("writes the history (101 appends of 1000)", async () => {
   const conn = await connect({ servers: f.server.url });
   const store = new JetStreamEventStore(conn, { subjects: new Subjects("EVENTS"), cacheSize: 10, timeoutMs: 10_000, atomicBatch: true });
   for (let from = 1; from <= TOTAL; from += 1000) {
-    await store.append(actorId, Array.from({ length: 1000 }, (_, i) => ev(from + i)));
+    await store.append(
+      actorId,
+      Array.from({ length: 1000 }, (_, i) => ev(from + i)),
+    );
   }
   store.close();
   await conn.close();

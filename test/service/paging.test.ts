@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
-import { request } from "../harness/requests.js";
 import { useService } from "../harness/fixture.js";
+import { request } from "../harness/requests.js";
 
 const MAX_PAYLOAD = 64 * 1024;
 
@@ -38,11 +38,19 @@ it("refuses an event too large to be read back, and accepts one just under the l
   const limit = MAX_PAYLOAD - 4096;
   const envelope = JSON.stringify({ id: "x", eventType: "E", actorId, version: 1, data: { blob: "" } }).length + 36;
   const tooBig = await request(f.nc, "eventstore.save", {
-    id: randomUUID(), eventType: "E", actorId, version: 1, data: { blob: "z".repeat(limit) },
+    id: randomUUID(),
+    eventType: "E",
+    actorId,
+    version: 1,
+    data: { blob: "z".repeat(limit) },
   });
   expect(tooBig.code).toBe(400);
   const fits = await request(f.nc, "eventstore.save", {
-    id: randomUUID(), eventType: "E", actorId, version: 1, data: { blob: "z".repeat(limit - envelope) },
+    id: randomUUID(),
+    eventType: "E",
+    actorId,
+    version: 1,
+    data: { blob: "z".repeat(limit - envelope) },
   });
   expect(fits.code).toBe(0);
   const read = await request(f.nc, "eventstore.events", { actorId });

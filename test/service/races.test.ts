@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Svcm } from "@nats-io/services";
 import { expect, it } from "vitest";
-import { readAll, request } from "../harness/requests.js";
 import { useService } from "../harness/fixture.js";
+import { readAll, request } from "../harness/requests.js";
 
 const f = useService({ replicas: 2 });
 
@@ -54,9 +54,7 @@ it("lets exactly one of two processes store each contested version", async () =>
   const actorId = `account-${randomUUID()}`;
   for (let version = 1; version <= 20; version++) {
     const attempts = await Promise.all(
-      Array.from({ length: 4 }, () =>
-        request(f.nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data: {} }),
-      ),
+      Array.from({ length: 4 }, () => request(f.nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data: {} })),
     );
     expect(attempts.filter((a) => a.code === 0)).toHaveLength(1);
     for (const lost of attempts.filter((a) => a.code !== 0)) {

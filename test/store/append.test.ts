@@ -2,14 +2,14 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection, nanos } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NotSupportedError, ValidationError, VersionConflictError } from "../../src/errors.js";
 import type { Event } from "../../src/schemas/types.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
 import { messageId } from "../../src/store/encode.js";
+import { JetStreamEventStore } from "../../src/store/jetstream.js";
 import { MemoryEventStore } from "../../src/store/memory.js";
 import { MAX_APPEND_EVENTS } from "../../src/store/rules.js";
 import { decodePage } from "../../src/store/store.js";
@@ -28,11 +28,9 @@ let jsm: JetStreamManager;
 
 const open = (conn: NatsConnection, s = subjects, atomicBatch = true) =>
   new JetStreamEventStore(conn, { subjects: s, cacheSize: 1000, timeoutMs: 5000, atomicBatch });
-const createStreams = (s: Subjects) =>
-  ensureStreams(jsm, { subjects: s, replicas: 1, snapshotsKeep: 2, atomicBatch: true }, silent);
+const createStreams = (s: Subjects) => ensureStreams(jsm, { subjects: s, replicas: 1, snapshotsKeep: 2, atomicBatch: true }, silent);
 const ev = (actorId: string, version: number): Event => ({ id: randomUUID(), eventType: "T", actorId, version, data: {} });
-const batch = (actorId: string, from: number, count: number) =>
-  Array.from({ length: count }, (_, i) => ev(actorId, from + i));
+const batch = (actorId: string, from: number, count: number) => Array.from({ length: count }, (_, i) => ev(actorId, from + i));
 
 let store: JetStreamEventStore;
 
@@ -172,11 +170,7 @@ describe("JetStream append on a server configured with a lower batch limit", () 
       config: `jetstream { store_dir: ${JSON.stringify(dir)}, limits { batch { max_msgs: 5 } } }`,
     });
     conn = await connect({ servers: limited.url });
-    await ensureStreams(
-      await jetstreamManager(conn),
-      { subjects, replicas: 1, snapshotsKeep: 2, atomicBatch: true },
-      silent,
-    );
+    await ensureStreams(await jetstreamManager(conn), { subjects, replicas: 1, snapshotsKeep: 2, atomicBatch: true }, silent);
     small = open(conn);
   });
 

@@ -42,17 +42,23 @@ describe("decide", () => {
     const history = fc.uniqueArray(fc.integer({ min: 1, max: 30 }), { maxLength: 12 }).map((vs) => vs.sort((a, b) => a - b));
     const ids = fc.constantFrom("a", "b", " a", "c");
     fc.assert(
-      fc.property(history, fc.integer({ min: 1, max: 32 }), fc.array(ids, { minLength: 1, maxLength: 4 }), ids, (vs, first, writeIds, storedId) => {
-        const held = new Map(vs.map((v, i) => [v, { seq: 100 + i, id: storedId }]));
-        const h = { version: vs.at(-1) ?? 0, seq: vs.length === 0 ? 0 : 100 + vs.length - 1 };
-        const write = writeIds.map((id, i) => ({ version: first + i, id }));
-        const asked = new Map([...held].filter(([v]) => versionsToCompare(write, h).includes(v)));
-        const d = decide(write, h, asked);
-        if (first > h.version) return d.kind === "write";
-        const repeat = write.every((e) => held.get(e.version)?.id === e.id);
-        if (repeat) return d.kind === "duplicate" && d.sequences.every((s, i) => s === held.get(write[i]!.version)!.seq);
-        return d.kind === "conflict" && d.currentVersion === h.version;
-      }),
+      fc.property(
+        history,
+        fc.integer({ min: 1, max: 32 }),
+        fc.array(ids, { minLength: 1, maxLength: 4 }),
+        ids,
+        (vs, first, writeIds, storedId) => {
+          const held = new Map(vs.map((v, i) => [v, { seq: 100 + i, id: storedId }]));
+          const h = { version: vs.at(-1) ?? 0, seq: vs.length === 0 ? 0 : 100 + vs.length - 1 };
+          const write = writeIds.map((id, i) => ({ version: first + i, id }));
+          const asked = new Map([...held].filter(([v]) => versionsToCompare(write, h).includes(v)));
+          const d = decide(write, h, asked);
+          if (first > h.version) return d.kind === "write";
+          const repeat = write.every((e) => held.get(e.version)?.id === e.id);
+          if (repeat) return d.kind === "duplicate" && d.sequences.every((s, i) => s === held.get(write[i]!.version)!.seq);
+          return d.kind === "conflict" && d.currentVersion === h.version;
+        },
+      ),
       { numRuns: 2000 },
     );
   });

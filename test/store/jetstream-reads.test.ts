@@ -3,9 +3,9 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StaleIndexError, StreamReader } from "../../src/jetstream/reader.js";
 import { Requester } from "../../src/jetstream/requester.js";
 import { JetStreamEventStore } from "../../src/store/jetstream.js";
-import { StaleIndexError, StreamReader } from "../../src/jetstream/reader.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
@@ -31,7 +31,11 @@ async function others(count: number): Promise<void> {
 beforeAll(async () => {
   server = await startNatsServer();
   nc = await connect({ servers: server.url });
-  await ensureStreams(await jetstreamManager(nc), { subjects, replicas: 1, snapshotsKeep: 1, atomicBatch: true }, pino({ level: "silent" }));
+  await ensureStreams(
+    await jetstreamManager(nc),
+    { subjects, replicas: 1, snapshotsKeep: 1, atomicBatch: true },
+    pino({ level: "silent" }),
+  );
 });
 
 afterAll(async () => {
@@ -95,7 +99,10 @@ describe("what a page fetches", () => {
     const a = `big-${randomUUID()}`;
     const store = open();
     const blob = "b".repeat(5000);
-    await store.append(a, Array.from({ length: 200 }, (_, i) => ({ ...ev(a, i + 1), data: { blob } })));
+    await store.append(
+      a,
+      Array.from({ length: 200 }, (_, i) => ({ ...ev(a, i + 1), data: { blob } })),
+    );
     await store.events(a, { maxBytes: 12_000 });
     const before = nc.stats().inBytes;
     const page = decodePage(await store.events(a, { maxBytes: 12_000 }));

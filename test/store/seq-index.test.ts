@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest";
+import { planRuns, StaleIndexError } from "../../src/jetstream/reader.js";
 import { LruCache } from "../../src/store/cache.js";
 import { ActorIndex, firstAfter } from "../../src/store/seq-index.js";
-import { planRuns, StaleIndexError } from "../../src/jetstream/reader.js";
 
 describe("ActorIndex", () => {
   const index = () => {
     const i = new ActorIndex(true, 0);
-    [
+    for (const [v, s] of [
       [1, 10],
       [2, 50],
       [5, 51],
       [6, 900],
-    ].forEach(([v, s]) => i.add(v!, s!));
+    ])
+      i.add(v!, s!);
     return i;
   };
 

@@ -47,7 +47,11 @@ async function check(source: LineSource, validator: RequestValidator): Promise<n
       validator.parse<SaveRequest>("save", encoder.encode(line.text));
     } catch (err) {
       const first = err instanceof ValidationError ? err.errors[0] : undefined;
-      throw new InputError(source.name, line.number, `not a valid event: ${first ? `${first.path} ${first.message}` : (err as Error).message}`);
+      throw new InputError(
+        source.name,
+        line.number,
+        `not a valid event: ${first ? `${first.path} ${first.message}` : (err as Error).message}`,
+      );
     }
     count++;
   }
