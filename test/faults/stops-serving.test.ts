@@ -9,7 +9,8 @@ import { type ServiceProcess, startServiceProcess } from "../harness/service-pro
 // A service whose subscriptions are gone looks alive and answers nothing. It must exit non-zero
 // instead, so that its supervisor restarts it (and the restart says what is wrong).
 
-const ALLOWED = '"eventstore.>", "$SRV.>", "_INBOX.>"';
+const ALLOWED =
+  '"eventstore.>", "$SRV.>", "_INBOX.>", "$JS.EVENT.ADVISORY.STREAM.*.EVENTS", "$JS.EVENT.ADVISORY.STREAM.*.EVENTS_SNAPSHOTS"';
 let server: NatsServer;
 let service: ServiceProcess;
 
