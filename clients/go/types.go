@@ -32,8 +32,10 @@ type Event struct {
 // Time parses Timestamp (RFC 3339).
 func (e *Event) Time() (time.Time, error) { return time.Parse(time.RFC3339Nano, e.Timestamp) }
 
-// MarshalJSON writes the contract's Event without HTML escaping (as JavaScript's JSON.stringify
-// does), so the Go and TypeScript clients send the same bytes for the same event.
+// MarshalJSON returns the bytes the client sends for the event: the contract's Event without HTML
+// escaping (as JavaScript's JSON.stringify writes it), so the Go and TypeScript clients send the
+// same bytes for the same event. (json.Marshal of an Event applies its own HTML escaping on top;
+// call MarshalJSON directly for the bytes as sent.)
 func (e Event) MarshalJSON() ([]byte, error) {
 	type plain Event
 	p := plain(e)
