@@ -3,6 +3,7 @@ package eventstore
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,7 +114,7 @@ func TestUnavailableIsRetried(t *testing.T) {
 	if err := c.request(ctxFor(t), subject, event("a-1", 1, `{"k":"<&>"}`), &r); err != nil {
 		t.Fatal(err)
 	}
-	if !r.Duplicate || r.Sequence != 9 || retries != 2 || len(*seen) != 3 {
+	if !r.Duplicate || r.Sequence != 9 || retries != 2 || len(*seen) != 3 { // the responder is done: it answered
 		t.Fatalf("%+v after %d retries, %d attempts", r, retries, len(*seen))
 	}
 	for _, p := range *seen {
@@ -122,13 +123,13 @@ func TestUnavailableIsRetried(t *testing.T) {
 		}
 	}
 
-	conflicts := 0
+	var conflicts atomic.Int32
 	subject = "fake." + uid()
 	fakeResponder(t, subject, func(int, *nats.Msg) *nats.Msg {
-		conflicts++
+		conflicts.Add(1)
 		return errorReply("409", "conflict", `{"error":{"code":409,"message":"conflict"}}`)
 	})
-	if err := c.requestBytes(ctxFor(t), subject, []byte(`{}`), nil); !errors.Is(err, ErrVersionConflict) || conflicts != 1 {
-		t.Fatalf("%v after %d attempts: a conflict is not retried", err, conflicts)
+	if err := c.requestBytes(ctxFor(t), subject, []byte(`{}`), nil); !errors.Is(err, ErrVersionConflict) || conflicts.Load() != 1 {
+		t.Fatalf("%v after %d attempts: a conflict is not retried", err, conflicts.Load())
 	}
 }
