@@ -64,11 +64,18 @@ export class VersionConflictError extends EventStoreError {
     readonly attemptedVersion: number,
     readonly currentVersion: number,
     message = `version conflict for actor ${JSON.stringify(actorId)}: attempted version ${attemptedVersion}, current version ${currentVersion}`,
+    /** For a transaction: every actor that is behind, the first of them in the fields above. */
+    readonly conflicts?: { actorId: string; attemptedVersion: number; currentVersion: number }[],
   ) {
     super(message);
   }
   override details() {
-    return { actorId: this.actorId, attemptedVersion: this.attemptedVersion, currentVersion: this.currentVersion };
+    return {
+      actorId: this.actorId,
+      attemptedVersion: this.attemptedVersion,
+      currentVersion: this.currentVersion,
+      ...(this.conflicts ? { conflicts: this.conflicts } : {}),
+    };
   }
 }
 

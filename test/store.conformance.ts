@@ -399,3 +399,134 @@ export function appendConformance(name: string, getStore: () => EventStore): voi
     });
   });
 }
+
+/** What every EventStore's transact must do: several actors' events all stored or none, idempotent, racing safely. */
+export function transactConformance(name: string, getStore: () => EventStore): void {
+  const actor = (type = "acct") => `${type}-${randomUUID()}`;
+  const ev = (actorId: string, version: number, extra: Partial<Event> = {}): Event => ({
+    id: randomUUID(),
+    eventType: "Moved",
+    actorId,
+    version,
+    data: { v: version },
+    ...extra,
+  });
+  const part = (actorId: string, from: number, count = 1) => ({
+    actorId,
+    events: Array.from({ length: count }, (_, i) => ev(actorId, from + i)),
+  });
+  const versions = async (actorId: string) =>
+    decodePage(await getStore().events(actorId, { maxBytes: 1024 * 1024 })).events.map((e) => e.version);
+
+  describe(`${name} store transact conformance`, () => {
+    it("stores every actor's events together, with consecutive sequences, in the request's order", async () => {
+      const [a, b] = [actor(), actor()];
+      await getStore().save(ev(b, 1));
+      const r = await getStore().transact([part(a, 1, 2), part(b, 2, 1)]);
+      expect(r.duplicate).toBe(false);
+      expect(r.appends.map((x) => [x.actorId, x.fromVersion, x.toVersion, x.sequences.length])).toEqual([
+        [a, 1, 2, 2],
+        [b, 2, 2, 1],
+      ]);
+      const seqs = r.appends.flatMap((x) => x.sequences);
+      expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+      expect(await versions(a)).toEqual([1, 2]);
+      expect(await versions(b)).toEqual([1, 2]);
+    });
+
+    it("stores nothing when any actor is behind, naming every actor that is", async () => {
+      const [a, b, c] = [actor(), actor(), actor()];
+      await getStore().save(ev(b, 3));
+      await getStore().save(ev(c, 1));
+      const err = await getStore()
+        .transact([part(a, 1), part(b, 2), part(c, 1)])
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(VersionConflictError);
+      expect(err).toMatchObject({
+        code: 409,
+        actorId: b,
+        attemptedVersion: 2,
+        currentVersion: 3,
+        conflicts: [
+          { actorId: b, attemptedVersion: 2, currentVersion: 3 },
+          { actorId: c, attemptedVersion: 1, currentVersion: 1 },
+        ],
+      });
+      expect(await versions(a)).toEqual([]);
+      expect(await versions(b)).toEqual([3]);
+    });
+
+    it("answers a retry of the same transaction as a duplicate with the original sequences, also after later writes", async () => {
+      const [a, b] = [actor(), actor()];
+      const tx = [part(a, 1, 2), part(b, 1, 1)];
+      const first = await getStore().transact(tx);
+      expect(await getStore().transact(tx)).toEqual({ ...first, duplicate: true });
+      await getStore().save(ev(a, 3));
+      expect(await getStore().transact(tx)).toEqual({ ...first, duplicate: true });
+      expect(await versions(a)).toEqual([1, 2, 3]);
+    });
+
+    it("treats a transaction of which only some actors' parts are stored as a conflict", async () => {
+      const [a, b] = [actor(), actor()];
+      const pa = part(a, 1);
+      await getStore().append(a, pa.events);
+      const err = await getStore()
+        .transact([pa, part(b, 1)])
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 409, conflicts: [{ actorId: a, attemptedVersion: 1, currentVersion: 1 }] });
+      expect(await versions(b)).toEqual([]);
+    });
+
+    it("refuses with 400 what the contract forbids, storing nothing", async () => {
+      const [a, b] = [actor(), actor()];
+      const shared = part(b, 1);
+      shared.events[0]!.id = "same";
+      const withSame = part(a, 1);
+      withSame.events[0]!.id = "same";
+      const bad = [
+        [],
+        [part(a, 1), part(a, 2)],
+        [{ actorId: a, events: [ev(b, 1)] }],
+        [withSame, shared],
+        [{ actorId: a, events: [ev(a, 1), ev(a, 3)] }],
+        [part(a, 1, 600), part(b, 1, 401)],
+        Array.from({ length: 101 }, () => part(actor(), 1)),
+      ];
+      for (const appends of bad) {
+        expect(
+          await getStore()
+            .transact(appends)
+            .catch((e: unknown) => e),
+        ).toBeInstanceOf(ValidationError);
+      }
+      expect(await versions(a)).toEqual([]);
+      expect(await versions(b)).toEqual([]);
+    });
+
+    it("lets racing overlapping transactions, appends and saves each land whole or not at all", async () => {
+      const accounts = [actor(), actor(), actor()];
+      const acked: { actorId: string; versions: number[] }[][] = [];
+      const writers = Array.from({ length: 6 }, (_, w) => async () => {
+        for (let round = 0; round < 6; round++) {
+          const mine = w % 3 === 0 ? [accounts[w % 3]!] : [accounts[w % 3]!, accounts[(w + 1) % 3]!];
+          const heads = await Promise.all(mine.map((a) => getStore().version(a)));
+          const parts = mine.map((a, i) => part(a, heads[i]! + 1, 1 + (round % 2)));
+          const written = await getStore()
+            .transact(parts)
+            .then(() => parts.map((p) => ({ actorId: p.actorId, versions: p.events.map((e) => e.version) })))
+            .catch((e: unknown) => {
+              expect(e).toMatchObject({ code: 409 });
+              return undefined;
+            });
+          if (written) acked.push(written);
+        }
+      });
+      await Promise.all(writers.map((w) => w()));
+      expect(acked.length).toBeGreaterThan(0);
+      for (const a of accounts) {
+        const mine = acked.flatMap((tx) => tx.filter((p) => p.actorId === a).flatMap((p) => p.versions)).sort((x, y) => x - y);
+        expect(await versions(a)).toEqual(mine);
+      }
+    });
+  });
+}

@@ -2,11 +2,12 @@ import { type ApiError, JetStreamApiError } from "@nats-io/jetstream";
 import { type Msg, type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { InternalError } from "../errors.js";
 
-/** The first nats-server with atomic batch publish, which append needs. */
+/** The first nats-server with atomic batch publish, which append and transact need. */
 export const ATOMIC_BATCH_SERVER = "2.12.0";
 
-/** One message of an atomic batch: its body and its own headers (the batch headers are added here). */
+/** One message of an atomic batch: its subject, body and own headers (the batch headers are added here). */
 export interface BatchMessage {
+  subject: string;
   data: Uint8Array;
   headers: MsgHdrs;
 }
@@ -16,7 +17,7 @@ export interface BatchMessage {
 const FLOW_CONTROL_EVERY = 100;
 
 /**
- * Publishes messages on one subject as one JetStream atomic batch (the Nats-Batch-Id,
+ * Publishes messages, on one subject or several, as one JetStream atomic batch (the Nats-Batch-Id,
  * Nats-Batch-Sequence and Nats-Batch-Commit headers): the stream stores all of them, with
  * consecutive sequences, or none. A batch whose commit never arrives is dropped by the server.
  *
@@ -24,15 +25,10 @@ const FLOW_CONTROL_EVERY = 100;
  * refusal into the same error; here a refusal is a JetStreamApiError with the server's own code.
  * Resolves to the stream sequence of the last message.
  */
-export async function publishAtomicBatch(
-  nc: NatsConnection,
-  subject: string,
-  messages: BatchMessage[],
-  timeoutMs: number,
-): Promise<number> {
+export async function publishAtomicBatch(nc: NatsConnection, messages: BatchMessage[], timeoutMs: number): Promise<number> {
   const batchId = nuid.next();
   const count = messages.length;
-  for (const [i, { data, headers }] of messages.entries()) {
+  for (const [i, { subject, data, headers }] of messages.entries()) {
     const n = i + 1;
     headers.set("Nats-Batch-Id", batchId);
     headers.set("Nats-Batch-Sequence", String(n));

@@ -79,6 +79,14 @@ export interface ErrorResponse {
     attemptedVersion?: number;
     currentVersion?: number;
     requiredServerVersion?: string;
+    /**
+     * 409 from transact: every actor that is behind.
+     */
+    conflicts?: {
+      actorId: string;
+      attemptedVersion: number;
+      currentVersion: number;
+    }[];
   };
 }
 export interface EventsRequest {
@@ -172,6 +180,66 @@ export interface SnapshotSaveResponse {
    * An actor's event version.
    */
   version: number;
+}
+/**
+ * The events of several actors, stored all together (one JetStream atomic batch) or not at all: 1 to 100 distinct actors, each listed once with events of consecutive versions, at most 1000 events in all, no event id twice.
+ */
+export interface TransactRequest {
+  /**
+   * @minItems 1
+   * @maxItems 100
+   */
+  appends: [
+    {
+      /**
+       * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
+       */
+      actorId: string;
+      /**
+       * @minItems 1
+       * @maxItems 1000
+       */
+      events: [Event, ...Event[]];
+    },
+    ...{
+      /**
+       * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
+       */
+      actorId: string;
+      /**
+       * @minItems 1
+       * @maxItems 1000
+       */
+      events: [Event, ...Event[]];
+    }[]
+  ];
+}
+export interface TransactResponse {
+  /**
+   * One entry per actor, in the request's order.
+   */
+  appends: {
+    /**
+     * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
+     */
+    actorId: string;
+    /**
+     * An actor's event version.
+     */
+    fromVersion: number;
+    /**
+     * An actor's event version.
+     */
+    toVersion: number;
+    /**
+     * Items: The message's sequence in the JetStream stream.
+     */
+    sequences: number[];
+  }[];
+  /**
+   * true: the same transaction was stored before; these are its original sequences.
+   */
+  duplicate: boolean;
 }
 export interface VersionRequest {
   /**

@@ -47,3 +47,35 @@ export function decide(events: readonly EventToWrite[], head: Head, stored: Read
   }
   return { kind: "duplicate", sequences };
 }
+
+/** One actor of a write and its decision. */
+export interface ActorDecision {
+  actorId: string;
+  attemptedVersion: number;
+  currentVersion: number;
+  decision: Decision;
+}
+
+export interface Conflict {
+  actorId: string;
+  attemptedVersion: number;
+  currentVersion: number;
+}
+
+export type Outcome = { kind: "write" } | { kind: "duplicate"; sequences: number[][] } | { kind: "conflict"; conflicts: Conflict[] };
+
+/**
+ * A write of several actors is stored all together or not at all, so it is a retry only when every
+ * actor's part is; a write partly stored and partly not is another write, and every actor whose
+ * part does not go after its head is behind.
+ */
+export function decideAll(actors: readonly ActorDecision[]): Outcome {
+  if (actors.every((a) => a.decision.kind === "write")) return { kind: "write" };
+  const sequences: number[][] = [];
+  for (const a of actors) if (a.decision.kind === "duplicate") sequences.push(a.decision.sequences);
+  if (sequences.length === actors.length) return { kind: "duplicate", sequences };
+  const conflicts = actors
+    .filter((a) => a.decision.kind !== "write")
+    .map(({ actorId, attemptedVersion, currentVersion }) => ({ actorId, attemptedVersion, currentVersion }));
+  return { kind: "conflict", conflicts };
+}

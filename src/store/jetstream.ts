@@ -7,31 +7,32 @@ import {
   NotSupportedError,
   toEventStoreError,
   UnavailableError,
-  VersionConflictError,
 } from "../errors.js";
 import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "../jetstream/batch.js";
 import { publish, publishHeaders } from "../jetstream/publish.js";
 import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg, StreamReader } from "../jetstream/reader.js";
 import { Requester } from "../jetstream/requester.js";
-import type { AppendResponse, Event, SaveResponse, Snapshot, SnapshotSaveResponse } from "../schemas/types.js";
+import type { AppendResponse, Event, SaveResponse, Snapshot, SnapshotSaveResponse, TransactResponse } from "../schemas/types.js";
 import { sleep } from "../sleep.js";
 import { Headers, type Subjects } from "../subjects.js";
 import { LruCache } from "./cache.js";
-import { decide, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
+import { decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
 import { checkStoredSize, type Encoded, encode, messageId, storedEventId } from "./encode.js";
-import { checkAppendBatch, serverBatchLimitError, snapshotAheadError } from "./rules.js";
+import { serverBatchLimitError, snapshotAheadError } from "./rules.js";
 import { ActorIndexes, firstAfter } from "./seq-index.js";
 import {
+  type ActorEvents,
   type EventStore,
   type EventsPage,
   maxStoredEventBytes,
   newWriteCounters,
   pageOverhead,
   type ReadOptions,
-  type StoreCounters,
   type StoredSnapshot,
 } from "./store.js";
 import { StreamIdentity } from "./stream-identity.js";
+import * as write from "./write.js";
+import { answer } from "./write.js";
 
 export interface JetStreamStoreOptions {
   subjects: Subjects;
@@ -116,27 +117,27 @@ export class JetStreamEventStore implements EventStore {
     this.identity.stop();
   }
 
-  async save(input: Event, json?: Uint8Array): Promise<SaveResponse> {
-    const event = encode(input, json);
-    checkStoredSize(event.json, maxStoredEventBytes(input.actorId, this.maxPayload), "/");
-    const { sequences, duplicate } = await this.write(input.actorId, [event], this.counters.save, false);
-    return { actorId: input.actorId, version: input.version, sequence: sequences[0]!, duplicate };
+  async save(event: Event, json?: Uint8Array): Promise<SaveResponse> {
+    return write.save(this.write, this.maxPayload, this.counters.save, event, json);
   }
 
-  async append(actorId: string, input: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
-    if (!this.atomicBatch) {
-      throw new NotSupportedError(
-        `append needs nats-server ${ATOMIC_BATCH_SERVER} or newer (atomic batch publish); ` +
-          `this one is ${this.nc.info?.version ?? "unknown"}`,
-        ATOMIC_BATCH_SERVER,
-      );
-    }
-    checkAppendBatch(actorId, input);
-    const events = input.map((e, i) => encode(e, json?.[i]));
-    const limit = maxStoredEventBytes(actorId, this.maxPayload);
-    for (const [i, e] of events.entries()) checkStoredSize(e.json, limit, `/events/${i}`);
-    const { sequences, duplicate } = await this.write(actorId, events, this.counters.append, true);
-    return { actorId, fromVersion: input[0]!.version, toVersion: input.at(-1)!.version, sequences, duplicate };
+  async append(actorId: string, events: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
+    this.requireAtomicBatch();
+    return write.append(this.write, this.maxPayload, this.counters.append, actorId, events, json);
+  }
+
+  async transact(appends: ActorEvents[], json?: Uint8Array[][]): Promise<TransactResponse> {
+    this.requireAtomicBatch();
+    return write.transact(this.write, this.maxPayload, this.counters.transact, appends, json);
+  }
+
+  private requireAtomicBatch(): void {
+    if (this.atomicBatch) return;
+    throw new NotSupportedError(
+      `append and transact need nats-server ${ATOMIC_BATCH_SERVER} or newer (atomic batch publish); ` +
+        `this one is ${this.nc.info?.version ?? "unknown"}`,
+      ATOMIC_BATCH_SERVER,
+    );
   }
 
   async events(actorId: string, options: ReadOptions): Promise<EventsPage> {
@@ -262,75 +263,90 @@ export class JetStreamEventStore implements EventStore {
   }
 
   /**
-   * One write of an actor's events: stored after the head the stream has now, or decided against
-   * what it holds (a retry of the same events, or a conflict). A single event is one publish, several
-   * one atomic batch; both carry the expectation that the actor's history ends at the head.
+   * One write of one or more actors' events: stored after the heads the stream has now, or decided
+   * against what it holds (a retry of the same events, or a conflict). Each actor's first message
+   * carries the expectation that its history ends at its head, and the server enforces every one.
    */
-  private async write(
-    actorId: string,
-    events: Encoded<Event>[],
-    counters: StoreCounters,
-    batch: boolean,
-  ): Promise<{ sequences: number[]; duplicate: boolean }> {
+  private readonly write: write.Write = async (entries, counters, kind) => {
     const generation = this.generation;
-    const subject = this.subjects.events(actorId);
-    const values = events.map((e) => e.value);
-    let head: FreshHead | undefined = this.cachedHead(actorId);
-    let fresh = false;
-    if (head) {
-      counters.cacheHits++;
-    } else {
-      counters.cacheMisses++;
-      head = await this.freshHead(actorId, subject, generation);
-      fresh = true;
-    }
+    const subjects = entries.map((e) => this.subjects.events(e.actorId));
+    const values = entries.map((e) => e.events.map((x) => x.value));
+    const fresh = entries.map(() => false);
+    const heads: FreshHead[] = await Promise.all(
+      entries.map(async ({ actorId }, i) => {
+        const cached = this.cachedHead(actorId);
+        if (cached) {
+          counters.cacheHits++;
+          return cached;
+        }
+        counters.cacheMisses++;
+        fresh[i] = true;
+        return this.freshHead(actorId, subjects[i]!, generation);
+      }),
+    );
+    const refresh = async (which: (i: number) => boolean) => {
+      await Promise.all(
+        entries.map(async ({ actorId }, i) => {
+          if (!which(i)) return;
+          heads[i] = await this.freshHead(actorId, subjects[i]!, generation);
+          fresh[i] = true;
+        }),
+      );
+    };
     // Set once JetStream recognised an id whose event is no longer stored (deleted or purged):
     // the new write must not be taken for that one.
     let renew = false;
     for (let attempt = 1; ; attempt++) {
-      if (values[0]!.version <= head.version && !fresh) {
-        head = await this.freshHead(actorId, subject, generation);
-        fresh = true;
-        continue;
-      }
-      const stored = await this.storedVersions(actorId, subject, versionsToCompare(values, head), head, generation);
-      const decision = decide(values, head, stored);
-      if (decision.kind === "duplicate") {
-        counters.duplicates++;
-        return { sequences: decision.sequences, duplicate: true };
-      }
-      if (decision.kind === "conflict") {
-        counters.conflicts++;
-        throw new VersionConflictError(actorId, values[0]!.version, decision.currentVersion);
-      }
-      const sent: Head = head;
-      try {
-        const ids = values.map((e) => messageId(actorId, e.version, e.id) + (renew ? `.${nuid.next()}` : ""));
-        const sequences = batch
-          ? await this.publishBatch(subject, events, ids, sent.seq)
-          : await this.publishOne(subject, events[0]!, ids[0]!, sent.seq);
-        if (sequences) {
-          const last = { version: values.at(-1)!.version, seq: sequences.at(-1)! };
-          this.remember(actorId, last, generation);
-          this.indexes.recordWrite(
+      // What this replica remembers may be behind: a write that looks like a repeat is judged on the stream.
+      const stale = (i: number) => !fresh[i] && values[i]![0]!.version <= heads[i]!.version;
+      if (entries.some((_, i) => stale(i))) await refresh(stale);
+      const decisions = await Promise.all(
+        entries.map(async ({ actorId }, i) => {
+          const head = heads[i]!;
+          const stored = await this.storedVersions(actorId, subjects[i]!, versionsToCompare(values[i]!, head), head, generation);
+          return {
             actorId,
-            sent.seq,
-            values.map((e) => e.version),
-            sequences,
-            generation,
-          );
+            attemptedVersion: values[i]![0]!.version,
+            currentVersion: head.version,
+            decision: decide(values[i]!, head, stored),
+          };
+        }),
+      );
+      const answered = answer(decideAll(decisions), counters, kind);
+      if (answered) return answered;
+      const sent: Head[] = [...heads];
+      try {
+        const ids = values.map((events, i) =>
+          events.map((e) => messageId(entries[i]!.actorId, e.version, e.id) + (renew ? `.${nuid.next()}` : "")),
+        );
+        const sequences =
+          kind.transport === "batch"
+            ? await this.publishBatch(entries, subjects, ids, sent)
+            : await this.publishOne(subjects[0]!, entries[0]!.events[0]!, ids[0]![0]!, sent[0]!.seq);
+        if (sequences) {
+          for (const [i, { actorId }] of entries.entries()) {
+            const seqs = sequences[i]!;
+            this.remember(actorId, { version: values[i]!.at(-1)!.version, seq: seqs.at(-1)! }, generation);
+            this.indexes.recordWrite(
+              actorId,
+              sent[i]!.seq,
+              values[i]!.map((e) => e.version),
+              seqs,
+              generation,
+            );
+          }
           return { sequences, duplicate: false };
         }
         // JetStream had this event: what the stream holds now decides, and a new write is a new event.
         renew = true;
       } catch (err) {
-        // The server checks a batch's ids before its expectation, so an id it knows may also hide a moved head.
+        // The server checks a batch's ids before its expectations, so an id it knows may also hide a moved head.
         const idKnown = hasJsCode(err, JsErrorCode.AtomicPublishDuplicateMessageId);
         // A retry that overtook its own original on a replicated stream: the head shows the outcome soon.
         const idInProcess = hasJsCode(err, JsErrorCode.DuplicateMessageIdInProcess);
         if (!isWrongLastSequence(err) && !idKnown && !idInProcess) {
           // The write may have been stored: forget what we knew so the retry re-reads.
-          this.cache.delete(actorId);
+          for (const { actorId } of entries) this.cache.delete(actorId);
           throw toEventStoreError(this.seen(err));
         }
         if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
@@ -338,38 +354,42 @@ export class JetStreamEventStore implements EventStore {
         counters.retries++;
       }
       if (attempt >= MAX_WRITE_ATTEMPTS) {
-        throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
+        throw new UnavailableError(`${entries.map((e) => JSON.stringify(e.actorId)).join(", ")}: under heavy contention; retry`);
       }
-      head = await this.freshHead(actorId, subject, generation);
-      fresh = true;
+      // A refused batch does not say whose expectation failed: read every head again.
+      await refresh(() => true);
     }
-  }
+  };
 
   /** Publishes one event; its sequence, or undefined when JetStream took it for an event it already had. */
-  private async publishOne(subject: string, event: Encoded<Event>, msgId: string, lastSubjectSeq: number): Promise<number[] | undefined> {
+  private async publishOne(subject: string, event: Encoded<Event>, msgId: string, lastSubjectSeq: number): Promise<number[][] | undefined> {
     const ack = await publish(this.requester, subject, event.json, { msgId, lastSubjectSeq, headers: versionHeader(event.value.version) });
-    return ack.duplicate ? undefined : [ack.seq];
+    return ack.duplicate ? undefined : [[ack.seq]];
   }
 
-  /** Publishes events as one atomic batch, the expectation on its first message covering them all. */
-  private async publishBatch(subject: string, events: Encoded<Event>[], ids: string[], expectSeq: number): Promise<number[]> {
-    const messages = events.map((e, i) => ({
-      data: e.json,
-      headers: publishHeaders({
-        msgId: ids[i]!,
-        ...(i === 0 ? { lastSubjectSeq: expectSeq } : {}),
-        headers: versionHeader(e.value.version),
-      }),
-    }));
+  /** Publishes every actor's events as one atomic batch, the expectation on each actor's first message. */
+  private async publishBatch(entries: write.WriteEntry[], subjects: string[], ids: string[][], heads: Head[]): Promise<number[][]> {
+    const messages = entries.flatMap(({ events }, i) =>
+      events.map((e, j) => ({
+        subject: subjects[i]!,
+        data: e.json,
+        headers: publishHeaders({
+          msgId: ids[i]![j]!,
+          ...(j === 0 ? { lastSubjectSeq: heads[i]!.seq } : {}),
+          headers: versionHeader(e.value.version),
+        }),
+      })),
+    );
     let lastSeq: number;
     try {
-      lastSeq = await publishAtomicBatch(this.nc, subject, messages, this.timeout);
+      lastSeq = await publishAtomicBatch(this.nc, messages, this.timeout);
     } catch (err) {
-      if (hasJsCode(err, JsErrorCode.AtomicPublishTooLargeBatch)) throw serverBatchLimitError(events.length);
+      if (hasJsCode(err, JsErrorCode.AtomicPublishTooLargeBatch)) throw serverBatchLimitError(messages.length);
       throw err;
     }
-    // A committed batch is stored as one unit, so its messages hold the sequences up to the last.
-    return events.map((_, i) => lastSeq - events.length + 1 + i);
+    // A committed batch is stored as one unit, in its order, so its messages hold the sequences up to the last.
+    let seq = lastSeq - messages.length;
+    return entries.map(({ events }) => events.map(() => ++seq));
   }
 
   /** What the stream holds at these versions of the actor (each up to its head): sequence and exact id. */

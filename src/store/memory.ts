@@ -1,20 +1,21 @@
-import { VersionConflictError } from "../errors.js";
-import type { AppendResponse, Event, SaveResponse, Snapshot, SnapshotSaveResponse } from "../schemas/types.js";
+import type { AppendResponse, Event, SaveResponse, Snapshot, SnapshotSaveResponse, TransactResponse } from "../schemas/types.js";
 import { Subjects } from "../subjects.js";
-import { decide, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
+import { decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
 import { checkStoredSize, encode, storedEventId } from "./encode.js";
 import { MemoryStream } from "./memory-stream.js";
-import { checkAppendBatch, snapshotAheadError } from "./rules.js";
+import { snapshotAheadError } from "./rules.js";
 import {
+  type ActorEvents,
   type EventStore,
   type EventsPage,
   maxStoredEventBytes,
   newWriteCounters,
   pageOverhead,
   type ReadOptions,
-  type StoreCounters,
   type StoredSnapshot,
 } from "./store.js";
+import * as write from "./write.js";
+import { answer } from "./write.js";
 
 /** The two streams of a memory store; a test may put new ones in place, as if recreated. */
 export interface MemoryStreams {
@@ -48,15 +49,16 @@ export class MemoryEventStore implements EventStore {
     this.streams = options.streams ?? { events: new MemoryStream(), snapshots: new MemoryStream(keep) };
   }
 
-  async save(input: Event, json?: Uint8Array): Promise<SaveResponse> {
-    const [sequence, duplicate] = this.write(input.actorId, [input], json && [json], this.counters.save, () => "/");
-    return { actorId: input.actorId, version: input.version, sequence: sequence[0]!, duplicate };
+  async save(event: Event, json?: Uint8Array): Promise<SaveResponse> {
+    return write.save(this.write, this.maxPayload, this.counters.save, event, json);
   }
 
-  async append(actorId: string, input: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
-    checkAppendBatch(actorId, input);
-    const [sequences, duplicate] = this.write(actorId, input, json, this.counters.append, (i) => `/events/${i}`);
-    return { actorId, fromVersion: input[0]!.version, toVersion: input.at(-1)!.version, sequences, duplicate };
+  async append(actorId: string, events: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
+    return write.append(this.write, this.maxPayload, this.counters.append, actorId, events, json);
+  }
+
+  async transact(appends: ActorEvents[], json?: Uint8Array[][]): Promise<TransactResponse> {
+    return write.transact(this.write, this.maxPayload, this.counters.transact, appends, json);
   }
 
   async events(actorId: string, options: ReadOptions): Promise<EventsPage> {
@@ -107,33 +109,23 @@ export class MemoryEventStore implements EventStore {
     return last ? { version: last.version, seq: last.seq } : { version: 0, seq: 0 };
   }
 
-  /** One write of one or more events of an actor: all stored, a retry answered, or a conflict. */
-  private write(
-    actorId: string,
-    input: Event[],
-    json: Uint8Array[] | undefined,
-    counters: StoreCounters,
-    pathOf: (i: number) => string,
-  ): [number[], boolean] {
-    const events = input.map((e, i) => encode(e, json?.[i]));
-    const limit = maxStoredEventBytes(actorId, this.maxPayload);
-    for (const [i, e] of events.entries()) checkStoredSize(e.json, limit, pathOf(i));
-    const subject = this.subjects.events(actorId);
-    const head = this.head(actorId);
-    const stored = new Map<number, StoredVersion>();
-    const wanted = new Set(versionsToCompare(input, head));
-    for (const m of this.streams.events.subject(subject)) {
-      if (wanted.has(m.version)) stored.set(m.version, { seq: m.seq, id: storedEventId(m.json) });
-    }
-    const decision = decide(input, head, stored);
-    if (decision.kind === "conflict") {
-      counters.conflicts++;
-      throw new VersionConflictError(actorId, input[0]!.version, decision.currentVersion);
-    }
-    if (decision.kind === "duplicate") {
-      counters.duplicates++;
-      return [decision.sequences, true];
-    }
-    return [events.map((e) => this.streams.events.publish(subject, e.value.version, e.json)), false];
-  }
+  /** Decides every actor's part on the stream as it is, then stores all of them or none. */
+  private readonly write: write.Write = async (entries, counters, kind) => {
+    const decisions = entries.map(({ actorId, events }) => {
+      const values = events.map((e) => e.value);
+      const head = this.head(actorId);
+      const wanted = new Set(versionsToCompare(values, head));
+      const stored = new Map<number, StoredVersion>();
+      for (const m of this.streams.events.subject(this.subjects.events(actorId))) {
+        if (wanted.has(m.version)) stored.set(m.version, { seq: m.seq, id: storedEventId(m.json) });
+      }
+      return { actorId, attemptedVersion: values[0]!.version, currentVersion: head.version, decision: decide(values, head, stored) };
+    });
+    const answered = answer(decideAll(decisions), counters, kind);
+    if (answered) return answered;
+    const sequences = entries.map(({ actorId, events }) =>
+      events.map((e) => this.streams.events.publish(this.subjects.events(actorId), e.value.version, e.json)),
+    );
+    return { sequences, duplicate: false };
+  };
 }

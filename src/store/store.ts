@@ -6,6 +6,7 @@ import type {
   Snapshot,
   SnapshotGetResponse,
   SnapshotSaveResponse,
+  TransactResponse,
 } from "../schemas/types.js";
 
 /** An event as stored: the service has set its timestamp. */
@@ -33,6 +34,7 @@ export interface StoreCounters {
 export interface WriteCounters {
   save: StoreCounters;
   append: StoreCounters;
+  transact: StoreCounters;
   saveSnapshot: StoreCounters;
 }
 
@@ -45,6 +47,8 @@ export interface EventStore {
   /** `json`: the event as the caller sent it, stored as it is (see encode.ts); else it is serialised. */
   save(event: Event, json?: Uint8Array): Promise<SaveResponse>;
   append(actorId: string, events: Event[], json?: Uint8Array[]): Promise<AppendResponse>;
+  /** The events of several actors, all stored or none (one atomic batch); `json` as for append, per actor. */
+  transact(appends: ActorEvents[], json?: Uint8Array[][]): Promise<TransactResponse>;
   /** The page as the wire reply, already encoded: reads are served without re-serialising events. */
   events(actorId: string, options: ReadOptions): Promise<EventsPage>;
   version(actorId: string): Promise<number>;
@@ -54,6 +58,12 @@ export interface EventStore {
   readonly counters: WriteCounters;
   /** Stops what the store runs in the background; the connection stays the caller's. */
   close(): void;
+}
+
+/** One actor's events in a transaction (the request's shape, without the schema's length bounds). */
+export interface ActorEvents {
+  actorId: string;
+  events: Event[];
 }
 
 /** A snapshot with the JSON it was stored as: snapshot_get answers with those bytes. */
@@ -75,7 +85,7 @@ export function newCounters(): StoreCounters {
 }
 
 export function newWriteCounters(): WriteCounters {
-  return { save: newCounters(), append: newCounters(), saveSnapshot: newCounters() };
+  return { save: newCounters(), append: newCounters(), transact: newCounters(), saveSnapshot: newCounters() };
 }
 
 // Room for the headers of a stored message (version, message id, expectation, batch headers).

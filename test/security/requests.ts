@@ -323,7 +323,7 @@ function badValue(kind: Kind, actorId: string): fc.Arbitrary<Bad> {
         legalActorId
           .filter((other) => other !== actorId)
           .chain((other) => event(other, 1))
-          .map((e) => ({ value: [e], what: "another actor's event", at: "/0/actorId", says: /must equal the request's actorId/ })),
+          .map((e) => ({ value: [e], what: "another actor's event", at: "/0/actorId", says: /must equal the actorId it is listed under/ })),
       );
   }
 }

@@ -17,7 +17,7 @@ import { ensureStreams } from "../../src/store/streams.js";
 import { Headers, Subjects } from "../../src/subjects.js";
 import { loadSchemas } from "../../src/validation.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { appendConformance } from "../store.conformance.js";
+import { appendConformance, transactConformance } from "../store.conformance.js";
 
 const subjects = new Subjects("APPEND");
 const silent = pino({ level: "silent" });
@@ -52,6 +52,8 @@ afterAll(async () => {
 const memory = new MemoryEventStore({ snapshotsKeep: 3 });
 appendConformance("memory", () => memory);
 appendConformance("jetstream", () => store);
+transactConformance("memory", () => memory);
+transactConformance("jetstream", () => store);
 
 describe("JetStream append", () => {
   it("stores one ordinary message per event, with the id and version headers, at the sequences it reports", async () => {
