@@ -19,6 +19,7 @@ export const ErrorCodes = Object.freeze({
   PermissionError: 403,
   NotFoundError: 404,
   VersionConflictError: 409,
+  ErasedError: 410,
   InternalError: 500,
   NotSupportedError: 501,
   UnavailableError: 503,
@@ -76,6 +77,22 @@ export class VersionConflictError extends EventStoreError {
       currentVersion: this.currentVersion,
       ...(this.conflicts ? { conflicts: this.conflicts } : {}),
     };
+  }
+}
+
+/** The actor was erased: it takes no more writes, and its id stays used. */
+export class ErasedError extends EventStoreError {
+  override readonly name = "ErasedError";
+  readonly code = ErrorCodes.ErasedError;
+  constructor(
+    readonly actorId: string,
+    readonly erasedAt: string,
+    message = `actor ${JSON.stringify(actorId)} was erased at ${erasedAt}`,
+  ) {
+    super(message);
+  }
+  override details() {
+    return { actorId: this.actorId, erasedAt: this.erasedAt };
   }
 }
 

@@ -89,4 +89,6 @@ export type EndpointName = keyof typeof Endpoints;
 /** Message headers the service writes beside Nats-Msg-Id. */
 export const Headers = Object.freeze({
   version: "Eventstore-Version",
+  /** On an erased actor's tombstone: when it was erased. */
+  erased: "Eventstore-Erased",
 } as const);

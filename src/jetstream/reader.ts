@@ -12,6 +12,8 @@ export interface StoredMsg {
   subject: string;
   version: number;
   data: Uint8Array;
+  /** Set on an erased actor's tombstone: when it was erased. */
+  erasedAt?: string;
 }
 
 /** A sequence the caller believed to hold an actor's event no longer does (deleted, purged, recreated). */
@@ -209,11 +211,13 @@ function fromDirectGet(msg: Msg): StoredMsg {
 
 function toStoredMsg(seq: number, subject: string, h: MsgHdrs | undefined, data: Uint8Array): StoredMsg {
   const version = Number(h?.get(Headers.version));
-  if (!Number.isSafeInteger(version) || version < 1) {
+  const erasedAt = h?.get(Headers.erased) || undefined;
+  // A tombstone keeps the version its actor had reached: 0 for an actor erased before any event.
+  if (!Number.isSafeInteger(version) || version < (erasedAt ? 0 : 1)) {
     // Skipping it would silently hide part of an actor's history: refuse to answer instead.
     throw new InternalError(`message ${seq} on ${subject} has no valid ${Headers.version} header: not written by eventstore`);
   }
-  return { seq, subject, version, data };
+  return erasedAt ? { seq, subject, version, data, erasedAt } : { seq, subject, version, data };
 }
 
 /** A stretch of sequences to fetch with one batch direct get: `count` messages of the subject from `start`. */

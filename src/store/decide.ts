@@ -6,6 +6,8 @@ export interface Head {
   version: number;
   /** Stream sequence of the actor's last event; 0 when it has none. */
   seq: number;
+  /** Set when the last message is the actor's tombstone: it was erased then. */
+  erasedAt?: string;
 }
 
 /** What the stream holds at one version of the actor. */
@@ -19,13 +21,18 @@ export interface EventToWrite {
   version: number;
 }
 
-export type Decision = { kind: "write" } | { kind: "duplicate"; sequences: number[] } | { kind: "conflict"; currentVersion: number };
+export type Decision =
+  | { kind: "erased"; erasedAt: string }
+  | { kind: "write" }
+  | { kind: "duplicate"; sequences: number[] }
+  | { kind: "conflict"; currentVersion: number };
 
 /**
  * The stored versions that decide a write: none when it goes after the head, else those of the
  * write that the history has reached (a write reaching past the head cannot be a repeat).
  */
 export function versionsToCompare(events: readonly EventToWrite[], head: Head): number[] {
+  if (head.erasedAt !== undefined) return [];
   if (events[0]!.version > head.version || events.at(-1)!.version > head.version) return [];
   return events.map((e) => e.version);
 }
@@ -36,6 +43,7 @@ export function versionsToCompare(events: readonly EventToWrite[], head: Head): 
  * conflict that names the actor's real current version.
  */
 export function decide(events: readonly EventToWrite[], head: Head, stored: ReadonlyMap<number, StoredVersion>): Decision {
+  if (head.erasedAt !== undefined) return { kind: "erased", erasedAt: head.erasedAt };
   if (events[0]!.version > head.version) return { kind: "write" };
   const conflict: Decision = { kind: "conflict", currentVersion: head.version };
   if (events.at(-1)!.version > head.version) return conflict;
@@ -62,7 +70,11 @@ export interface Conflict {
   currentVersion: number;
 }
 
-export type Outcome = { kind: "write" } | { kind: "duplicate"; sequences: number[][] } | { kind: "conflict"; conflicts: Conflict[] };
+export type Outcome =
+  | { kind: "erased"; actorId: string; erasedAt: string }
+  | { kind: "write" }
+  | { kind: "duplicate"; sequences: number[][] }
+  | { kind: "conflict"; conflicts: Conflict[] };
 
 /**
  * A write of several actors is stored all together or not at all, so it is a retry only when every
@@ -70,6 +82,9 @@ export type Outcome = { kind: "write" } | { kind: "duplicate"; sequences: number
  * part does not go after its head is behind.
  */
 export function decideAll(actors: readonly ActorDecision[]): Outcome {
+  for (const { actorId, decision } of actors) {
+    if (decision.kind === "erased") return { kind: "erased", actorId, erasedAt: decision.erasedAt };
+  }
   if (actors.every((a) => a.decision.kind === "write")) return { kind: "write" };
   const sequences: number[][] = [];
   for (const a of actors) if (a.decision.kind === "duplicate") sequences.push(a.decision.sequences);

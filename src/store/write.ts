@@ -1,4 +1,4 @@
-import { VersionConflictError } from "../errors.js";
+import { ErasedError, VersionConflictError } from "../errors.js";
 import type { AppendResponse, Event, SaveResponse, TransactResponse } from "../schemas/types.js";
 import type { Outcome } from "./decide.js";
 import { checkStoredSize, type Encoded, encode } from "./encode.js";
@@ -102,6 +102,7 @@ export async function transact(
 /** A decided write that is not to be stored: its answer, counted; undefined when it is to be stored. */
 export function answer(outcome: Outcome, counters: StoreCounters, kind: WriteKind): WriteResult | undefined {
   if (outcome.kind === "write") return undefined;
+  if (outcome.kind === "erased") throw new ErasedError(outcome.actorId, outcome.erasedAt);
   if (outcome.kind === "duplicate") {
     counters.duplicates++;
     return { sequences: outcome.sequences, duplicate: true };
