@@ -1,4 +1,5 @@
-// The package's public API: everything a caller may import, and nothing else.
+// The package's main entry, `nats-eventstore`: the client and its types, and nothing else. The
+// service's parts (stores, config, app) are `nats-eventstore/server` (src/server.ts).
 export {
   DEFAULT_TIMEOUT_MS,
   EventStoreClient,
@@ -8,7 +9,7 @@ export {
 export type { Loaded, Reducer } from "./client/load.js";
 export { DEFAULT_RETRY, type RetryInfo, type RetryOptions } from "./client/retry.js";
 export { EventSubscription, type StreamEvent, type SubscribeOptions } from "./client/subscribe.js";
-export { type Config, ConfigError, loadConfig } from "./config.js";
+export { type EndpointName, Endpoints, type RequestOf, type ResponseOf } from "./endpoints.js";
 export {
   type ErrorBody,
   ErrorCodes,
@@ -23,7 +24,5 @@ export {
   VersionConflictError,
 } from "./errors.js";
 export type * from "./schemas/types.js";
-export { JetStreamEventStore } from "./store/jetstream.js";
-export { MemoryEventStore } from "./store/memory.js";
-export type { EventStore, EventsPage, ReadOptions, StoredEvent } from "./store/store.js";
-export { actorType, Endpoints, escapeToken, Subjects, unescapeToken } from "./subjects.js";
+export type { StoredEvent } from "./store/store.js";
+export { actorType, escapeToken, Subjects, unescapeToken } from "./subjects.js";

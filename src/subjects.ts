@@ -1,4 +1,4 @@
-// Every subject and stream name the service uses, in one place.
+// Every subject and stream name of the streams, in one place (the endpoints' subjects are in endpoints.ts).
 //
 // Actor ids become subject tokens. An id made only of [A-Za-z0-9_-] is its own token (as in the
 // seed). Any other id is escaped: each UTF-8 byte outside that set becomes "~" and two lowercase
@@ -73,18 +73,6 @@ export class Subjects {
 function actorSuffix(actorId: string): string {
   return `${escapeToken(actorType(actorId))}.${escapeToken(actorId)}`;
 }
-
-/** Endpoint names and the subjects callers send requests to. */
-export const Endpoints = Object.freeze({
-  save: "eventstore.save",
-  append: "eventstore.append",
-  events: "eventstore.events",
-  version: "eventstore.version",
-  snapshot_save: "eventstore.snapshot.save",
-  snapshot_get: "eventstore.snapshot.get",
-} as const);
-
-export type EndpointName = keyof typeof Endpoints;
 
 /** Message headers the service writes beside Nats-Msg-Id. */
 export const Headers = Object.freeze({

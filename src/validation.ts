@@ -2,9 +2,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
+import { ENDPOINT_NAMES, ENDPOINTS, type EndpointName, type RequestOf } from "./endpoints.js";
 import { type FieldError, ValidationError } from "./errors.js";
 import { schemasDir } from "./paths.js";
-import { actorType, type EndpointName, escapeToken } from "./subjects.js";
+import { actorType, escapeToken } from "./subjects.js";
 
 // ajv-formats is CommonJS; its default export arrives one level down under NodeNext.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -57,15 +58,6 @@ function strip(schema: Schema): Schema {
   return rest;
 }
 
-const REQUEST_SCHEMAS: Record<EndpointName, string> = {
-  save: "save.request.json",
-  append: "append.request.json",
-  events: "events.request.json",
-  version: "version.request.json",
-  snapshot_save: "snapshot_save.request.json",
-  snapshot_get: "snapshot_get.request.json",
-};
-
 export interface ValidatorOptions {
   /** Deepest nesting of objects and arrays accepted. */
   maxDepth: number;
@@ -94,7 +86,8 @@ export class RequestValidator {
     addFormats(ajv, ["date-time"]);
     ajv.addKeyword("tsType");
     for (const schema of loadSchemas().values()) ajv.addSchema(schema);
-    for (const [endpoint, file] of Object.entries(REQUEST_SCHEMAS) as [EndpointName, string][]) {
+    for (const endpoint of ENDPOINT_NAMES) {
+      const file = ENDPOINTS[endpoint].requestSchema;
       const validate = ajv.getSchema(file);
       if (!validate) throw new Error(`schema ${file} did not compile`);
       this.validators.set(endpoint, validate);
@@ -102,7 +95,7 @@ export class RequestValidator {
   }
 
   /** The request body as a validated value, or a ValidationError that says what is wrong. */
-  parse<T>(endpoint: EndpointName, body: Uint8Array): T {
+  parse<E extends EndpointName>(endpoint: E, body: Uint8Array): RequestOf<E> {
     if (body.length === 0) throw new ValidationError("the request body is empty: expected a JSON object");
     if (body.length > this.options.maxRequestBytes) {
       throw new ValidationError(`the request is too large: ${body.length} bytes, at most ${this.options.maxRequestBytes} are accepted`);
@@ -134,7 +127,7 @@ export class RequestValidator {
       ]);
     }
     checkActorSubject((value as { actorId: string }).actorId);
-    return value as T;
+    return value as RequestOf<E>;
   }
 }
 

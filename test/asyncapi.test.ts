@@ -7,7 +7,7 @@ import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { Endpoints } from "../src/subjects.js";
+import { ENDPOINT_NAMES, ENDPOINTS } from "../src/endpoints.js";
 import { type NatsServer, startNatsServer } from "./harness/nats-server.js";
 import { ROOT, type ServiceProcess, startServiceProcess } from "./harness/service-process.js";
 
@@ -136,10 +136,10 @@ describe("asyncapi.yaml", () => {
     for (const [name, message] of Object.entries(doc.components.messages)) expect(() => payload(message), name).not.toThrow();
   });
 
-  it("describes every endpoint the running service registers, on its subject, and nothing else", () => {
-    const registered = new Map(info.endpoints.map((e) => [e.name, e.subject]));
-    expect(registered).toEqual(new Map(Object.entries(Endpoints)));
-    expect(endpointOperations()).toEqual(registered);
+  it("describes every endpoint of the table, on its subject, and nothing else, as the running service registers them", () => {
+    const table = new Map(ENDPOINT_NAMES.map((name) => [name, ENDPOINTS[name].subject]));
+    expect(endpointOperations()).toEqual(table);
+    expect(new Map(info.endpoints.map((e) => [e.name, e.subject]))).toEqual(table);
   });
 
   it("answers each request with the endpoint's reply or the error reply", () => {
@@ -152,18 +152,18 @@ describe("asyncapi.yaml", () => {
     }
   });
 
-  it("references the payload schemas in schemas/ rather than copying them", () => {
+  it("references the payload schemas in schemas/ rather than copying them, those of the table for each endpoint", () => {
     const refs = Object.fromEntries(Object.entries(doc.components.messages).map(([name, m]) => [name, m.payload.$ref]));
     for (const [name, ref] of Object.entries(refs)) {
       expect(ref, name).toMatch(/^\.\/schemas\/[a-z_.]+\.json$/);
       expect(existsSync(join(ROOT, ref!)), ref).toBe(true);
     }
-    for (const name of Object.keys(Endpoints)) {
+    for (const name of ENDPOINT_NAMES) {
       const channel = doc.channels[name]!;
       const replies = doc.channels[`${name}_reply`]!;
       const payloadOf = (ref: string) => refs[ref.split("/").pop()!];
-      expect(payloadOf(channel.messages.request!.$ref)).toBe(`./schemas/${name}.request.json`);
-      expect(payloadOf(replies.messages.reply!.$ref)).toBe(`./schemas/${name}.response.json`);
+      expect(payloadOf(channel.messages.request!.$ref)).toBe(`./schemas/${ENDPOINTS[name].requestSchema}`);
+      expect(payloadOf(replies.messages.reply!.$ref)).toBe(`./schemas/${ENDPOINTS[name].responseSchema}`);
       expect(payloadOf(replies.messages.error!.$ref)).toBe("./schemas/error.json");
     }
   });

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { endpointFlags } from "./endpoint-commands.js";
 import { UsageError } from "./usage.js";
 
 const OPTIONS = {
@@ -23,12 +24,9 @@ export type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allow
 
 const GLOBAL: ReadonlySet<string> = new Set(["server", "creds", "user", "password", "token", "stream", "json", "timeout", "help"]);
 
-/** The flags each command takes beside the global ones. */
+/** The flags each command takes beside the global ones; a request command's are in the endpoint table. */
 export const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
-  save: [],
-  events: ["from"],
-  version: [],
-  snapshot: [],
+  ...endpointFlags(),
   tail: ["actor", "all", "from-seq"],
   ls: [],
   export: ["out"],

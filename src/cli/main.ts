@@ -6,7 +6,7 @@ import { integerFlag, parseInvocation } from "./args.js";
 import { exportEvents } from "./commands/export.js";
 import { importEvents } from "./commands/import.js";
 import { ls } from "./commands/ls.js";
-import { events, save, snapshot, version } from "./commands/requests.js";
+import { endpointCommands } from "./commands/requests.js";
 import { tail } from "./commands/tail.js";
 import { cliConfig, connectCli, explicitStream } from "./connection.js";
 import type { Command } from "./context.js";
@@ -15,10 +15,7 @@ import { describeError } from "./report.js";
 import { USAGE, UsageError } from "./usage.js";
 
 const COMMANDS: Readonly<Record<string, Command>> = {
-  save,
-  events,
-  version,
-  snapshot,
+  ...endpointCommands(),
   tail,
   ls,
   export: exportEvents,

@@ -1,3 +1,5 @@
+import { endpointUsage } from "./endpoint-commands.js";
+
 /** The command line is wrong: exit code 2, with the usage hint. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -18,12 +20,9 @@ export class InputError extends Error {
 export const USAGE = `Usage: nats-eventstore <command> [arguments] [options]
 
 Commands:
-  save <event-json|->              store one event (JSON argument, or - for stdin)
-  events <actorId> [--from N]      an actor's events, every page, after version N (default 0)
-  version <actorId>                an actor's latest version (0 when it has none)
-  snapshot get <actorId>           an actor's latest snapshot
-  snapshot save <snapshot-json|->  store a snapshot {actorId, version, state}
-  tail [actorType] [--actor ID]    follow new events (of a type, of one actor, or all)
+${endpointUsage()
+  .map(([command, summary]) => `  ${command.padEnd(33)}${summary}\n`)
+  .join("")}  tail [actorType] [--actor ID]    follow new events (of a type, of one actor, or all)
        [--all | --from-seq N]      ... starting with every stored event, or at a stream sequence
   ls                               running replicas: id, version, requests, errors, latency
   export [actorType] [--out FILE]  stored events (of a type, or all) as NDJSON

@@ -1,7 +1,7 @@
 import { type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
+import { ENDPOINTS, type EndpointName, type RequestOf, type ResponseOf } from "../endpoints.js";
 import { ErrorCodes, type EventStoreError, InternalError, toEventStoreError, UnavailableError } from "../errors.js";
 import { sleep } from "../sleep.js";
-import { type EndpointName, Endpoints } from "../subjects.js";
 import { errorFromReply } from "./reply-error.js";
 import { backoffMs, type RetryOptions } from "./retry.js";
 
@@ -13,14 +13,14 @@ const encoder = new TextEncoder();
  * bytes (same event id, same timestamp), so an attempt whose reply was lost after the event was
  * stored comes back from the retry as a duplicate, never as a conflict or a second copy.
  */
-export async function requestWithRetry<Reply>(
+export async function requestWithRetry<E extends EndpointName>(
   nc: NatsConnection,
-  endpoint: EndpointName,
-  body: unknown,
+  endpoint: E,
+  body: RequestOf<E>,
   timeoutMs: number,
   retry: RetryOptions,
-): Promise<Reply> {
-  const subject = Endpoints[endpoint];
+): Promise<ResponseOf<E>> {
+  const subject = ENDPOINTS[endpoint].subject;
   const payload = encoder.encode(JSON.stringify(body));
   for (let attempt = 1; ; attempt++) {
     let failure: EventStoreError;
@@ -28,7 +28,7 @@ export async function requestWithRetry<Reply>(
     try {
       const msg = await nc.request(subject, payload, { timeout: timeoutMs });
       const refused = errorFromReply(msg);
-      if (!refused) return parseReply<Reply>(subject, msg.data);
+      if (!refused) return parseReply<ResponseOf<E>>(subject, msg.data);
       failure = refused;
       transient = refused.code === ErrorCodes.UnavailableError;
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { Msg, NatsConnection, Subscription, SubscriptionOptions } from "@nats-io/transport-node";
+import { ENDPOINT_NAMES, ENDPOINTS } from "../endpoints.js";
 import type { Logger } from "../logger.js";
-import { Endpoints, type Subjects } from "../subjects.js";
+import type { Subjects } from "../subjects.js";
 
 /**
  * Subjects a reply must never go to: the store's streams (a reply there would be stored as an
@@ -16,7 +17,7 @@ export function isForbiddenReply(reply: string, prefixes: readonly string[]): bo
   return prefixes.some((p) => reply.startsWith(p));
 }
 
-const endpointBySubject = new Map<string, string>(Object.entries(Endpoints).map(([name, subject]) => [subject, name]));
+const endpointBySubject = new Map<string, string>(ENDPOINT_NAMES.map((name) => [ENDPOINTS[name].subject, name]));
 
 /**
  * The connection as the micro service library sees it: every message a subscription receives

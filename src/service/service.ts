@@ -1,12 +1,13 @@
 import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "../config.js";
+import { ENDPOINT_NAMES, ENDPOINTS, type EndpointName } from "../endpoints.js";
 import { type EventStoreError, InternalError, PermissionError, toEventStoreError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { EventStore, StoreCounters } from "../store/store.js";
-import { type EndpointName, Endpoints, Headers, type Subjects } from "../subjects.js";
+import type { EventStore } from "../store/store.js";
+import { Headers, type Subjects } from "../subjects.js";
 import { bundleSchema, loadSchemas, RequestValidator } from "../validation.js";
-import { createHandlers, type Handler, type RequestContext } from "./handlers.js";
+import { createHandler, type Handler, type HandlerDeps, type RequestContext } from "./handlers.js";
 import { replyGuardedConnection } from "./reply-guard.js";
 import { counterData, EndpointStats, reportStats } from "./stats.js";
 
@@ -67,7 +68,7 @@ export function describeService(nc: NatsConnection, config: Config, subjects: Su
 export async function startService({ nc, store, config, subjects, log }: ServiceDeps): Promise<RunningService> {
   const { maxPayload, maxRequestBytes, metadata } = describeService(nc, config, subjects);
   const validator = new RequestValidator({ maxDepth: config.maxDepth, maxRequestBytes });
-  const handlers = createHandlers({ store, validator, maxReplyBytes: maxPayload, maxReadEvents: config.maxReadEvents });
+  const handlerDeps: HandlerDeps = { store, validator, maxReplyBytes: maxPayload, maxReadEvents: config.maxReadEvents };
   const schemas = loadSchemas();
 
   // Requests reach the library, its $SRV handlers included, only through the reply guard.
@@ -81,32 +82,32 @@ export async function startService({ nc, store, config, subjects, log }: Service
 
   const stats = new Map<string, EndpointStats>();
   const inflight = new Set<Promise<void>>();
-  for (const name of Object.keys(Endpoints) as EndpointName[]) {
+  for (const name of ENDPOINT_NAMES) {
+    const endpoint = ENDPOINTS[name];
+    const handler = createHandler(name, handlerDeps);
     const endpointStats = new EndpointStats();
     stats.set(name, endpointStats);
     service.addEndpoint(name, {
-      subject: Endpoints[name],
+      subject: endpoint.subject,
       metadata: {
-        request_schema: JSON.stringify(bundleSchema(schemas, `${name}.request.json`)),
-        response_schema: JSON.stringify(bundleSchema(schemas, `${name}.response.json`)),
+        request_schema: JSON.stringify(bundleSchema(schemas, endpoint.requestSchema)),
+        response_schema: JSON.stringify(bundleSchema(schemas, endpoint.responseSchema)),
       },
       handler: (err, msg) => {
         if (err) {
           log.error({ endpoint: name, err: err.message }, "endpoint subscription failed");
           return;
         }
-        const done = serve(name, handlers[name], msg, endpointStats, log);
+        const done = serve(name, handler, msg, endpointStats, log);
         inflight.add(done);
         void done.finally(() => inflight.delete(done));
       },
     });
   }
-  const writeCounters: Partial<Record<string, StoreCounters>> = {
-    save: store.counters.save,
-    append: store.counters.append,
-    snapshot_save: store.counters.saveSnapshot,
-  };
-  reportStats(service, stats, (name, s) => ({ errors_by_code: s.errorsByCode, ...counterData(writeCounters[name]) }));
+  reportStats(service, stats, (name, s) => {
+    const counters = ENDPOINTS[name as EndpointName].counters;
+    return { errors_by_code: s.errorsByCode, ...counterData(counters && store.counters[counters]) };
+  });
   // "service started" promises that requests reach it: the server has registered every subscription.
   await nc.flush();
   log.info({ id: service.info().id, version: config.version, queue: config.queue, maxRequestBytes }, "service started");

@@ -44,7 +44,7 @@ async function check(source: LineSource, validator: RequestValidator): Promise<n
       throw new InputError(source.name, line.number, `not valid JSON: ${(err as Error).message}`);
     }
     try {
-      validator.parse<SaveRequest>("save", encoder.encode(line.text));
+      validator.parse("save", encoder.encode(line.text));
     } catch (err) {
       const first = err instanceof ValidationError ? err.errors[0] : undefined;
       throw new InputError(

@@ -1,49 +1,67 @@
-import { NotFoundError } from "../../errors.js";
-import type { SaveRequest, SnapshotSaveRequest } from "../../schemas/types.js";
-import { integerFlag, positionals } from "../args.js";
-import type { Command } from "../context.js";
+import type { EventStoreClient } from "../../client/client.js";
+import type { EndpointName, RequestOf } from "../../endpoints.js";
+import { type Flags, integerFlag, positionals } from "../args.js";
+import type { Command, Runner } from "../context.js";
+import { argumentNames, commandName, ENDPOINT_COMMANDS, type EndpointCommand } from "../endpoint-commands.js";
 import { jsonArgument } from "../json-input.js";
 import { UsageError } from "../usage.js";
 
-// The commands that are one endpoint request each (events: one per page).
+// The commands that are one endpoint request each (events: one per page), as the endpoint table
+// offers them. Commands of several words ("snapshot get", "snapshot save") are one command whose
+// first argument names the action.
 
-export const save: Command = (args) => {
-  const [json] = positionals(args, ["event-json|-"]);
+/** Every endpoint command, by its first word. */
+export function endpointCommands(): Record<string, Command> {
+  const groups = new Map<string, Map<string, EndpointCommand>>();
+  for (const command of ENDPOINT_COMMANDS) {
+    const name = commandName(command.spec);
+    const action = command.spec.words.slice(name.length + 1);
+    groups.set(name, (groups.get(name) ?? new Map<string, EndpointCommand>()).set(action, command));
+  }
+  return Object.fromEntries([...groups].map(([name, actions]) => [name, groupCommand(name, actions)]));
+}
+
+function groupCommand(name: string, actions: Map<string, EndpointCommand>): Command {
+  const single = actions.get("");
+  if (single) return (args, flags) => requestRunner(single, args, flags);
+  const names = [...actions.keys()].sort();
+  const specs = names.map((n) => argumentNames(actions.get(n)!.spec));
+  const widest = Math.max(...specs.map((s) => s.length));
+  // One positional list for the whole command, so that a wrong count is one usage message.
+  const joined = Array.from({ length: widest }, (_, i) => [...new Set(specs.flatMap((s) => s[i] ?? []))].join("|"));
+  const optional = widest - Math.min(...specs.map((s) => s.length));
+  return (args, flags) => {
+    const [action, ...rest] = positionals(args, [names.join("|"), ...joined], optional);
+    const command = actions.get(action!);
+    if (!command) throw new UsageError(`${name} takes ${names.slice(0, -1).join(", ")} or ${names.at(-1)}, got "${action}"`);
+    return requestRunner(command, rest, flags);
+  };
+}
+
+/** Checks the arguments now (a usage error needs no server); sends the request when run. */
+function requestRunner({ endpoint, spec }: EndpointCommand, args: string[], flags: Flags): Runner {
+  const values = positionals(args, argumentNames(spec));
+  const fields: Record<string, unknown> = {};
+  if ("fields" in spec.input) {
+    for (const [i, field] of spec.input.fields.entries()) fields[field] = values[i];
+  }
+  for (const [flag, field] of Object.entries(spec.flags ?? {})) {
+    const name = flag as keyof Flags;
+    if (flags[name] !== undefined) fields[field] = integerFlag(flags, name, 0);
+  }
   return async ({ client, stdin, out }) => {
-    const event = (await jsonArgument(json!, stdin, "event")) as unknown as SaveRequest;
-    await out.value(await client.save(event));
+    // A JSON argument is read only now: it may be stdin.
+    const request = "json" in spec.input ? await jsonArgument(values[0]!, stdin, spec.input.json) : fields;
+    if (spec.output === "events") {
+      const { actorId, fromVersion } = request as { actorId: string; fromVersion?: number };
+      for await (const event of client.events(actorId, { fromVersion })) await out.event(event);
+      return;
+    }
+    await out.value(await send(client, endpoint, request));
   };
-};
+}
 
-export const events: Command = (args, flags) => {
-  const [actorId] = positionals(args, ["actorId"]);
-  const fromVersion = integerFlag(flags, "from", 0);
-  return async ({ client, out }) => {
-    for await (const event of client.events(actorId!, { fromVersion })) await out.event(event);
-  };
-};
-
-export const version: Command = (args) => {
-  const [actorId] = positionals(args, ["actorId"]);
-  return async ({ client, out }) => {
-    await out.value({ actorId, version: await client.version(actorId!) });
-  };
-};
-
-export const snapshot: Command = (args) => {
-  const [action, arg] = positionals(args, ["get|save", "actorId|snapshot-json|-"]);
-  if (action === "get") {
-    return async ({ client, out }) => {
-      const found = await client.getSnapshot(arg!);
-      if (!found) throw new NotFoundError(`no snapshot for actor ${JSON.stringify(arg)}`);
-      await out.value(found);
-    };
-  }
-  if (action === "save") {
-    return async ({ client, stdin, out }) => {
-      const snap = (await jsonArgument(arg!, stdin, "snapshot")) as unknown as SnapshotSaveRequest;
-      await out.value(await client.saveSnapshot(snap));
-    };
-  }
-  throw new UsageError(`snapshot takes get or save, got "${action}"`);
-};
+/** The request as the command line gives it: the service, not the CLI, validates it. */
+function send<E extends EndpointName>(client: EventStoreClient, endpoint: E, request: Record<string, unknown>) {
+  return client.request(endpoint, request as RequestOf<E>);
+}
