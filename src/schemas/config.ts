@@ -61,7 +61,7 @@ export type Environment = ConnectionEnvironment & {
    */
   NATS_INBOX_PREFIX: string;
   /**
-   * Creds file of a second connection that uses JetStream, so that the one taking requests may publish only to callers' inboxes (docs/security.md); unset with the other NATS_JETSTREAM_ variables: one connection does both. TLS settings are shared.
+   * Creds file of a second connection that uses JetStream, so that the one taking requests may publish only to callers' inboxes (docs/security.md). Without any NATS_JETSTREAM_ variable one connection does both; TLS settings are shared.
    */
   NATS_JETSTREAM_CREDS?: string;
   /**
