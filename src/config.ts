@@ -99,7 +99,7 @@ export function connectionVariables(): (keyof ConnectionEnvironment)[] {
 }
 
 /** One refusal in words that name the variable and its rule. */
-function describe(error: ErrorObject): string {
+function describeRefusal(error: ErrorObject): string {
   if (error.keyword === "dependencies") {
     const { property, missingProperty } = error.params as { property: string; missingProperty: string };
     return `${property} and ${missingProperty} go together: set both or neither`;
@@ -131,7 +131,7 @@ function describe(error: ErrorObject): string {
 function validEnvironment(env: NodeJS.ProcessEnv): Environment {
   const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
   const validate = environmentValidator();
-  if (!validate(set)) throw new ConfigError(describe(validate.errors![0]!));
+  if (!validate(set)) throw new ConfigError(describeRefusal(validate.errors![0]!));
   return set;
 }
 
