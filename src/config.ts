@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { packageRoot } from "./paths.js";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { packageRoot, schemasDir } from "./paths.js";
+import type { ConnectionEnvironment, Environment } from "./schemas/config.js";
 
-export type Backend = "jetstream" | "memory";
-export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+export type Backend = Environment["EVENTSTORE_BACKEND"];
+export type LogLevel = Environment["LOG_LEVEL"];
 
 export interface AuthConfig {
   /** Where the credentials came from (NATS_ or NATS_JETSTREAM_), so that messages name the right variables. */
@@ -64,23 +66,73 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
-const STREAM_NAME = /^[A-Za-z0-9_-]{1,32}$/;
-const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const INBOX_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
-const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
-  const n = Number(raw.trim());
-  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
-  return n;
+/** The rules of one variable that a refusal names. */
+interface PropertySchema {
+  minimum?: number;
+  maximum?: number;
+  maxLength?: number;
+  pattern?: string;
+  enum?: string[];
 }
 
-function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v === "" ? undefined : v;
+interface EnvironmentSchema {
+  definitions: { connection: { properties: Record<string, PropertySchema> } };
+}
+
+/** schemas/config.json: every variable's rule and default. */
+function environmentSchema(): EnvironmentSchema {
+  return JSON.parse(readFileSync(join(schemasDir(), "config.json"), "utf8")) as EnvironmentSchema;
+}
+
+let validator: ValidateFunction<Environment> | undefined;
+
+/** Compiled on first use and kept: tests load many configurations, a process one or two. */
+function environmentValidator(): ValidateFunction<Environment> {
+  // coerceTypes turns "3" into 3 for the integer variables; useDefaults fills in what is unset.
+  validator ??= new Ajv({ strict: true, coerceTypes: true, useDefaults: true, verbose: true }).compile<Environment>(environmentSchema());
+  return validator;
+}
+
+/** The variables the CLI reads (how to reach NATS and which store); the others are the service's alone. */
+export function connectionVariables(): (keyof ConnectionEnvironment)[] {
+  return Object.keys(environmentSchema().definitions.connection.properties) as (keyof ConnectionEnvironment)[];
+}
+
+/** One refusal in words that name the variable and its rule. */
+function describeRefusal(error: ErrorObject): string {
+  if (error.keyword === "dependencies") {
+    const { property, missingProperty } = error.params as { property: string; missingProperty: string };
+    return `${property} and ${missingProperty} go together: set both or neither`;
+  }
+  const name = error.instancePath.slice(1);
+  const rule = error.parentSchema as PropertySchema;
+  const got = typeof error.data === "string" ? `"${error.data}"` : String(error.data);
+  switch (error.keyword) {
+    // Every value arrives as a string, so only an integer variable can have the wrong type.
+    case "type":
+      return `${name} must be an integer, got ${got}`;
+    case "minimum":
+    case "maximum":
+      return `${name} must be between ${rule.minimum} and ${rule.maximum}, got ${got}`;
+    case "enum": {
+      const values = rule.enum!;
+      return `${name} must be ${values.length === 2 ? values.join(" or ") : `one of ${values.join(", ")}`}, got ${got}`;
+    }
+    case "pattern":
+      return `${name} must match /${rule.pattern}/, got ${got}`;
+    case "maxLength":
+      return `${name} must be at most ${rule.maxLength} characters, got ${got}`;
+    default:
+      return `${name} ${error.message}, got ${got}`;
+  }
+}
+
+/** The environment checked against schemas/config.json, defaults filled in. An empty value counts as unset. */
+function validEnvironment(env: NodeJS.ProcessEnv): Environment {
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  const validate = environmentValidator();
+  if (!validate(set)) throw new ConfigError(describeRefusal(validate.errors![0]!));
+  return set;
 }
 
 export function packageVersion(): string {
@@ -89,19 +141,14 @@ export function packageVersion(): string {
 }
 
 /** The credential variables under one prefix: NATS_USER, ... or NATS_JETSTREAM_USER, ... */
-function credentials(env: NodeJS.ProcessEnv, prefix: string): AuthConfig {
-  const user = optional(env, `${prefix}USER`);
-  const password = optional(env, `${prefix}PASSWORD`);
-  if ((user === undefined) !== (password === undefined)) {
-    throw new ConfigError(`${prefix}USER and ${prefix}PASSWORD go together: set both or neither`);
-  }
+function credentials(e: Environment, prefix: "NATS_" | "NATS_JETSTREAM_"): AuthConfig {
   return {
     variablePrefix: prefix,
-    credsFile: optional(env, `${prefix}CREDS`),
-    nkeySeedFile: optional(env, `${prefix}NKEY`),
-    user,
-    password,
-    token: optional(env, `${prefix}TOKEN`),
+    credsFile: e[`${prefix}CREDS`],
+    nkeySeedFile: e[`${prefix}NKEY`],
+    user: e[`${prefix}USER`],
+    password: e[`${prefix}PASSWORD`],
+    token: e[`${prefix}TOKEN`],
   };
 }
 
@@ -109,59 +156,29 @@ function hasCredentials(a: AuthConfig): boolean {
   return [a.credsFile, a.nkeySeedFile, a.user, a.token].some((v) => v !== undefined);
 }
 
-/** Reads the environment once, validates every value and returns a frozen Config. */
+/** Reads the environment once, validates it against schemas/config.json and returns a frozen Config. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const stream = optional(env, "EVENTSTORE_STREAM") ?? "EVENTS";
-  if (!STREAM_NAME.test(stream)) {
-    throw new ConfigError(`EVENTSTORE_STREAM must match ${STREAM_NAME} (it is also a subject token), got "${stream}"`);
-  }
-  const queue = optional(env, "EVENTSTORE_QUEUE") ?? "q";
-  if (!QUEUE_NAME.test(queue)) throw new ConfigError(`EVENTSTORE_QUEUE must match ${QUEUE_NAME}, got "${queue}"`);
-  const logLevel = (optional(env, "LOG_LEVEL") ?? "info") as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
-  }
-  const backend = (optional(env, "EVENTSTORE_BACKEND") ?? "jetstream") as Backend;
-  if (backend !== "jetstream" && backend !== "memory") {
-    throw new ConfigError(`EVENTSTORE_BACKEND must be jetstream or memory, got "${backend}"`);
-  }
-  const inboxPrefix = optional(env, "NATS_INBOX_PREFIX") ?? "_INBOX";
-  if (!INBOX_PREFIX.test(inboxPrefix) || inboxPrefix.length > 64) {
-    throw new ConfigError(`NATS_INBOX_PREFIX must be subject tokens of [A-Za-z0-9_-] (no wildcards), got "${inboxPrefix}"`);
-  }
-  const maxRequestBytes =
-    optional(env, "EVENTSTORE_MAX_REQUEST_BYTES") === undefined
-      ? undefined
-      : integer(env, "EVENTSTORE_MAX_REQUEST_BYTES", 0, 1024, 64 * 1024 * 1024);
-  const tlsCertFile = optional(env, "NATS_TLS_CERT");
-  const tlsKeyFile = optional(env, "NATS_TLS_KEY");
-  if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
-    throw new ConfigError("NATS_TLS_CERT and NATS_TLS_KEY go together: set both or neither");
-  }
-  const tls = { tlsCaFile: optional(env, "NATS_TLS_CA"), tlsCertFile, tlsKeyFile };
-  const reconfigure = optional(env, "EVENTSTORE_RECONFIGURE") ?? "0";
-  if (reconfigure !== "0" && reconfigure !== "1") {
-    throw new ConfigError(`EVENTSTORE_RECONFIGURE must be 0 or 1, got "${reconfigure}"`);
-  }
-  const jetstreamCredentials = credentials(env, "NATS_JETSTREAM_");
+  const e = validEnvironment(env);
+  const tls = { tlsCaFile: e.NATS_TLS_CA, tlsCertFile: e.NATS_TLS_CERT, tlsKeyFile: e.NATS_TLS_KEY };
+  const jetstreamCredentials = credentials(e, "NATS_JETSTREAM_");
   const config: Config = {
-    natsUrl: optional(env, "NATS_URL"),
-    stream,
-    replicas: integer(env, "EVENTSTORE_REPLICAS", 1, 1, 5),
-    queue,
-    logLevel,
-    backend,
-    cacheSize: integer(env, "EVENTSTORE_CACHE_SIZE", 100_000, 1, 100_000_000),
-    indexSize: integer(env, "EVENTSTORE_INDEX_SIZE", 1_000_000, 1, 1_000_000_000),
-    snapshotsKeep: integer(env, "EVENTSTORE_SNAPSHOTS_KEEP", 3, 1, 1000),
-    jetstreamTimeoutMs: integer(env, "EVENTSTORE_JS_TIMEOUT_MS", 5000, 100, 600_000),
-    maxDepth: integer(env, "EVENTSTORE_MAX_DEPTH", 64, 2, 10_000),
-    maxRequestBytes,
-    maxReadEvents: integer(env, "EVENTSTORE_MAX_READ_EVENTS", 10_000, 1, 10_000),
-    connectTimeoutMs: integer(env, "NATS_CONNECT_TIMEOUT_MS", 10_000, 500, 600_000),
-    inboxPrefix,
-    reconfigure: reconfigure === "1",
-    auth: Object.freeze({ ...credentials(env, "NATS_"), ...tls }),
+    natsUrl: e.NATS_URL,
+    stream: e.EVENTSTORE_STREAM,
+    replicas: e.EVENTSTORE_REPLICAS,
+    queue: e.EVENTSTORE_QUEUE,
+    logLevel: e.LOG_LEVEL,
+    backend: e.EVENTSTORE_BACKEND,
+    cacheSize: e.EVENTSTORE_CACHE_SIZE,
+    indexSize: e.EVENTSTORE_INDEX_SIZE,
+    snapshotsKeep: e.EVENTSTORE_SNAPSHOTS_KEEP,
+    jetstreamTimeoutMs: e.EVENTSTORE_JS_TIMEOUT_MS,
+    maxDepth: e.EVENTSTORE_MAX_DEPTH,
+    maxRequestBytes: e.EVENTSTORE_MAX_REQUEST_BYTES,
+    maxReadEvents: e.EVENTSTORE_MAX_READ_EVENTS,
+    connectTimeoutMs: e.NATS_CONNECT_TIMEOUT_MS,
+    inboxPrefix: e.NATS_INBOX_PREFIX,
+    reconfigure: e.EVENTSTORE_RECONFIGURE === "1",
+    auth: Object.freeze({ ...credentials(e, "NATS_"), ...tls }),
     jetstreamAuth: hasCredentials(jetstreamCredentials) ? Object.freeze({ ...jetstreamCredentials, ...tls }) : undefined,
     version: packageVersion(),
   };

@@ -1,5 +1,22 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { ConfigError, connectionVariables, loadConfig } from "../src/config.js";
+import { ROOT } from "./harness/service-process.js";
+
+interface Variable {
+  type: string;
+  description?: string;
+  minimum?: number;
+  maximum?: number;
+}
+
+const schema = JSON.parse(readFileSync(join(ROOT, "schemas", "config.json"), "utf8")) as {
+  properties: Record<string, Variable>;
+  definitions: { connection: { properties: Record<string, Variable> } };
+};
+const variables = { ...schema.definitions.connection.properties, ...schema.properties };
 
 describe("config", () => {
   it("has the contract's defaults and is frozen", () => {
@@ -68,5 +85,25 @@ describe("config", () => {
   ])("refuses %o with a message naming the variable", (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);
+  });
+
+  it("takes the CLI's variables from the schema's connection group", () => {
+    expect(connectionVariables()).toEqual(Object.keys(schema.definitions.connection.properties));
+    expect(connectionVariables()).toContain("NATS_URL");
+    expect(connectionVariables()).not.toContain("EVENTSTORE_CACHE_SIZE");
+  });
+});
+
+describe("schemas/config.json", () => {
+  it.each(Object.entries(variables))("describes %s, with both bounds for an integer", (_name, variable) => {
+    expect(variable.description).toMatch(/\S/);
+    if (variable.type === "integer") {
+      expect(variable.minimum).toBeTypeOf("number");
+      expect(variable.maximum).toBeTypeOf("number");
+    }
+  });
+
+  it("is the README's configuration table", () => {
+    expect(() => execFileSync(process.execPath, [join(ROOT, "scripts", "gen-docs.mjs"), "--check"], { stdio: "pipe" })).not.toThrow();
   });
 });

@@ -1,11 +1,15 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type Config, loadConfig } from "../config.js";
+import { type Config, connectionVariables, loadConfig } from "../config.js";
 import { connectionOptions } from "../nats/connect.js";
 import type { Flags } from "./args.js";
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
 
-/** The service's own configuration rules and variables, with the command-line flags on top. */
+/**
+ * The service's configuration rules applied to the connection variables only, with the
+ * command-line flags on top. The service's own settings keep their defaults, so that a bad one in
+ * the shell (EVENTSTORE_CACHE_SIZE=abc, say) cannot stop a command that never uses it.
+ */
 export function cliConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
   const overrides: Record<string, string | undefined> = {
     NATS_URL: flags.server,
@@ -15,8 +19,8 @@ export function cliConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
     NATS_TOKEN: flags.token,
     EVENTSTORE_STREAM: flags.stream,
   };
-  const merged: NodeJS.ProcessEnv = { ...env };
-  for (const [name, value] of Object.entries(overrides)) if (value !== undefined) merged[name] = value;
+  const merged: NodeJS.ProcessEnv = {};
+  for (const name of connectionVariables()) merged[name] = overrides[name] ?? env[name];
   return loadConfig(merged);
 }
 

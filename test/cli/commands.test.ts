@@ -105,6 +105,19 @@ describe("exit codes and messages", () => {
     expect(r.stderr).toContain("nats-eventstore:");
   });
 
+  it("0 with a bad service-only variable in the environment: the CLI reads the connection settings only", async () => {
+    const actorId = `account-${randomUUID()}`;
+    const r = await runCli(["version", actorId], { env: { ...env, EVENTSTORE_CACHE_SIZE: "abc", EVENTSTORE_MAX_DEPTH: "1" } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r)).toEqual({ actorId, version: 0 });
+  });
+
+  it("2 for a bad connection variable, naming it", async () => {
+    const r = await runCli(["version", "account-1"], { env: { ...env, EVENTSTORE_STREAM: "A.B" } });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain("EVENTSTORE_STREAM must match");
+  });
+
   it.each([
     [["bogus"], "unknown command"],
     [[], "no command"],
