@@ -10,6 +10,8 @@ import type {
   SnapshotGetResponse,
   SnapshotSaveRequest,
   SnapshotSaveResponse,
+  TransactRequest,
+  TransactResponse,
   VersionRequest,
   VersionResponse,
 } from "./schemas/types.js";
@@ -82,6 +84,20 @@ const TABLE = Object.freeze({
     responseSchema: "append.response.json",
     serve: (req, body, { store }) => store.append(req.actorId, req.events, objectsUnder(body, "events")),
     counters: "append",
+  }),
+  transact: endpoint<TransactRequest, TransactResponse>({
+    subject: "eventstore.transact",
+    requestSchema: "transact.request.json",
+    responseSchema: "transact.response.json",
+    serve: (req, body, { store }) => {
+      const appends = objectsUnder(body, "appends");
+      return store.transact(
+        req.appends,
+        appends.map((part) => objectsUnder(part, "events")),
+      );
+    },
+    counters: "transact",
+    command: { words: "transact", input: { json: "transaction" }, summary: "store several actors' events, all or none ({appends: [...]})" },
   }),
   events: endpoint<EventsRequest, EventsResponse>({
     subject: "eventstore.events",

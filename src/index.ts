@@ -11,6 +11,7 @@ export { DEFAULT_RETRY, type RetryInfo, type RetryOptions } from "./client/retry
 export { EventSubscription, type StreamEvent, type SubscribeOptions } from "./client/subscribe.js";
 export { type EndpointName, Endpoints, type RequestOf, type ResponseOf } from "./endpoints.js";
 export {
+  ErasedError,
   type ErrorBody,
   ErrorCodes,
   EventStoreError,

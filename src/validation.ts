@@ -126,7 +126,7 @@ export class RequestValidator {
         { path: "/", message: "has a key twice in one object" },
       ]);
     }
-    checkActorSubject((value as { actorId: string }).actorId);
+    for (const [path, actorId] of actorIds(value)) checkActorSubject(actorId, path);
     return value as RequestOf<E>;
   }
 }
@@ -259,13 +259,20 @@ function checkWellFormed(text: string, at: Frame): void {
   }
 }
 
-function checkActorSubject(actorId: string): void {
+/** The request's actor ids with their paths: its own, or each of a transaction's. */
+function actorIds(value: unknown): [string, string][] {
+  const { actorId, appends } = value as { actorId?: string; appends?: { actorId: string }[] };
+  if (appends) return appends.map((a, i) => [`/appends/${i}/actorId`, a.actorId]);
+  return actorId === undefined ? [] : [["/actorId", actorId]];
+}
+
+function checkActorSubject(actorId: string, path: string): void {
   const length = escapeToken(actorType(actorId)).length + 1 + escapeToken(actorId).length;
   if (length > MAX_ACTOR_SUBJECT_CHARS) {
     throw new ValidationError(
-      `/actorId is too long for a subject once escaped: ${length} characters, at most ${MAX_ACTOR_SUBJECT_CHARS} ` +
+      `${path} is too long for a subject once escaped: ${length} characters, at most ${MAX_ACTOR_SUBJECT_CHARS} ` +
         `(characters outside A-Z a-z 0-9 _ - take 3 per UTF-8 byte)`,
-      [{ path: "/actorId", message: `escapes to more than ${MAX_ACTOR_SUBJECT_CHARS} subject characters` }],
+      [{ path, message: `escapes to more than ${MAX_ACTOR_SUBJECT_CHARS} subject characters` }],
     );
   }
 }

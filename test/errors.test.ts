@@ -2,6 +2,7 @@ import { JetStreamApiError } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import {
+  ErasedError,
   ErrorCodes,
   InternalError,
   isWrongLastSequence,
@@ -21,6 +22,7 @@ describe("error catalogue", () => {
       PermissionError: 403,
       NotFoundError: 404,
       VersionConflictError: 409,
+      ErasedError: 410,
       InternalError: 500,
       NotSupportedError: 501,
       UnavailableError: 503,
@@ -30,6 +32,7 @@ describe("error catalogue", () => {
       new PermissionError("p", "publish", "eventstore.save"),
       new NotFoundError("n"),
       new VersionConflictError("a", 1, 2),
+      new ErasedError("a", "2026-01-01T00:00:00.000Z"),
       new InternalError("i"),
       new NotSupportedError("s", "2.12.0"),
       new UnavailableError("u"),

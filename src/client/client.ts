@@ -10,8 +10,10 @@ import type {
   SnapshotGetResponse,
   SnapshotSaveRequest,
   SnapshotSaveResponse,
+  TransactRequest,
+  TransactResponse,
 } from "../schemas/types.js";
-import type { StoredEvent } from "../store/store.js";
+import type { ActorEvents, StoredEvent } from "../store/store.js";
 import { discoverStream } from "./discovery.js";
 import { type Loaded, loadActor, type Reducer } from "./load.js";
 import { requestWithRetry } from "./request.js";
@@ -64,6 +66,11 @@ export class EventStoreClient {
   append(actorId: string, events: Event[]): Promise<AppendResponse> {
     // An empty list is the service's to refuse (400), as it refuses every request off its schema.
     return this.request("append", { actorId, events: events as AppendRequest["events"] });
+  }
+
+  /** Stores the events of several actors all together or none of them (one atomic batch). */
+  transact(appends: ActorEvents[]): Promise<TransactResponse> {
+    return this.request("transact", { appends: appends as TransactRequest["appends"] });
   }
 
   /** The actor's events with a version above fromVersion, in order, across as many pages as it takes. */

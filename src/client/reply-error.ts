@@ -1,6 +1,7 @@
 import { ServiceErrorCodeHeader, ServiceErrorHeader } from "@nats-io/services";
 import type { Msg } from "@nats-io/transport-node";
 import {
+  ErasedError,
   ErrorCodes,
   type EventStoreError,
   type FieldError,
@@ -32,7 +33,15 @@ export function errorFromReply(msg: Msg): EventStoreError | undefined {
     case ErrorCodes.NotFoundError:
       return new NotFoundError(message);
     case ErrorCodes.VersionConflictError:
-      return new VersionConflictError(details.actorId ?? "", details.attemptedVersion ?? 0, details.currentVersion ?? 0, message);
+      return new VersionConflictError(
+        details.actorId ?? "",
+        details.attemptedVersion ?? 0,
+        details.currentVersion ?? 0,
+        message,
+        details.conflicts,
+      );
+    case ErrorCodes.ErasedError:
+      return new ErasedError(details.actorId ?? "", details.erasedAt ?? "", message);
     case ErrorCodes.InternalError:
       return new InternalError(message);
     case ErrorCodes.NotSupportedError:

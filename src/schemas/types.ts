@@ -66,7 +66,7 @@ export interface AppendResponse {
  */
 export interface ErrorResponse {
   error: {
-    code: 400 | 404 | 409 | 500 | 501 | 503;
+    code: 400 | 404 | 409 | 410 | 500 | 501 | 503;
     message: string;
     /**
      * 400: the schema violations, trimmed.
@@ -79,6 +79,10 @@ export interface ErrorResponse {
     attemptedVersion?: number;
     currentVersion?: number;
     requiredServerVersion?: string;
+    /**
+     * 410: when the actor was erased.
+     */
+    erasedAt?: string;
     /**
      * 409 from transact: every actor that is behind.
      */

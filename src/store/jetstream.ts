@@ -312,7 +312,13 @@ export class JetStreamEventStore implements EventStore {
           };
         }),
       );
-      const answered = answer(decideAll(decisions), counters, kind);
+      const outcome = decideAll(decisions);
+      // A repeat or a conflict is answered on the stream as it is now, every actor of it included.
+      if (outcome.kind !== "write" && fresh.some((f) => !f)) {
+        await refresh((i) => !fresh[i]);
+        continue;
+      }
+      const answered = answer(outcome, counters, kind);
       if (answered) return answered;
       const sent: Head[] = [...heads];
       try {

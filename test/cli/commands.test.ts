@@ -17,8 +17,9 @@ let client: EventStoreClient;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  // A small max_payload, so that a few dozen events need several events pages.
-  server = await startNatsServer({ config: "max_payload: 16384" });
+  // A small max_payload, so that a few dozen events need several events pages (and still room for
+  // the service's $SRV.INFO, which carries every endpoint's schemas: about 18 kB).
+  server = await startNatsServer({ config: "max_payload: 24576" });
   service = await startServiceProcess(server.url);
   nc = await connect({ servers: server.url });
   client = new EventStoreClient(nc);

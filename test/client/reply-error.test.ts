@@ -3,6 +3,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorFromReply } from "../../src/client/reply-error.js";
 import {
+  ErasedError,
   ErrorCodes,
   type EventStoreError,
   InternalError,
@@ -22,6 +23,11 @@ const catalogue: EventStoreError[] = [
   new ValidationError("invalid save request: /version must be integer", [{ path: "/version", message: "must be integer" }]),
   new NotFoundError('no snapshot for actor "a-1"'),
   new VersionConflictError("a-1", 2, 5),
+  new VersionConflictError("a-1", 2, 5, "version conflict in a transaction", [
+    { actorId: "a-1", attemptedVersion: 2, currentVersion: 5 },
+    { actorId: "b-1", attemptedVersion: 1, currentVersion: 1 },
+  ]),
+  new ErasedError("a-2", "2026-01-01T00:00:00.000Z"),
   new InternalError("internal error"),
   new NotSupportedError("append needs nats-server 2.12.0 or newer", "2.12.0"),
   new UnavailableError("JetStream unavailable; retry with the same event id"),

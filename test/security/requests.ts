@@ -124,6 +124,24 @@ export function validRequest(endpoint: Endpoint, actorId: fc.Arbitrary<string> =
               ["events", events],
             ]),
         );
+    case "transact":
+      return fc
+        .uniqueArray(actorId, { minLength: 1, maxLength: 2 })
+        .chain((actors) =>
+          fc.tuple(
+            ...actors.map((a) =>
+              event(a, 1).map(
+                (e) =>
+                  new Obj([
+                    ["actorId", a],
+                    ["events", [e]],
+                  ]),
+              ),
+            ),
+          ),
+        )
+        .filter((parts) => new Set(parts.map((p) => (p.members[1]![1] as Obj[])[0]!.members[0]![1])).size === parts.length)
+        .map((parts) => new Obj([["appends", parts]]));
     case "events":
       return fc
         .record({ a: actorId, from: fc.option(fc.integer({ min: 0, max: 1000 })), limit: fc.option(fc.integer({ min: 1, max: 10_000 })) })
@@ -153,7 +171,18 @@ export function validRequest(endpoint: Endpoint, actorId: fc.Arbitrary<string> =
 
 // ---- invalid values, by the kind of field they replace ------------------------------------------
 
-type Kind = "id" | "eventType" | "actorId" | "version" | "fromVersion" | "limit" | "object" | "metadata" | "timestamp" | "events";
+type Kind =
+  | "id"
+  | "eventType"
+  | "actorId"
+  | "version"
+  | "fromVersion"
+  | "limit"
+  | "object"
+  | "metadata"
+  | "timestamp"
+  | "events"
+  | "appends";
 
 interface Field {
   key: string;
@@ -177,6 +206,7 @@ const FIELDS: Record<Endpoint, Field[]> = {
     { key: "actorId", kind: "actorId", required: true },
     { key: "events", kind: "events", required: true },
   ],
+  transact: [{ key: "appends", kind: "appends", required: true }],
   events: [
     { key: "actorId", kind: "actorId", required: true },
     { key: "fromVersion", kind: "fromVersion", required: false },
@@ -325,6 +355,38 @@ function badValue(kind: Kind, actorId: string): fc.Arbitrary<Bad> {
           .chain((other) => event(other, 1))
           .map((e) => ({ value: [e], what: "another actor's event", at: "/0/actorId", says: /must equal the actorId it is listed under/ })),
       );
+    case "appends":
+      return fc.oneof(
+        bad("wrong type", [new Obj([]), "x", null, 1]),
+        bad("empty", [[]]),
+        bad("not actors' events", [["x"], [null], [[]]], undefined).map((b) => ({ ...b, at: "/0" })),
+        bad(
+          "events not a list",
+          [
+            [
+              new Obj([
+                ["actorId", actorId],
+                ["events", "x"],
+              ]),
+            ],
+          ],
+          undefined,
+        ).map((b) => ({ ...b, at: "/0/events" })),
+        legalActorId
+          .filter((other) => other !== actorId)
+          .chain((other) => event(other, 1))
+          .map((e) => ({
+            value: [
+              new Obj([
+                ["actorId", actorId],
+                ["events", [e]],
+              ]),
+            ],
+            what: "another actor's event",
+            at: "/0/events/0/actorId",
+            says: /must equal the actorId it is listed under/,
+          })),
+      );
   }
 }
 
@@ -390,7 +452,9 @@ const EXTRA_KEYS = ["extra", "constructor", "prototype", "toString", "hasOwnProp
 /** A valid request of the endpoint with exactly one thing wrong. */
 export function hostileRequest(endpoint: Endpoint): fc.Arbitrary<Hostile> {
   return validRequest(endpoint).chain((valid) => {
-    const actorId = valid.members.find(([k]) => k === "actorId")![1] as string;
+    // A transaction's actor is its first part's.
+    const first = valid.members.find(([k]) => k === "appends")?.[1] as Obj[] | undefined;
+    const actorId = (first ? first[0]!.members[0]![1] : valid.members.find(([k]) => k === "actorId")![1]) as string;
     const topLevel = fc.oneof(
       { arbitrary: breakField(valid, FIELDS[endpoint], "", actorId), weight: 8 },
       fc.constantFrom(...EXTRA_KEYS).chain((key) =>

@@ -132,6 +132,21 @@ describe("JetStream append", () => {
     expect(await store.version(a)).toBe(2);
   });
 
+  it("answers a transaction retried through a replica whose cache is behind on one actor as a duplicate", async () => {
+    const a = `acct-${randomUUID()}`;
+    const b = `acct-${randomUUID()}`;
+    const stale = open(other);
+    await store.save(ev(b, 1));
+    expect(await stale.version(b)).toBe(1);
+    const tx = [
+      { actorId: a, events: [ev(a, 1)] },
+      { actorId: b, events: [ev(b, 2)] },
+    ];
+    const original = await open(nc).transact(tx);
+    // stale remembers b at version 1: its part looks new, a's looks stored; neither is the answer alone
+    expect(await stale.transact(tx)).toEqual({ ...original, duplicate: true });
+  });
+
   it("keeps the schema's maxItems and the store's limit at the server's default batch limit", () => {
     const schema = loadSchemas().get("append.request.json") as { properties: { events: { maxItems: number } } };
     expect(schema.properties.events.maxItems).toBe(MAX_APPEND_EVENTS);
