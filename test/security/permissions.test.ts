@@ -32,8 +32,10 @@ process.env.EVENTSTORE_JETSTREAM_NATS_PASSWORD = passwords["eventstore-jetstream
 process.env.WRITER_NATS_PASSWORD = passwords["eventstore-writer"];
 process.env.READER_NATS_PASSWORD = passwords["eventstore-reader"];
 
+// nats-server reads a variable's value as configuration: one that starts with a digit would be a
+// number (and a parse error on 2.9), so every secret starts with a letter.
 function secret(): string {
-  return randomBytes(12).toString("hex");
+  return `s${randomBytes(12).toString("hex")}`;
 }
 
 /**
