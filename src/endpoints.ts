@@ -2,6 +2,8 @@ import { NotFoundError } from "./errors.js";
 import type {
   AppendRequest,
   AppendResponse,
+  EraseRequest,
+  EraseResponse,
   EventsRequest,
   EventsResponse,
   SaveRequest,
@@ -123,7 +125,7 @@ const TABLE = Object.freeze({
     subject: "eventstore.version",
     requestSchema: "version.request.json",
     responseSchema: "version.response.json",
-    serve: async (req, _body, { store }) => ({ actorId: req.actorId, version: await store.version(req.actorId) }),
+    serve: (req, _body, { store }) => store.versionInfo(req.actorId),
     command: { words: "version", input: { fields: ["actorId"] }, summary: "an actor's latest version (0 when it has none)" },
   }),
   snapshot_save: endpoint<SnapshotSaveRequest, SnapshotSaveResponse>({
@@ -144,6 +146,12 @@ const TABLE = Object.freeze({
       return stored.json;
     },
     command: { words: "snapshot get", input: { fields: ["actorId"] }, summary: "an actor's latest snapshot" },
+  }),
+  erase: endpoint<EraseRequest, EraseResponse>({
+    subject: "eventstore.erase",
+    requestSchema: "erase.request.json",
+    responseSchema: "erase.response.json",
+    serve: (req, _body, { store }) => store.erase(req.actorId, req.reason),
   }),
 });
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ValidationError, VersionConflictError } from "../src/errors.js";
+import { ErasedError, ValidationError, VersionConflictError } from "../src/errors.js";
 import type { Event } from "../src/schemas/types.js";
 import { decodePage, type EventStore } from "../src/store/store.js";
 
@@ -527,6 +527,65 @@ export function transactConformance(name: string, getStore: () => EventStore): v
         const mine = acked.flatMap((tx) => tx.filter((p) => p.actorId === a).flatMap((p) => p.versions)).sort((x, y) => x - y);
         expect(await versions(a)).toEqual(mine);
       }
+    });
+  });
+}
+
+/** What every EventStore's erase must do: the actor's events and snapshots gone, a tombstone that refuses writes. */
+export function eraseConformance(name: string, getStore: () => EventStore): void {
+  const actor = () => `person-${randomUUID()}`;
+  const ev = (actorId: string, version: number): Event => ({
+    id: randomUUID(),
+    eventType: "Named",
+    actorId,
+    version,
+    data: { name: "Ada" },
+  });
+
+  describe(`${name} store erase conformance`, () => {
+    it("removes every event and snapshot; reads say erased; writes answer 410; other actors stay", async () => {
+      const [a, other] = [actor(), actor()];
+      await getStore().append(a, [ev(a, 1), ev(a, 2), ev(a, 3)]);
+      await getStore().save(ev(other, 1));
+      await getStore().saveSnapshot({ actorId: a, version: 2, state: { s: 2 } });
+      await getStore().saveSnapshot({ actorId: a, version: 3, state: { s: 3 } });
+      const r = await getStore().erase(a, "customer request");
+      expect(r).toMatchObject({ actorId: a, version: 3, erasedEvents: 3, erasedSnapshots: 2 });
+      expect(Date.parse(r.erasedAt)).not.toBeNaN();
+      expect(await getStore().versionInfo(a)).toEqual({ actorId: a, version: 3, erased: true });
+      expect(decodePage(await getStore().events(a, { maxBytes: 1 << 20 }))).toEqual({
+        actorId: a,
+        events: [],
+        hasMore: false,
+        erased: true,
+      });
+      expect(await getStore().getSnapshot(a)).toBeUndefined();
+      for (const write of [
+        () => getStore().save(ev(a, 4)),
+        () => getStore().save(ev(a, 1)),
+        () => getStore().append(a, [ev(a, 4)]),
+        () => getStore().transact([{ actorId: a, events: [ev(a, 4)] }]),
+        () => getStore().saveSnapshot({ actorId: a, version: 3, state: {} }),
+      ]) {
+        const err = await write().catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ErasedError);
+        expect(err).toMatchObject({ code: 410, actorId: a, erasedAt: r.erasedAt });
+      }
+      expect(await getStore().versionInfo(other)).toEqual({ actorId: other, version: 1 });
+    });
+
+    it("answers erasing again with zero counts and the first erasedAt; erasing an unknown actor keeps its id used", async () => {
+      const a = actor();
+      await getStore().save(ev(a, 1));
+      const first = await getStore().erase(a);
+      expect(await getStore().erase(a)).toEqual({ ...first, erasedEvents: 0, erasedSnapshots: 0 });
+      const never = actor();
+      expect(await getStore().erase(never)).toMatchObject({ actorId: never, version: 0, erasedEvents: 0, erasedSnapshots: 0 });
+      expect(
+        await getStore()
+          .save(ev(never, 1))
+          .catch((e: unknown) => e),
+      ).toBeInstanceOf(ErasedError);
     });
   });
 }

@@ -4,6 +4,7 @@ import { InternalError, NotFoundError } from "../errors.js";
 import type {
   AppendRequest,
   AppendResponse,
+  EraseResponse,
   Event,
   SaveRequest,
   SaveResponse,
@@ -71,6 +72,14 @@ export class EventStoreClient {
   /** Stores the events of several actors all together or none of them (one atomic batch). */
   transact(appends: ActorEvents[]): Promise<TransactResponse> {
     return this.request("transact", { appends: appends as TransactRequest["appends"] });
+  }
+
+  /**
+   * Erases the actor for good (the right to erasure): its events and snapshots are deleted and it
+   * takes no more writes. `reason` is kept as given in the tombstone: it must hold no personal data.
+   */
+  erase(actorId: string, options: { reason?: string } = {}): Promise<EraseResponse> {
+    return this.request("erase", { actorId, ...(options.reason === undefined ? {} : { reason: options.reason }) });
   }
 
   /** The actor's events with a version above fromVersion, in order, across as many pages as it takes. */

@@ -1,4 +1,6 @@
+import { type ApiError, JetStreamApiError } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { request } from "./request.js";
 import type { Requester } from "./requester.js";
 
 const decoder = new TextDecoder();
@@ -27,4 +29,13 @@ export function onStreamReplaced(nc: NatsConnection, stream: string, replaced: (
       if (!err && REPLACED.has(msg.subject.split(".")[4]!)) replaced();
     },
   });
+}
+
+/** Removes a subject's messages from a stream, but for its last `keep`; resolves to how many went. */
+export async function purge(requester: Requester, stream: string, filter: string, keep = 0): Promise<number> {
+  const body = new TextEncoder().encode(JSON.stringify(keep > 0 ? { filter, keep } : { filter }));
+  const reply = await request(requester, `$JS.API.STREAM.PURGE.${stream}`, body);
+  const r = JSON.parse(decoder.decode(reply.data)) as { error?: ApiError; purged?: number };
+  if (r.error) throw new JetStreamApiError(r.error);
+  return r.purged ?? 0;
 }

@@ -62,6 +62,38 @@ export interface AppendResponse {
   duplicate: boolean;
 }
 /**
+ * Erase an actor for good: its events and snapshots are deleted and a tombstone keeps its id used. The reason is kept as given, so it must hold no personal data.
+ */
+export interface EraseRequest {
+  /**
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
+   */
+  actorId: string;
+  reason?: string;
+}
+export interface EraseResponse {
+  /**
+   * The actor (aggregate) the event belongs to. No control characters and no lone surrogates (refused with 400, as in every string); an id whose escaped subject token would pass 3584 characters is refused with 400.
+   */
+  actorId: string;
+  /**
+   * The version the actor had reached.
+   */
+  version: number;
+  /**
+   * Events deleted by this request (0 when erasing again).
+   */
+  erasedEvents: number;
+  /**
+   * Snapshots deleted by this request.
+   */
+  erasedSnapshots: number;
+  /**
+   * RFC 3339 date-time.
+   */
+  erasedAt: string;
+}
+/**
  * The body of every error reply; the same code and message are in the Nats-Service-Error-Code and Nats-Service-Error headers.
  */
 export interface ErrorResponse {
@@ -117,6 +149,10 @@ export interface EventsResponse {
    * True when more events follow: ask again with fromVersion = the last returned version.
    */
   hasMore: boolean;
+  /**
+   * Present and true when the actor was erased: it has no events any more.
+   */
+  erased?: boolean;
 }
 export interface SaveResponse {
   /**
@@ -260,6 +296,10 @@ export interface VersionResponse {
    * An actor's version, 0 when it has no events.
    */
   version: number;
+  /**
+   * Present and true when the actor was erased: version is the one it had reached.
+   */
+  erased?: boolean;
 }
 export type SaveRequest = Event;
 export type SnapshotSaveRequest = Snapshot;

@@ -1,5 +1,6 @@
 import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import {
+  ErasedError,
   hasJsCode,
   InternalError,
   isWrongLastSequence,
@@ -12,7 +13,17 @@ import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "../jetstream/batch.js";
 import { publish, publishHeaders } from "../jetstream/publish.js";
 import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg, StreamReader } from "../jetstream/reader.js";
 import { Requester } from "../jetstream/requester.js";
-import type { AppendResponse, Event, SaveResponse, Snapshot, SnapshotSaveResponse, TransactResponse } from "../schemas/types.js";
+import { purge } from "../jetstream/streams.js";
+import type {
+  AppendResponse,
+  EraseResponse,
+  Event,
+  SaveResponse,
+  Snapshot,
+  SnapshotSaveResponse,
+  TransactResponse,
+  VersionResponse,
+} from "../schemas/types.js";
 import { sleep } from "../sleep.js";
 import { Headers, type Subjects } from "../subjects.js";
 import { LruCache } from "./cache.js";
@@ -32,7 +43,7 @@ import {
 } from "./store.js";
 import { StreamIdentity } from "./stream-identity.js";
 import * as write from "./write.js";
-import { answer } from "./write.js";
+import { answer, tombstone } from "./write.js";
 
 export interface JetStreamStoreOptions {
   subjects: Subjects;
@@ -164,6 +175,7 @@ export class JetStreamEventStore implements EventStore {
     const budget = options.maxBytes - pageOverhead(actorId);
     const subject = this.subjects.events(actorId);
     const head = await this.freshHead(actorId, subject, generation);
+    if (head.erasedAt !== undefined) return { actorId, encoded: [], hasMore: false, erased: true };
     if (head.version <= from) return { actorId, encoded: [], hasMore: false };
     const seen = new Map<number, StoredMsg>();
     const index = await this.indexes.upTo(this.eventsStream, actorId, subject, head, from, seen, generation);
@@ -196,10 +208,50 @@ export class JetStreamEventStore implements EventStore {
     return (await this.freshHead(actorId, this.subjects.events(actorId), this.generation)).version;
   }
 
+  async versionInfo(actorId: string): Promise<VersionResponse> {
+    const head = await this.freshHead(actorId, this.subjects.events(actorId), this.generation);
+    return head.erasedAt === undefined ? { actorId, version: head.version } : { actorId, version: head.version, erased: true };
+  }
+
+  /**
+   * The tombstone is published with the actor's expectation before anything is deleted: a save
+   * racing the erase lands before it (and goes with the rest) or meets the tombstone (410). Then the
+   * subject is purged but for the tombstone, and the snapshots. A crash between the steps leaves a
+   * tombstone that the next erase finds and finishes from.
+   */
+  async erase(actorId: string, reason?: string): Promise<EraseResponse> {
+    const generation = this.generation;
+    const subject = this.subjects.events(actorId);
+    for (let attempt = 1; ; attempt++) {
+      const head = await this.freshHead(actorId, subject, generation);
+      let { erasedAt, seq } = head;
+      if (erasedAt === undefined) {
+        const stone = tombstone(actorId, head.version, reason);
+        try {
+          const headers = { [Headers.version]: String(head.version), [Headers.erased]: stone.erasedAt };
+          seq = (await publish(this.requester, subject, stone.json, { lastSubjectSeq: head.seq, headers })).seq;
+          erasedAt = stone.erasedAt;
+        } catch (err) {
+          if (!isWrongLastSequence(err)) throw toEventStoreError(this.seen(err));
+          if (attempt >= MAX_WRITE_ATTEMPTS)
+            throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
+          continue;
+        }
+      }
+      this.remember(actorId, { version: head.version, seq, erasedAt }, generation);
+      this.indexes.forget(actorId);
+      const erasedEvents = await purge(this.requester, this.subjects.stream, subject, 1);
+      const erasedSnapshots = await purge(this.requester, this.subjects.snapshotsStream, this.subjects.snapshots(actorId));
+      return { actorId, version: head.version, erasedEvents, erasedSnapshots, erasedAt };
+    }
+  }
+
   async saveSnapshot(input: Snapshot, json?: Uint8Array): Promise<SnapshotSaveResponse> {
     const { value: snapshot, json: body } = encode(input, json);
     checkStoredSize(body, maxStoredEventBytes(snapshot.actorId, this.maxPayload), "/");
-    const current = await this.version(snapshot.actorId);
+    const eventsHead = await this.freshHead(snapshot.actorId, this.subjects.events(snapshot.actorId), this.generation);
+    if (eventsHead.erasedAt !== undefined) throw new ErasedError(snapshot.actorId, eventsHead.erasedAt);
+    const current = eventsHead.version;
     if (snapshot.version > current) {
       this.counters.saveSnapshot.conflicts++;
       throw snapshotAheadError(snapshot.actorId, snapshot.version, current);
@@ -211,6 +263,12 @@ export class JetStreamEventStore implements EventStore {
       if (newest && snapshot.version < newest.version) return { actorId: snapshot.actorId, version: snapshot.version };
       try {
         await publish(this.requester, subject, body, { lastSubjectSeq: newest?.seq ?? 0, headers: versionHeader(snapshot.version) });
+        // An erase that began after the check above may have purged the snapshots before this one landed.
+        const after = await this.freshHead(snapshot.actorId, this.subjects.events(snapshot.actorId), this.generation);
+        if (after.erasedAt !== undefined) {
+          await purge(this.requester, this.subjects.snapshotsStream, subject);
+          throw new ErasedError(snapshot.actorId, after.erasedAt);
+        }
         return { actorId: snapshot.actorId, version: snapshot.version };
       } catch (err) {
         if (!isWrongLastSequence(err)) throw this.seen(err);
@@ -235,13 +293,17 @@ export class JetStreamEventStore implements EventStore {
     } catch (err) {
       throw this.seen(err);
     }
-    const head = msg ? { version: msg.version, seq: msg.seq, json: msg.data } : { version: 0, seq: 0 };
+    const head: FreshHead = msg ? { version: msg.version, seq: msg.seq, json: msg.data } : { version: 0, seq: 0 };
+    if (msg?.erasedAt !== undefined) head.erasedAt = msg.erasedAt;
     this.remember(actorId, head, generation);
     return head;
   }
 
   private remember(actorId: string, head: Head, generation: number): void {
-    if (generation === this.generation) this.cache.set(actorId, { version: head.version, seq: head.seq, generation });
+    if (generation !== this.generation) return;
+    const cached: CachedHead = { version: head.version, seq: head.seq, generation };
+    if (head.erasedAt !== undefined) cached.erasedAt = head.erasedAt;
+    this.cache.set(actorId, cached);
   }
 
   private cachedHead(actorId: string): Head | undefined {

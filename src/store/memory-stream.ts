@@ -4,6 +4,8 @@ export interface MemoryMsg {
   subject: string;
   version: number;
   json: Uint8Array;
+  /** Set on an erased actor's tombstone. */
+  erasedAt?: string;
 }
 
 /**
@@ -23,9 +25,9 @@ export class MemoryStream {
     return this.last;
   }
 
-  publish(subject: string, version: number, json: Uint8Array): number {
+  publish(subject: string, version: number, json: Uint8Array, erasedAt?: string): number {
     const seq = ++this.last;
-    this.messages.set(seq, { seq, subject, version, json });
+    this.messages.set(seq, erasedAt ? { seq, subject, version, json, erasedAt } : { seq, subject, version, json });
     const seqs = this.bySubject.get(subject) ?? [];
     seqs.push(seq);
     this.bySubject.set(subject, seqs);
@@ -57,9 +59,10 @@ export class MemoryStream {
     return true;
   }
 
-  /** Removes every message, or one subject's, as JetStream's purge does (with no `keep`). */
-  purge(subject?: string): number {
-    const seqs = subject === undefined ? [...this.messages.keys()] : [...(this.bySubject.get(subject) ?? [])];
+  /** Removes every message, or one subject's but for its last `keep`, as JetStream's purge does. */
+  purge(subject?: string, keep = 0): number {
+    const all = subject === undefined ? [...this.messages.keys()] : [...(this.bySubject.get(subject) ?? [])];
+    const seqs = all.slice(0, Math.max(0, all.length - keep));
     for (const seq of seqs) this.delete(seq);
     return seqs.length;
   }

@@ -1,4 +1,14 @@
-import type { AppendResponse, Event, SaveResponse, Snapshot, SnapshotSaveResponse, TransactResponse } from "../schemas/types.js";
+import { ErasedError } from "../errors.js";
+import type {
+  AppendResponse,
+  EraseResponse,
+  Event,
+  SaveResponse,
+  Snapshot,
+  SnapshotSaveResponse,
+  TransactResponse,
+  VersionResponse,
+} from "../schemas/types.js";
 import { Subjects } from "../subjects.js";
 import { decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
 import { checkStoredSize, encode, storedEventId } from "./encode.js";
@@ -15,7 +25,7 @@ import {
   type StoredSnapshot,
 } from "./store.js";
 import * as write from "./write.js";
-import { answer } from "./write.js";
+import { answer, tombstone } from "./write.js";
 
 /** The two streams of a memory store; a test may put new ones in place, as if recreated. */
 export interface MemoryStreams {
@@ -65,6 +75,7 @@ export class MemoryEventStore implements EventStore {
     const from = options.fromVersion ?? 0;
     const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
     const budget = options.maxBytes - pageOverhead(actorId);
+    if (this.head(actorId).erasedAt !== undefined) return { actorId, encoded: [], hasMore: false, erased: true };
     const history = this.streams.events.subject(this.subjects.events(actorId)).filter((m) => m.version > from);
     const encoded: Uint8Array[] = [];
     let used = 0;
@@ -82,10 +93,31 @@ export class MemoryEventStore implements EventStore {
     return this.head(actorId).version;
   }
 
+  async versionInfo(actorId: string): Promise<VersionResponse> {
+    const head = this.head(actorId);
+    return head.erasedAt === undefined ? { actorId, version: head.version } : { actorId, version: head.version, erased: true };
+  }
+
+  async erase(actorId: string, reason?: string): Promise<EraseResponse> {
+    const subject = this.subjects.events(actorId);
+    const head = this.head(actorId);
+    let erasedAt = head.erasedAt;
+    if (erasedAt === undefined) {
+      const stone = tombstone(actorId, head.version, reason);
+      erasedAt = stone.erasedAt;
+      this.streams.events.publish(subject, head.version, stone.json, erasedAt);
+    }
+    const erasedEvents = this.streams.events.purge(subject, 1);
+    const erasedSnapshots = this.streams.snapshots.purge(this.subjects.snapshots(actorId));
+    return { actorId, version: head.version, erasedEvents, erasedSnapshots, erasedAt };
+  }
+
   async saveSnapshot(input: Snapshot, json?: Uint8Array): Promise<SnapshotSaveResponse> {
     const { value: snapshot, json: body } = encode(input, json);
     checkStoredSize(body, maxStoredEventBytes(snapshot.actorId, this.maxPayload), "/");
-    const current = this.head(snapshot.actorId).version;
+    const head = this.head(snapshot.actorId);
+    if (head.erasedAt !== undefined) throw new ErasedError(snapshot.actorId, head.erasedAt);
+    const current = head.version;
     if (snapshot.version > current) {
       this.counters.saveSnapshot.conflicts++;
       throw snapshotAheadError(snapshot.actorId, snapshot.version, current);
@@ -106,7 +138,8 @@ export class MemoryEventStore implements EventStore {
 
   private head(actorId: string): Head {
     const last = this.streams.events.lastOf(this.subjects.events(actorId));
-    return last ? { version: last.version, seq: last.seq } : { version: 0, seq: 0 };
+    if (!last) return { version: 0, seq: 0 };
+    return last.erasedAt ? { version: last.version, seq: last.seq, erasedAt: last.erasedAt } : { version: last.version, seq: last.seq };
   }
 
   /** Decides every actor's part on the stream as it is, then stores all of them or none. */

@@ -1,5 +1,6 @@
 import type {
   AppendResponse,
+  EraseResponse,
   Event,
   EventsResponse,
   SaveResponse,
@@ -7,6 +8,7 @@ import type {
   SnapshotGetResponse,
   SnapshotSaveResponse,
   TransactResponse,
+  VersionResponse,
 } from "../schemas/types.js";
 
 /** An event as stored: the service has set its timestamp. */
@@ -52,6 +54,10 @@ export interface EventStore {
   /** The page as the wire reply, already encoded: reads are served without re-serialising events. */
   events(actorId: string, options: ReadOptions): Promise<EventsPage>;
   version(actorId: string): Promise<number>;
+  /** The version and, for an erased actor, `erased: true` (the version it had reached). */
+  versionInfo(actorId: string): Promise<VersionResponse>;
+  /** Erases the actor for good: a tombstone first (the fence against racing writes), then its events and snapshots go. */
+  erase(actorId: string, reason?: string): Promise<EraseResponse>;
   saveSnapshot(snapshot: Snapshot, json?: Uint8Array): Promise<SnapshotSaveResponse>;
   /** The snapshot with the highest version, as stored; undefined when the actor has none. */
   getSnapshot(actorId: string): Promise<StoredSnapshot | undefined>;
@@ -78,6 +84,8 @@ export interface EventsPage {
   /** Each event's JSON, in version order. */
   encoded: Uint8Array[];
   hasMore: boolean;
+  /** The actor was erased: no events, and the reply says so. */
+  erased?: boolean;
 }
 
 export function newCounters(): StoreCounters {
@@ -103,6 +111,7 @@ const EVENTS = encoder.encode(',"events":[');
 const COMMA = encoder.encode(",");
 const CLOSE_MORE = encoder.encode('],"hasMore":true}');
 const CLOSE_DONE = encoder.encode('],"hasMore":false}');
+const CLOSE_ERASED = encoder.encode('],"hasMore":false,"erased":true}');
 
 /** The bytes an events reply adds around its events, for an actor id. */
 export function pageOverhead(actorId: string): number {
@@ -112,7 +121,7 @@ export function pageOverhead(actorId: string): number {
 /** Splices the stored events' JSON into an events reply without parsing them again. */
 export function encodePage(page: EventsPage): Uint8Array {
   const actor = encoder.encode(JSON.stringify(page.actorId));
-  const close = page.hasMore ? CLOSE_MORE : CLOSE_DONE;
+  const close = page.erased ? CLOSE_ERASED : page.hasMore ? CLOSE_MORE : CLOSE_DONE;
   let size = OPEN.length + actor.length + EVENTS.length + close.length + Math.max(0, page.encoded.length - 1);
   for (const e of page.encoded) size += e.length;
   const out = new Uint8Array(size);

@@ -24,6 +24,7 @@ const passwords = {
   "eventstore-jetstream": secret(),
   "eventstore-writer": secret(),
   "eventstore-reader": secret(),
+  "eventstore-eraser": secret(),
   admin: secret(),
 };
 // deploy/permissions.conf takes its users' passwords from nats-server's environment, inherited from here.
@@ -31,6 +32,7 @@ process.env.EVENTSTORE_NATS_PASSWORD = passwords.eventstore;
 process.env.EVENTSTORE_JETSTREAM_NATS_PASSWORD = passwords["eventstore-jetstream"];
 process.env.WRITER_NATS_PASSWORD = passwords["eventstore-writer"];
 process.env.READER_NATS_PASSWORD = passwords["eventstore-reader"];
+process.env.ERASER_NATS_PASSWORD = passwords["eventstore-eraser"];
 
 // nats-server reads a variable's value as configuration: one that starts with a digit would be a
 // number (and a parse error on 2.9), so every secret starts with a letter.
@@ -83,8 +85,11 @@ async function prepareStreams(admin: NatsConnection, state: "absent" | "stale"):
   });
 }
 
-/** Every endpoint and $SRV verb once, as a writer would use them; the first failure, or undefined. */
-async function exercise(nc: NatsConnection): Promise<string | undefined> {
+/**
+ * Every endpoint and $SRV verb once, as a writer would use them (and erase as the eraser, the one
+ * role that may); the first failure, or undefined.
+ */
+async function exercise(nc: NatsConnection, eraser: NatsConnection): Promise<string | undefined> {
   const actorId = `order-${randomUUID()}`;
   const event = (version: number) => ({ id: randomUUID(), eventType: "OrderPlaced", actorId, version, data: { n: version } });
   const steps: [string, () => Promise<unknown>][] = [
@@ -95,6 +100,9 @@ async function exercise(nc: NatsConnection): Promise<string | undefined> {
     ["version", () => call(nc, "eventstore.version", { actorId })],
     ["snapshot_save", () => call(nc, "eventstore.snapshot.save", { actorId, version: 4, state: { n: 4 } })],
     ["snapshot_get", () => call(nc, "eventstore.snapshot.get", { actorId })],
+    ["transact", () => call(nc, "eventstore.transact", { appends: [{ actorId, events: [event(5)] }] })],
+    ["erase", () => call(eraser, "eventstore.erase", { actorId, reason: "permissions test" })],
+    ["save after erase", () => call(nc, "eventstore.save", event(6), 410)],
     ["$SRV.INFO", () => nc.request("$SRV.INFO.eventstore", Empty, { timeout: 3000 })],
     ["$SRV.STATS", () => nc.request("$SRV.STATS.eventstore", Empty, { timeout: 3000 })],
     ["$SRV.PING", () => nc.request("$SRV.PING.eventstore", Empty, { timeout: 3000 })],
@@ -120,9 +128,9 @@ async function expectRefused(pending: Promise<unknown>, subject: string): Promis
   expect(violation).toMatchObject({ operation: "publish", subject });
 }
 
-async function call(nc: NatsConnection, subject: string, body: unknown): Promise<void> {
+async function call(nc: NatsConnection, subject: string, body: unknown, expected = 0): Promise<void> {
   const r = await request(nc, subject, body, 5000);
-  if (r.code !== 0) throw new Error(`error ${r.code}: ${String((r.body.error as { message?: string })?.message)}`);
+  if (r.code !== expected) throw new Error(`error ${r.code}: ${String((r.body.error as { message?: string })?.message)}`);
 }
 
 /**
@@ -141,7 +149,8 @@ async function run(server: NatsServer, admin: NatsConnection, state: "absent" | 
     const seen = replicas[1]!.logs.find((l) => l.msg === "replicas already serving agree")?.replicas;
     if (seen !== 1) return `the second replica saw ${String(seen)} replicas serving, not the first one`;
     const writer = await as(server, "eventstore-writer");
-    return await exercise(writer).finally(() => writer.close());
+    const eraser = await as(server, "eventstore-eraser");
+    return await exercise(writer, eraser).finally(() => Promise.all([writer.close(), eraser.close()]));
   } finally {
     for (const r of replicas) await r.stop();
   }
@@ -164,7 +173,8 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
     const r = await run(server, admin, "absent");
     expect(r).toBeUndefined();
     const jsm = await jetstreamManager(admin);
-    expect((await jsm.streams.info("EVENTS")).state.messages).toBe(4);
+    // The exercise erases its actor at the end: its tombstone is all that is left of it.
+    expect((await jsm.streams.info("EVENTS")).state.messages).toBe(1);
     expect(server.log()).not.toMatch(/violation/i);
   });
 
@@ -180,14 +190,20 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
     const service = await startService(server);
     try {
       const writer = await as(server, "eventstore-writer");
+      const eraser = await as(server, "eventstore-eraser");
       try {
-        expect(await exercise(writer)).toBeUndefined();
+        expect(await exercise(writer, eraser)).toBeUndefined();
+        await expectRefused(
+          writer.request("eventstore.erase", JSON.stringify({ actorId: "order-1" }), { timeout: 3000 }),
+          "eventstore.erase",
+        );
         await expectRefused(writer.request("EVENTS.events.order.order-1", "{}", { timeout: 3000 }), "EVENTS.events.order.order-1");
         await expectRefused(writer.request("$JS.API.STREAM.INFO.EVENTS", Empty, { timeout: 3000 }), "$JS.API.STREAM.INFO.EVENTS");
         const snoop = writer.subscribe("_INBOX_eventstore.>");
         expect(await snoop.closed).toBeInstanceOf(errors.PermissionViolationError);
       } finally {
         await writer.close();
+        await eraser.close();
       }
     } finally {
       await service.stop();

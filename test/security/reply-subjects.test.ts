@@ -19,12 +19,14 @@ const passwords = {
   "eventstore-jetstream": secret(),
   "eventstore-writer": secret(),
   "eventstore-reader": secret(),
+  "eventstore-eraser": secret(),
   admin: secret(),
 };
 process.env.EVENTSTORE_NATS_PASSWORD = passwords.eventstore;
 process.env.EVENTSTORE_JETSTREAM_NATS_PASSWORD = passwords["eventstore-jetstream"];
 process.env.WRITER_NATS_PASSWORD = passwords["eventstore-writer"];
 process.env.READER_NATS_PASSWORD = passwords["eventstore-reader"];
+process.env.ERASER_NATS_PASSWORD = passwords["eventstore-eraser"];
 
 // nats-server reads a variable's value as configuration: one that starts with a digit would be a
 // number (and a parse error on 2.9), so every secret starts with a letter.

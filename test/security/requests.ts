@@ -154,6 +154,18 @@ export function validRequest(endpoint: Endpoint, actorId: fc.Arbitrary<string> =
     case "version":
     case "snapshot_get":
       return actorId.map((a) => new Obj([["actorId", a]]));
+    case "erase":
+      return fc.record({ a: actorId, reason: fc.option(fc.constantFrom("customer request", "GDPR art. 17", "\u8ba2\u5355")) }).map(
+        ({ a, reason }) =>
+          new Obj(
+            reason === null
+              ? [["actorId", a]]
+              : [
+                  ["actorId", a],
+                  ["reason", reason],
+                ],
+          ),
+      );
     case "snapshot_save":
       return fc
         .record({ a: actorId, v: version, state: legalObject, timestamp: fc.option(legalTimestamp) })
@@ -220,6 +232,10 @@ const FIELDS: Record<Endpoint, Field[]> = {
     { key: "timestamp", kind: "timestamp", required: false },
   ],
   snapshot_get: [{ key: "actorId", kind: "actorId", required: true }],
+  erase: [
+    { key: "actorId", kind: "actorId", required: true },
+    { key: "reason", kind: "eventType", required: false },
+  ],
 };
 
 const MAX_LENGTH: Partial<Record<Kind, number>> = { id: 128, eventType: 256, actorId: 256, timestamp: 64 };

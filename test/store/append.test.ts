@@ -17,7 +17,7 @@ import { ensureStreams } from "../../src/store/streams.js";
 import { Headers, Subjects } from "../../src/subjects.js";
 import { loadSchemas } from "../../src/validation.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { appendConformance, transactConformance } from "../store.conformance.js";
+import { appendConformance, eraseConformance, transactConformance } from "../store.conformance.js";
 
 const subjects = new Subjects("APPEND");
 const silent = pino({ level: "silent" });
@@ -54,6 +54,8 @@ appendConformance("memory", () => memory);
 appendConformance("jetstream", () => store);
 transactConformance("memory", () => memory);
 transactConformance("jetstream", () => store);
+eraseConformance("memory", () => memory);
+eraseConformance("jetstream", () => store);
 
 describe("JetStream append", () => {
   it("stores one ordinary message per event, with the id and version headers, at the sequences it reports", async () => {
