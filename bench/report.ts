@@ -47,6 +47,18 @@ export interface BenchResult {
   fullRead: FullRead;
   version: ({ events: number } & Paired)[];
   append: { concurrency: number; batchSize: number; eventsPerSec: number; p50: number; p99: number } | { skipped: string };
+  transact: TransactRow[] | { skipped: string };
+}
+
+/** Transactions of `actors` actors × `eventsPerActor` events each; p50 and p99 per transaction. */
+export interface TransactRow {
+  concurrency: number;
+  actors: number;
+  eventsPerActor: number;
+  transactionsPerSec: number;
+  eventsPerSec: number;
+  p50: number;
+  p99: number;
 }
 
 const fmt = (n: number) => n.toLocaleString("en-US");
@@ -110,6 +122,14 @@ export function markdown(r: BenchResult): string {
     lines.push(
       `- append of ${r.append.batchSize}-event batches at ${r.append.concurrency} in flight: ${fmt(r.append.eventsPerSec)} events/s (p50 ${r.append.p50} ms, p99 ${r.append.p99} ms per batch)`,
     );
+  }
+  if ("skipped" in r.transact) lines.push(`- transact: skipped (${r.transact.skipped})`);
+  else {
+    for (const t of r.transact) {
+      lines.push(
+        `- transaction of ${t.actors} actors × ${t.eventsPerActor} event${t.eventsPerActor === 1 ? "" : "s"} at ${t.concurrency} in flight: ${fmt(t.eventsPerSec)} events/s, ${fmt(t.transactionsPerSec)} transactions/s (p50 ${t.p50} ms, p99 ${t.p99} ms per transaction)`,
+      );
+    }
   }
   lines.push(
     `- service process during the save runs: peak RSS ${r.serviceDuringSaves.peakRssMb} MB (${r.serviceDuringSaves.peakRssMbAt256} MB in the 256-in-flight runs), CPU ${r.serviceDuringSaves.cpuPercent}% of one core`,

@@ -147,6 +147,28 @@ export async function appends(nc: NatsConnection, concurrency: number, batches: 
   return { ...r, batchSize, eventsPerSec: r.opsPerSec * batchSize };
 }
 
+/**
+ * Transactions of `actorsPer` actors × `eventsPer` events through the typed client. Each worker
+ * owns twice as many actors as a transaction names and takes them in turn, so that no two
+ * transactions in flight share an actor (no conflicts) and each names distinct actors.
+ */
+export async function transactions(client: EventStoreClient, concurrency: number, total: number, actorsPer: number, eventsPer: number) {
+  const actors = Array.from({ length: concurrency * actorsPer * 2 }, () => `account-${randomUUID()}`);
+  const versions = new Map<string, number>();
+  const dealt = deal(actors, concurrency);
+  const r = await runConcurrent(concurrency, total, async (worker, j) => {
+    const mine = dealt[worker]!;
+    const appends = Array.from({ length: actorsPer }, (_, k) => {
+      const actorId = mine[(j * actorsPer + k) % mine.length]!;
+      const from = (versions.get(actorId) ?? 0) + 1;
+      versions.set(actorId, from + eventsPer - 1);
+      return { actorId, events: Array.from({ length: eventsPer }, (_, e) => benchEvent(actorId, from + e)) };
+    });
+    await client.transact(appends);
+  });
+  return { ...r, actors: actorsPer, eventsPerActor: eventsPer, eventsPerSec: round(r.opsPerSec * actorsPer * eventsPer) };
+}
+
 export async function streamMessages(jsm: JetStreamManager, stream: string): Promise<number> {
   return (await jsm.streams.info(stream)).state.messages;
 }

@@ -21,6 +21,7 @@ it("runs the quick benchmark end to end and reports every measure", async () => 
       saves: { concurrency: number; limit: { opsPerSec: number }; service: { opsPerSec: number } }[];
       reads: { streamMessages: number }[];
       append: { eventsPerSec?: number; skipped?: string };
+      transact: { concurrency: number; actors: number; eventsPerActor: number; eventsPerSec: number }[];
     };
     expect(result.saves.map((s) => s.concurrency)).toEqual([1, 16, 64, 256]);
     for (const s of result.saves) {
@@ -29,6 +30,12 @@ it("runs the quick benchmark end to end and reports every measure", async () => 
     }
     expect(result.reads.map((r) => r.streamMessages)).toEqual([3_000, 10_000, 30_000].map((n) => expect.closeTo(n, -3)));
     expect(result.append.skipped).toBeUndefined();
+    expect(result.transact.map((t) => [t.concurrency, t.actors, t.eventsPerActor])).toEqual([
+      [32, 2, 1],
+      [32, 10, 10],
+    ]);
+    for (const t of result.transact) expect(t.eventsPerSec).toBeGreaterThan(0);
+    expect(stdout).toContain("- transaction of 10 actors × 10 events at 32 in flight:");
     expect(readFileSync(join(out, "quick.svg"), "utf8")).toContain("<svg");
     expect(stdout).toContain("| saves, in flight |");
   } finally {

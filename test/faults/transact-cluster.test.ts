@@ -1,0 +1,209 @@
+import { randomUUID } from "node:crypto";
+import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { Event } from "../../src/schemas/types.js";
+import { Subjects } from "../../src/subjects.js";
+import { type ClusterNode, type NatsCluster, startNatsCluster, withConnection } from "../harness/nats-cluster.js";
+import { type Reply, request } from "../harness/requests.js";
+import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { lastSequence, readStoredEvents, type StoredEventMsg } from "../harness/stored-events.js";
+
+// A nats-server of a 3-node cluster killed while a transaction's atomic batch is half-way to an R3
+// stream: every node holds all of the transaction's events or none of them, the reply agrees, and
+// the retry completes it exactly once.
+
+const subjects = new Subjects("EVENTS");
+const STREAM = subjects.stream;
+const SERVICE_ENV = { EVENTSTORE_REPLICAS: "3", EVENTSTORE_JS_TIMEOUT_MS: "2000" };
+// The largest transaction the contract allows (1000 events), in many actors, so that a batch
+// stopped early has already sent several actors' events and has most of it still to send.
+const ACTORS = 20;
+const EVENTS_PER_ACTOR = 50;
+const PRIOR = 2;
+// The batch has come this far (three actors' events) when the service is frozen.
+const HALFWAY = 150;
+
+let cluster: NatsCluster;
+let service: ServiceProcess;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  cluster = await startNatsCluster(3);
+  service = await startServiceProcess(cluster.urls, SERVICE_ENV);
+  nc = await connect({ servers: cluster.urls.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+}, 120_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await service?.kill();
+  await cluster?.stop();
+});
+
+type Transaction = { actorId: string; events: Event[] }[];
+type TransactReply = { appends: { actorId: string; sequences: number[] }[]; duplicate: boolean };
+
+const event = (actorId: string, version: number): Event => ({
+  id: randomUUID(),
+  eventType: "LineAdded",
+  actorId,
+  version,
+  data: { version, padding: "x".repeat(100) },
+});
+
+/** Actors, half of them with PRIOR events stored already, and a transaction of EVENTS_PER_ACTOR events for each. */
+async function prepare() {
+  const actors = Array.from({ length: ACTORS }, (_, i) => ({ actorId: `order-${randomUUID()}`, prior: i % 2 === 0 ? PRIOR : 0 }));
+  for (const { actorId, prior } of actors) {
+    if (prior === 0) continue;
+    const events = Array.from({ length: prior }, (_, v) => event(actorId, v + 1));
+    expect((await untilAnswered(() => request(nc, "eventstore.append", { actorId, events }))).code).toBe(0);
+  }
+  const appends: Transaction = actors.map(({ actorId, prior }) => ({
+    actorId,
+    events: Array.from({ length: EVENTS_PER_ACTOR }, (_, v) => event(actorId, prior + v + 1)),
+  }));
+  return { actors, appends };
+}
+
+/** Resolves once `after` messages of batches for these actors have passed their subjects. */
+function watchBatch(actorIds: string[], after: number) {
+  const watched = new Set(actorIds.map((a) => subjects.events(a)));
+  const seen = { messages: 0, committed: false };
+  let reached!: () => void;
+  const halfway = new Promise<void>((resolve) => (reached = resolve));
+  const sub: Subscription = nc.subscribe(subjects.eventsWildcard, {
+    callback: (_err, msg) => {
+      if (!watched.has(msg.subject) || !msg.headers?.get("Nats-Batch-Id")) return;
+      seen.messages++;
+      // Only the commit of the whole transaction counts: a commit earlier in it would be a bug to catch.
+      if (msg.headers.get("Nats-Batch-Commit") && msg.headers.get("Nats-Batch-Sequence") === String(ACTORS * EVENTS_PER_ACTOR)) {
+        seen.committed = true;
+      }
+      if (seen.messages >= after) reached();
+    },
+  });
+  return { seen, halfway, stop: () => sub.unsubscribe() };
+}
+
+/**
+ * Asks until the answer is not a transient failure: while a leader is elected the service answers
+ * 503 or times out. Conflicts and successes are answers.
+ */
+async function untilAnswered(ask: () => Promise<Reply>): Promise<Reply> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = await ask().catch((err: unknown) => err as Error);
+    if (!(r instanceof Error) && r.code < 500) return r;
+    if (Date.now() > deadline) throw new Error(`no answer within 60s: ${r instanceof Error ? r.message : JSON.stringify(r)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** What each node's replica holds of these actors, in stream order. */
+async function storedOnEveryNode(actorIds: string[]): Promise<Map<string, StoredEventMsg[]>> {
+  const last = await lastSequence(nc, STREAM);
+  const out = new Map<string, StoredEventMsg[]>();
+  for (const node of cluster.nodes) {
+    const all = await withConnection(node.url, (one) => readStoredEvents(one, STREAM, last));
+    out.set(
+      node.name,
+      all.filter((s) => actorIds.includes(s.actorId)),
+    );
+  }
+  return out;
+}
+
+const versionsOf = (msgs: StoredEventMsg[], actorId: string) => msgs.filter((m) => m.actorId === actorId).map((m) => m.version);
+const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+/** Every actor of the transaction at its prior head ("none") or at its prior head plus the transaction ("all"); anything else throws. */
+function outcome(msgs: StoredEventMsg[], actors: { actorId: string; prior: number }[]): "none" | "all" {
+  const none = actors.every((a) => versionsOf(msgs, a.actorId).join() === oneTo(a.prior).join());
+  const all = actors.every((a) => versionsOf(msgs, a.actorId).join() === oneTo(a.prior + EVENTS_PER_ACTOR).join());
+  if (none) return "none";
+  if (all) return "all";
+  throw new Error(`part of a transaction is stored: ${JSON.stringify(actors.map((a) => [a.actorId, versionsOf(msgs, a.actorId).length]))}`);
+}
+
+/** Runs one transaction, freezes the service half-way through its batch, kills the node `pick` chooses, and lets the service go on. */
+async function interrupted(pick: () => Promise<ClusterNode>) {
+  for (let attempt = 1; ; attempt++) {
+    const { actors, appends } = await prepare();
+    const watch = watchBatch(
+      actors.map((a) => a.actorId),
+      HALFWAY,
+    );
+    const pending = request(nc, "eventstore.transact", { appends }, 20_000).catch((e: unknown) => e as Error);
+    await watch.halfway;
+    // Frozen, the service sends nothing more; what it sent reaches the stream before the kill.
+    service.process.kill("SIGSTOP");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A commit that got out before the freeze says nothing about a half-way batch: try again.
+    if (watch.seen.committed) {
+      service.process.kill("SIGCONT");
+      watch.stop();
+      expect((await pending) as Reply).toMatchObject({ code: 0 });
+      expect(attempt, "every attempt committed before the service could be frozen").toBeLessThan(5);
+      continue;
+    }
+    const sent = watch.seen.messages;
+    expect(sent).toBeGreaterThanOrEqual(HALFWAY);
+    expect(sent).toBeLessThan(ACTORS * EVENTS_PER_ACTOR);
+    const victim = await pick();
+    await cluster.kill(victim);
+    service.process.kill("SIGCONT");
+    const reply = await pending;
+    watch.stop();
+    await cluster.restart(victim);
+    await cluster.replicasCurrent(STREAM);
+    return { actors, appends, reply, victim: victim.name, attempts: attempt, sent };
+  }
+}
+
+for (const [kind, pick] of [
+  ["the stream leader", () => cluster.leaderOf(STREAM)],
+  [
+    "a follower",
+    async () => {
+      const leader = await cluster.leaderOf(STREAM);
+      return cluster.nodes.find((n) => n !== leader)!;
+    },
+  ],
+] as const) {
+  it(`stores all or none of a ${ACTORS}-actor, ${ACTORS * EVENTS_PER_ACTOR}-event transaction on every node when ${kind} is killed half-way, and the retry completes it once`, async () => {
+    const { actors, appends, reply, victim, attempts, sent } = await interrupted(pick);
+    const ids = actors.map((a) => a.actorId);
+
+    const before = await storedOnEveryNode(ids);
+    const outcomes = [...before.values()].map((msgs) => outcome(msgs, actors));
+    // every node agrees, message for message
+    for (const msgs of before.values()) expect(msgs).toEqual(before.get(cluster.nodes[0]!.name));
+    const stored = outcomes[0]!;
+    if (!(reply instanceof Error) && reply.code === 0) expect(stored).toBe("all");
+    console.log(
+      JSON.stringify({
+        killed: kind,
+        victim,
+        attempts,
+        sentBeforeKill: sent,
+        reply: reply instanceof Error ? reply.message : reply.code,
+        stored,
+      }),
+    );
+
+    // The client's retry, through the restarted cluster: stored once, in one run of sequences, on every node.
+    const retry = await untilAnswered(() => request(nc, "eventstore.transact", { appends }));
+    expect(retry.code).toBe(0);
+    const body = retry.body as TransactReply;
+    expect(body.duplicate).toBe(stored === "all");
+    const sequences = body.appends.flatMap((a) => a.sequences);
+    expect(sequences).toEqual(sequences.map((_, i) => sequences[0]! + i));
+    const transactionIds = appends.flatMap((a) => a.events.map((e) => e.id));
+    for (const [node, msgs] of await storedOnEveryNode(ids)) {
+      expect(outcome(msgs, actors), node).toBe("all");
+      const transaction = msgs.filter((m) => transactionIds.includes(m.id));
+      expect(transaction.map((m) => m.id)).toEqual(transactionIds);
+      expect(transaction.map((m) => m.seq)).toEqual(sequences);
+    }
+  }, 180_000);
+}
