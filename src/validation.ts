@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { ENDPOINT_NAMES, ENDPOINTS, type EndpointName, type RequestOf } from "./endpoints.js";
 import { type FieldError, ValidationError } from "./errors.js";
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, OPEN_BRACE, OPEN_BRACKET, QUOTE, SPACE } from "./json-bytes.js";
 import { schemasDir } from "./paths.js";
 import { actorType, escapeToken } from "./subjects.js";
 
@@ -141,15 +142,6 @@ function fieldError(e: ErrorObject): FieldError {
   }
   return { path: e.instancePath || "/", message: e.message ?? "is invalid" };
 }
-
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const SPACE = 0x20;
 
 /**
  * Refuses nesting deeper than maxDepth on the raw bytes, before JSON.parse builds it: deep enough

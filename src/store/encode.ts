@@ -1,19 +1,12 @@
 import { createHash } from "node:crypto";
 import { InternalError, ValidationError } from "../errors.js";
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, OPEN_BRACE, OPEN_BRACKET, QUOTE } from "../json-bytes.js";
 
 // What a stored message holds: the request's own JSON, so that what is read back is what was
 // sent (numbers as written, white space and all), with the timestamp added when it had none.
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const OPEN_BRACE = 0x7b;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
 
 /** A value to store with its JSON: the bytes the caller sent when there are any. */
 export interface Encoded<T> {

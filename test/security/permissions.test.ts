@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +10,7 @@ import { PermissionError } from "../../src/errors.js";
 import { runCli } from "../cli/run-cli.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
+import { rolePasswords } from "../harness/role-passwords.js";
 import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
 // The service runs with its two identities of deploy/permissions.conf, holding exactly
@@ -19,26 +20,7 @@ import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from
 const PERMISSIONS_FILE = join(ROOT, "deploy", "permissions.conf");
 const SERVICE_ENV = { NATS_INBOX_PREFIX: "_INBOX_eventstore", EVENTSTORE_JS_TIMEOUT_MS: "2000" };
 
-const passwords = {
-  eventstore: secret(),
-  "eventstore-jetstream": secret(),
-  "eventstore-writer": secret(),
-  "eventstore-reader": secret(),
-  "eventstore-eraser": secret(),
-  admin: secret(),
-};
-// deploy/permissions.conf takes its users' passwords from nats-server's environment, inherited from here.
-process.env.EVENTSTORE_NATS_PASSWORD = passwords.eventstore;
-process.env.EVENTSTORE_JETSTREAM_NATS_PASSWORD = passwords["eventstore-jetstream"];
-process.env.WRITER_NATS_PASSWORD = passwords["eventstore-writer"];
-process.env.READER_NATS_PASSWORD = passwords["eventstore-reader"];
-process.env.ERASER_NATS_PASSWORD = passwords["eventstore-eraser"];
-
-// nats-server reads a variable's value as configuration: one that starts with a digit would be a
-// number (and a parse error on 2.9), so every secret starts with a letter.
-function secret(): string {
-  return `s${randomBytes(12).toString("hex")}`;
-}
+const passwords = rolePasswords();
 
 /**
  * A server that includes permissionsText (the shipped file, or a variant of it) as it stands,
@@ -342,7 +324,7 @@ describe("the JetStream identity's credentials", () => {
   it("a wrong one stops the start and names its variables, never the password", async () => {
     const server = await serverWith(readFileSync(PERMISSIONS_FILE, "utf8"));
     try {
-      const wrong = secret();
+      const wrong = `wrong-${randomUUID()}`;
       const { code, output } = await runServiceToExit({
         NATS_URL: server.url,
         ...SERVICE_ENV,

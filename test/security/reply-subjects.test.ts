@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, natsServerBin, oldNatsServerBin, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
+import { rolePasswords } from "../harness/role-passwords.js";
 import { ROOT, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
 // A request names its own reply subject. Aimed at the stream, the JetStream API or $SRV, the
@@ -14,25 +15,7 @@ import { ROOT, type ServiceProcess, startServiceProcess } from "../harness/servi
 // service as a confused deputy). No such request may change anything, for any caller, on a
 // nats-server older than 2.12 (which takes any JSON as an API request) or a current one.
 
-const passwords = {
-  eventstore: secret(),
-  "eventstore-jetstream": secret(),
-  "eventstore-writer": secret(),
-  "eventstore-reader": secret(),
-  "eventstore-eraser": secret(),
-  admin: secret(),
-};
-process.env.EVENTSTORE_NATS_PASSWORD = passwords.eventstore;
-process.env.EVENTSTORE_JETSTREAM_NATS_PASSWORD = passwords["eventstore-jetstream"];
-process.env.WRITER_NATS_PASSWORD = passwords["eventstore-writer"];
-process.env.READER_NATS_PASSWORD = passwords["eventstore-reader"];
-process.env.ERASER_NATS_PASSWORD = passwords["eventstore-eraser"];
-
-// nats-server reads a variable's value as configuration: one that starts with a digit would be a
-// number (and a parse error on 2.9), so every secret starts with a letter.
-function secret(): string {
-  return `s${randomBytes(12).toString("hex")}`;
-}
+const passwords = rolePasswords();
 
 type User = keyof typeof passwords;
 
