@@ -6,9 +6,9 @@ export {
   type EventStoreClientOptions,
   type EventsOptions,
 } from "./client/client.js";
-export type { Loaded, Reducer } from "./client/load.js";
+export type { EventsEnd, Loaded, Reducer } from "./client/load.js";
 export { DEFAULT_RETRY, type RetryInfo, type RetryOptions } from "./client/retry.js";
-export { EventSubscription, type StreamEvent, type SubscribeOptions } from "./client/subscribe.js";
+export { EventSubscription, type StreamEvent, type SubscribeOptions, type Tombstone } from "./client/subscribe.js";
 export { type EndpointName, Endpoints, type RequestOf, type ResponseOf } from "./endpoints.js";
 export {
   ErasedError,

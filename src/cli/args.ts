@@ -18,6 +18,8 @@ const OPTIONS = {
   "from-seq": { type: "string" },
   out: { type: "string", short: "o" },
   concurrency: { type: "string" },
+  reason: { type: "string" },
+  yes: { type: "boolean", short: "y" },
 } as const;
 
 export type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
@@ -31,6 +33,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
   ls: [],
   export: ["out"],
   import: ["concurrency"],
+  erase: ["reason", "yes"],
 };
 
 export interface Invocation {

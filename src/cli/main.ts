@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { DEFAULT_TIMEOUT_MS, EventStoreClient } from "../client/client.js";
 import { ConfigError } from "../config.js";
 import { integerFlag, parseInvocation } from "./args.js";
+import { erase } from "./commands/erase.js";
 import { exportEvents } from "./commands/export.js";
 import { importEvents } from "./commands/import.js";
 import { ls } from "./commands/ls.js";
@@ -20,6 +21,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   ls,
   export: exportEvents,
   import: importEvents,
+  erase,
 };
 
 const ExitCode = Object.freeze({ ok: 0, failed: 1, usage: 2 } as const);

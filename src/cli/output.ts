@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import type { Writable } from "node:stream";
+import type { Tombstone } from "../client/subscribe.js";
 import type { StoredEvent } from "../store/store.js";
 
 /**
@@ -20,6 +21,12 @@ export class Output {
     if (this.json) return this.line(JSON.stringify(event));
     const seq = sequence === undefined ? "" : `#${sequence}  `;
     await this.line(`${seq}${event.actorId}  v${event.version}  ${event.eventType}  ${event.timestamp}  ${JSON.stringify(event.data)}`);
+  }
+
+  async erased(tombstone: Tombstone, sequence?: number): Promise<void> {
+    if (this.json) return this.line(JSON.stringify({ erased: tombstone }));
+    const seq = sequence === undefined ? "" : `#${sequence}  `;
+    await this.line(`${seq}${tombstone.actorId}  erased at v${tombstone.version}  ${tombstone.erasedAt}`);
   }
 
   async table(rows: Record<string, string | number>[]): Promise<void> {

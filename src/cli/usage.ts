@@ -28,6 +28,8 @@ ${endpointUsage()
   export [actorType] [--out FILE]  stored events (of a type, or all) as NDJSON
   import [FILE|-] [--concurrency N]
                                    NDJSON events back in through the service; idempotent
+  erase <actorId> [--reason TEXT] [--yes]
+                                   erase an actor for good (asks on a terminal unless --yes)
 
 Connection (flag, else environment variable, as for the service):
   --server URL      NATS_URL (comma-separated; default nats://127.0.0.1:4222)

@@ -16,7 +16,7 @@ import type {
 } from "../schemas/types.js";
 import type { ActorEvents, StoredEvent } from "../store/store.js";
 import { discoverStream } from "./discovery.js";
-import { type Loaded, loadActor, type Reducer } from "./load.js";
+import { type EventsEnd, type Loaded, loadActor, type Reducer } from "./load.js";
 import { requestWithRetry } from "./request.js";
 import { type RetryOptions, retryOptions } from "./retry.js";
 import { EventSubscription, type SubscribeOptions } from "./subscribe.js";
@@ -82,8 +82,11 @@ export class EventStoreClient {
     return this.request("erase", { actorId, ...(options.reason === undefined ? {} : { reason: options.reason }) });
   }
 
-  /** The actor's events with a version above fromVersion, in order, across as many pages as it takes. */
-  async *events(actorId: string, options: EventsOptions = {}): AsyncGenerator<StoredEvent> {
+  /**
+   * The actor's events with a version above fromVersion, in order, across as many pages as it
+   * takes. The generator's return value says whether the actor was erased (then it has none).
+   */
+  async *events(actorId: string, options: EventsOptions = {}): AsyncGenerator<StoredEvent, EventsEnd> {
     let fromVersion = options.fromVersion ?? 0;
     for (;;) {
       const page = await this.request("events", {
@@ -92,7 +95,7 @@ export class EventStoreClient {
         ...(options.pageSize !== undefined ? { limit: options.pageSize } : {}),
       });
       for (const event of page.events) yield event as StoredEvent;
-      if (!page.hasMore) return;
+      if (!page.hasMore) return { erased: page.erased === true };
       const last = page.events.at(-1);
       if (!last) throw new InternalError(`events of ${JSON.stringify(actorId)}: an empty page that says more follow`);
       fromVersion = last.version;

@@ -7,12 +7,19 @@ export type Reducer<S> = (state: S, event: StoredEvent) => S;
 export interface Loaded<S> {
   state: S;
   version: number;
+  /** Present when the actor was erased: it has no history, and takes no writes. */
+  erased?: true;
+}
+
+/** How a history ended: an erased actor has none. */
+export interface EventsEnd {
+  erased: boolean;
 }
 
 /** The two reads `load` needs, so that it depends on the client's behaviour and nothing else. */
 export interface HistoryReader {
   getSnapshot(actorId: string): Promise<SnapshotGetResponse | undefined>;
-  events(actorId: string, options: { fromVersion?: number }): AsyncIterable<StoredEvent>;
+  events(actorId: string, options: { fromVersion?: number }): AsyncGenerator<StoredEvent, EventsEnd>;
 }
 
 /**
@@ -24,9 +31,10 @@ export async function loadActor<S>(reader: HistoryReader, actorId: string, reduc
   // A snapshot holds the state this reducer produced when it was taken, so it is an S.
   let state = snapshot ? (snapshot.state as unknown as S) : initial;
   let version = snapshot?.version ?? 0;
-  for await (const event of reader.events(actorId, { fromVersion: version })) {
-    state = reducer(state, event);
-    version = event.version;
+  const events = reader.events(actorId, { fromVersion: version });
+  for (let next = await events.next(); ; next = await events.next()) {
+    if (next.done) return next.value.erased ? { state: initial, version, erased: true } : { state, version };
+    state = reducer(state, next.value);
+    version = next.value.version;
   }
-  return { state, version };
 }

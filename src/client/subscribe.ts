@@ -10,7 +10,7 @@ import {
 import { type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
 import { ValidationError } from "../errors.js";
 import type { StoredEvent } from "../store/store.js";
-import { Subjects } from "../subjects.js";
+import { Headers, Subjects } from "../subjects.js";
 
 export interface SubscribeOptions {
   /** Only this actor's events. */
@@ -23,11 +23,21 @@ export interface SubscribeOptions {
   onlyNew?: boolean;
 }
 
-/** An event as it sits in the stream, with its stream sequence (a resume point for fromSequence). */
-export interface StreamEvent {
-  sequence: number;
-  event: StoredEvent;
+/** What an erase leaves on an actor's subject: no event data, the reason as it was given. */
+export interface Tombstone {
+  actorId: string;
+  version: number;
+  erasedAt: string;
+  reason?: string;
 }
+
+/**
+ * An event as it sits in the stream, with its stream sequence (a resume point for fromSequence);
+ * or an erased actor's tombstone, so that a read model can drop the actor too.
+ */
+export type StreamEvent =
+  | { sequence: number; event: StoredEvent; erased?: undefined }
+  | { sequence: number; erased: Tombstone; event?: undefined };
 
 // A safety net for callers that die without stopping: the server drops an idle consumer after this.
 const INACTIVE_THRESHOLD_MS = 60_000;
@@ -67,7 +77,9 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
   async *[Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
     try {
       for await (const msg of this.messages) {
-        yield { sequence: msg.seq, event: msg.json<StoredEvent>() };
+        yield msg.headers?.has(Headers.erased)
+          ? { sequence: msg.seq, erased: msg.json<Tombstone>() }
+          : { sequence: msg.seq, event: msg.json<StoredEvent>() };
       }
     } finally {
       await this.stop();

@@ -143,6 +143,22 @@ describe("exit codes and messages", () => {
   });
 });
 
+describe("erase", () => {
+  it("needs --yes without a terminal, then erases and prints the reply", async () => {
+    const actorId = `person-${randomUUID()}`;
+    await client.save(event(actorId, 1));
+    const refused = await cli("erase", actorId);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain("--yes");
+    expect(await client.version(actorId)).toBe(1);
+    const r = await cli("erase", actorId, "--reason", "customer request", "--yes");
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r)).toMatchObject({ actorId, version: 1, erasedEvents: 1, erasedSnapshots: 0 });
+    const version = await cli("version", actorId);
+    expect(json(version)).toEqual({ actorId, version: 1, erased: true });
+  });
+});
+
 describe("ls", () => {
   it("lists the running replica with its figures", async () => {
     const info = (await nc.request("$SRV.INFO.eventstore", Empty)).json<ServiceInfo>();

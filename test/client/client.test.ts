@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
-import { InternalError, ValidationError, VersionConflictError } from "../../src/errors.js";
+import { ErasedError, InternalError, ValidationError, VersionConflictError } from "../../src/errors.js";
 import type { Event } from "../../src/schemas/types.js";
 import type { StoredEvent } from "../../src/store/store.js";
 import { Subjects } from "../../src/subjects.js";
@@ -39,6 +39,17 @@ describe("EventStoreClient against the service", () => {
     expect(first).toMatchObject({ actorId, version: 1, duplicate: false });
     const again = await client.save(e);
     expect(again).toEqual({ ...first, duplicate: true });
+  });
+
+  it("load reports an erased actor, whose writes throw ErasedError", async () => {
+    const actorId = `person-${randomUUID()}`;
+    await client.save(event(actorId, 1));
+    await client.saveSnapshot({ actorId, version: 1, state: { amount: 1 } });
+    const erased = await client.erase(actorId);
+    expect(await client.load(actorId, (s: number) => s + 1, 0)).toEqual({ state: 0, version: 0, erased: true });
+    const err = await client.save(event(actorId, 2)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ErasedError);
+    expect(err).toMatchObject({ code: 410, actorId, erasedAt: erased.erasedAt });
   });
 
   it("save of a taken version throws VersionConflictError with both versions", async () => {

@@ -45,6 +45,15 @@ describe("subscribe", () => {
     expect(await client.streamName()).toBe(STREAM);
   });
 
+  it("delivers an erased actor's tombstone as erased, after its events were purged", async () => {
+    const actorId = `ledger-${randomUUID()}`;
+    await client.save(event(actorId, 1));
+    await client.save(event(actorId, 2));
+    const erased = await client.erase(actorId, { reason: "test" });
+    const [item] = await take(await client.subscribe({ actorId }), 1);
+    expect(item).toEqual({ sequence: expect.any(Number), erased: { actorId, version: 2, erasedAt: erased.erasedAt, reason: "test" } });
+  });
+
   it("delivers the stored events, then the ones saved after it started, and deletes its consumer on break", async () => {
     const actorId = `ledger-${randomUUID()}`;
     await client.save(event(actorId, 1));
@@ -56,8 +65,8 @@ describe("subscribe", () => {
     const got = await take(sub, 4, async (n) => {
       if (n >= 2) await client.save(event(actorId, n + 1));
     });
-    expect(got.map((g) => g.event.version)).toEqual([1, 2, 3, 4]);
-    expect(got.every((g) => g.event.actorId === actorId)).toBe(true);
+    expect(got.map((g) => g.event!.version)).toEqual([1, 2, 3, 4]);
+    expect(got.every((g) => g.event!.actorId === actorId)).toBe(true);
     const sequences = got.map((g) => g.sequence);
     expect([...sequences].sort((a, b) => a - b)).toEqual(sequences);
     expect(await consumerCount()).toBe(0);
@@ -71,12 +80,12 @@ describe("subscribe", () => {
     await client.save(event(`other${tag}-1`, 2));
     await client.save(event(wanted, 2));
     const all = await take(await client.subscribe({ actorType: `pay${tag}` }), 2);
-    expect(all.map((g) => [g.event.actorId, g.event.version])).toEqual([
+    expect(all.map((g) => [g.event!.actorId, g.event!.version])).toEqual([
       [wanted, 1],
       [wanted, 2],
     ]);
     const resumed = await take(await client.subscribe({ actorType: `pay${tag}`, fromSequence: first.sequence + 1 }), 1);
-    expect(resumed.map((g) => g.event.version)).toEqual([2]);
+    expect(resumed.map((g) => g.event!.version)).toEqual([2]);
     expect(await consumerCount()).toBe(0);
   });
 
@@ -87,7 +96,7 @@ describe("subscribe", () => {
     expect(sub.backlog).toBe(0);
     const received: number[] = [];
     const loop = (async () => {
-      for await (const item of sub) received.push(item.event.version);
+      for await (const item of sub) received.push(item.event!.version);
     })();
     await client.save(event(actorId, 2));
     while (received.length === 0) await new Promise((r) => setTimeout(r, 10));

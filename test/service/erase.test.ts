@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { headers } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
 import { useService } from "../harness/fixture.js";
@@ -53,6 +54,25 @@ it("erases an actor of 1,000 events and 3 snapshots, leaving other actors untouc
     await late.stop();
   }
 }, 60_000);
+
+it("finishes an erase whose process died between the tombstone and the purge", async () => {
+  const actorId = `person-${randomUUID()}`;
+  for (let v = 1; v <= 3; v++) expect((await request(f.nc, "eventstore.save", ev(actorId, v))).code).toBe(0);
+  expect((await request(f.nc, "eventstore.snapshot.save", { actorId, version: 3, state: {} })).code).toBe(0);
+  // What an erase leaves when it is killed right after its first step: the tombstone, nothing purged.
+  const subject = `EVENTS.events.person.${actorId}`;
+  const erasedAt = new Date().toISOString();
+  const h = headers();
+  h.set("Eventstore-Version", "3");
+  h.set("Eventstore-Erased", erasedAt);
+  await jetstream(f.nc).publish(subject, JSON.stringify({ actorId, version: 3, erasedAt }), { headers: h });
+  expect((await request(f.nc, "eventstore.version", { actorId })).body).toEqual({ actorId, version: 3, erased: true });
+  expect((await request(f.nc, "eventstore.save", ev(actorId, 4))).code).toBe(410);
+  const finished = await request(f.nc, "eventstore.erase", { actorId });
+  expect(finished.body).toEqual({ actorId, version: 3, erasedEvents: 3, erasedSnapshots: 1, erasedAt });
+  const jsm = await jetstreamManager(f.nc);
+  expect((await jsm.streams.info("EVENTS", { subjects_filter: subject })).state.subjects).toEqual({ [subject]: 1 });
+});
 
 it("lets no save land after the tombstone while writers race the erase", async () => {
   for (let trial = 0; trial < 10; trial++) {

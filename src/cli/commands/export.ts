@@ -19,7 +19,8 @@ export const exportEvents: Command = (args, flags) => {
     try {
       if (sub.backlog > 0) {
         for await (const { event } of sub) {
-          await target.line(JSON.stringify(event));
+          // A tombstone is no event to import again: the export holds what is stored of live actors.
+          if (event) await target.line(JSON.stringify(event));
           progress.tick();
           if (++count === sub.backlog) break;
         }

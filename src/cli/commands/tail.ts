@@ -23,7 +23,10 @@ export const tail: Command = (args, flags) => {
     process.once("SIGTERM", stop);
     try {
       stderr.write(`following the events of ${what} in stream ${await client.streamName()} (Ctrl-C to stop)\n`);
-      for await (const { sequence, event } of sub) await out.event(event, sequence);
+      for await (const { sequence, event, erased } of sub) {
+        if (event) await out.event(event, sequence);
+        else await out.erased(erased, sequence);
+      }
     } finally {
       process.off("SIGINT", stop);
       process.off("SIGTERM", stop);
