@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
 import { Headers, Subjects } from "../../src/subjects.js";
-import { type NatsCluster, startNatsCluster, withConnection } from "../harness/nats-cluster.js";
+import { useClusterService } from "../harness/fixture.js";
+import { withConnection } from "../harness/nats-cluster.js";
 import { type Reply, request } from "../harness/requests.js";
-import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
+import { startServiceProcess } from "../harness/service-process.js";
 
 // erase on a 3-node cluster with R3 streams: once every replica has applied it, no node holds
 // anything of the erased actor but its tombstone (events) and nothing at all (snapshots), another
@@ -17,21 +18,7 @@ const EVENTS = 1000;
 const BATCH = 500;
 const SNAPSHOT_VERSIONS = [998, 999, 1000];
 
-let cluster: NatsCluster;
-let service: ServiceProcess;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  cluster = await startNatsCluster(3);
-  service = await startServiceProcess(cluster.urls, SERVICE_ENV);
-  nc = await connect({ servers: cluster.urls.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-}, 90_000);
-
-afterAll(async () => {
-  await nc?.close();
-  await service?.kill();
-  await cluster?.stop();
-});
+const f = useClusterService(SERVICE_ENV, 90_000);
 
 const ev = (actorId: string, version: number): Event => ({
   id: randomUUID(),
@@ -95,10 +82,10 @@ const viewOf = (url: string): Promise<NodeView> =>
  * it returns the last views, for the assertions to show what differs.
  */
 async function everyNode(settled: (v: NodeView) => boolean): Promise<Map<string, NodeView>> {
-  await cluster.replicasCurrent(subjects.stream);
-  await cluster.replicasCurrent(subjects.snapshotsStream);
+  await f.cluster.replicasCurrent(subjects.stream);
+  await f.cluster.replicasCurrent(subjects.snapshotsStream);
   const views = new Map<string, NodeView>();
-  for (const node of cluster.nodes) {
+  for (const node of f.cluster.nodes) {
     const deadline = Date.now() + 30_000;
     for (;;) {
       const view = await viewOf(node.url);
@@ -122,7 +109,7 @@ async function untilAnswered(ask: () => Promise<Reply>): Promise<Reply> {
 }
 
 const ok = async (subject: string, body: unknown) => {
-  const r = await untilAnswered(() => request(nc, subject, body, 20_000));
+  const r = await untilAnswered(() => request(f.nc, subject, body, 20_000));
   expect(r, `${subject} ${JSON.stringify(r.body).slice(0, 300)}`).toMatchObject({ code: 0 });
   return r;
 };
@@ -152,7 +139,7 @@ it("erases an actor of 1,000 events and 3 snapshots from every node of an R3 clu
     count(v.events, otherEvents) === 3 &&
     count(v.snapshots, otherSnapshots) === 2;
   const before = await everyNode(written);
-  const reference = before.get(cluster.nodes[0]!.name)!;
+  const reference = before.get(f.cluster.nodes[0]!.name)!;
   for (const [node, view] of before) {
     // every node holds all of it, message for message: the reads below see each replica
     expect(written(view), node).toBe(true);
@@ -208,26 +195,29 @@ it("erases an actor of 1,000 events and 3 snapshots from every node of an R3 clu
   }
 
   // Through the service, and through a process started after the erase that never cached the actor.
-  const late = await startServiceProcess(cluster.urls, SERVICE_ENV);
+  const late = await startServiceProcess(f.cluster.urls, SERVICE_ENV);
   try {
     for (let i = 0; i < 4; i++) {
-      expect((await untilAnswered(() => request(nc, "eventstore.version", { actorId }))).body).toEqual({
+      expect((await untilAnswered(() => request(f.nc, "eventstore.version", { actorId }))).body).toEqual({
         actorId,
         version: EVENTS,
         erased: true,
       });
-      expect((await untilAnswered(() => request(nc, "eventstore.events", { actorId }))).body).toEqual({
+      expect((await untilAnswered(() => request(f.nc, "eventstore.events", { actorId }))).body).toEqual({
         actorId,
         events: [],
         hasMore: false,
         erased: true,
       });
-      expect((await untilAnswered(() => request(nc, "eventstore.snapshot.get", { actorId }))).code).toBe(404);
-      const save = await untilAnswered(() => request(nc, "eventstore.save", ev(actorId, EVENTS + 1)));
+      expect((await untilAnswered(() => request(f.nc, "eventstore.snapshot.get", { actorId }))).code).toBe(404);
+      const save = await untilAnswered(() => request(f.nc, "eventstore.save", ev(actorId, EVENTS + 1)));
       expect(save).toMatchObject({ code: 410, body: { error: { actorId, erasedAt } } });
     }
     // the other actor reads as before
-    expect((await untilAnswered(() => request(nc, "eventstore.version", { actorId: other }))).body).toEqual({ actorId: other, version: 3 });
+    expect((await untilAnswered(() => request(f.nc, "eventstore.version", { actorId: other }))).body).toEqual({
+      actorId: other,
+      version: 3,
+    });
   } finally {
     await late.stop();
   }

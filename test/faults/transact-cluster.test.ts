@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import type { Subscription } from "@nats-io/transport-node";
+import { expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
 import { Subjects } from "../../src/subjects.js";
-import { type ClusterNode, type NatsCluster, startNatsCluster, withConnection } from "../harness/nats-cluster.js";
+import { useClusterService } from "../harness/fixture.js";
+import { type ClusterNode, withConnection } from "../harness/nats-cluster.js";
 import { type Reply, request } from "../harness/requests.js";
-import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 import { lastSequence, readStoredEvents, type StoredEventMsg } from "../harness/stored-events.js";
 
 // A nats-server of a 3-node cluster killed while a transaction's atomic batch is half-way to an R3
@@ -23,21 +23,7 @@ const PRIOR = 2;
 // The batch has come this far (three actors' events) when the service is frozen.
 const HALFWAY = 150;
 
-let cluster: NatsCluster;
-let service: ServiceProcess;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  cluster = await startNatsCluster(3);
-  service = await startServiceProcess(cluster.urls, SERVICE_ENV);
-  nc = await connect({ servers: cluster.urls.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-}, 120_000);
-
-afterAll(async () => {
-  await nc?.close();
-  await service?.kill();
-  await cluster?.stop();
-});
+const f = useClusterService(SERVICE_ENV, 120_000);
 
 type Transaction = { actorId: string; events: Event[] }[];
 type TransactReply = { appends: { actorId: string; sequences: number[] }[]; duplicate: boolean };
@@ -56,7 +42,7 @@ async function prepare() {
   for (const { actorId, prior } of actors) {
     if (prior === 0) continue;
     const events = Array.from({ length: prior }, (_, v) => event(actorId, v + 1));
-    expect((await untilAnswered(() => request(nc, "eventstore.append", { actorId, events }))).code).toBe(0);
+    expect((await untilAnswered(() => request(f.nc, "eventstore.append", { actorId, events }))).code).toBe(0);
   }
   const appends: Transaction = actors.map(({ actorId, prior }) => ({
     actorId,
@@ -71,7 +57,7 @@ function watchBatch(actorIds: string[], after: number) {
   const seen = { messages: 0, committed: false };
   let reached!: () => void;
   const halfway = new Promise<void>((resolve) => (reached = resolve));
-  const sub: Subscription = nc.subscribe(subjects.eventsWildcard, {
+  const sub: Subscription = f.nc.subscribe(subjects.eventsWildcard, {
     callback: (_err, msg) => {
       if (!watched.has(msg.subject) || !msg.headers?.get("Nats-Batch-Id")) return;
       seen.messages++;
@@ -101,9 +87,9 @@ async function untilAnswered(ask: () => Promise<Reply>): Promise<Reply> {
 
 /** What each node's replica holds of these actors, in stream order. */
 async function storedOnEveryNode(actorIds: string[]): Promise<Map<string, StoredEventMsg[]>> {
-  const last = await lastSequence(nc, STREAM);
+  const last = await lastSequence(f.nc, STREAM);
   const out = new Map<string, StoredEventMsg[]>();
-  for (const node of cluster.nodes) {
+  for (const node of f.cluster.nodes) {
     const all = await withConnection(node.url, (one) => readStoredEvents(one, STREAM, last));
     out.set(
       node.name,
@@ -133,14 +119,14 @@ async function interrupted(pick: () => Promise<ClusterNode>) {
       actors.map((a) => a.actorId),
       HALFWAY,
     );
-    const pending = request(nc, "eventstore.transact", { appends }, 20_000).catch((e: unknown) => e as Error);
+    const pending = request(f.nc, "eventstore.transact", { appends }, 20_000).catch((e: unknown) => e as Error);
     await watch.halfway;
     // Frozen, the service sends nothing more; what it sent reaches the stream before the kill.
-    service.process.kill("SIGSTOP");
+    f.service.process.kill("SIGSTOP");
     await new Promise((resolve) => setTimeout(resolve, 300));
     // A commit that got out before the freeze says nothing about a half-way batch: try again.
     if (watch.seen.committed) {
-      service.process.kill("SIGCONT");
+      f.service.process.kill("SIGCONT");
       watch.stop();
       expect((await pending) as Reply).toMatchObject({ code: 0 });
       expect(attempt, "every attempt committed before the service could be frozen").toBeLessThan(5);
@@ -150,23 +136,23 @@ async function interrupted(pick: () => Promise<ClusterNode>) {
     expect(sent).toBeGreaterThanOrEqual(HALFWAY);
     expect(sent).toBeLessThan(ACTORS * EVENTS_PER_ACTOR);
     const victim = await pick();
-    await cluster.kill(victim);
-    service.process.kill("SIGCONT");
+    await f.cluster.kill(victim);
+    f.service.process.kill("SIGCONT");
     const reply = await pending;
     watch.stop();
-    await cluster.restart(victim);
-    await cluster.replicasCurrent(STREAM);
+    await f.cluster.restart(victim);
+    await f.cluster.replicasCurrent(STREAM);
     return { actors, appends, reply, victim: victim.name, attempts: attempt, sent };
   }
 }
 
 for (const [kind, pick] of [
-  ["the stream leader", () => cluster.leaderOf(STREAM)],
+  ["the stream leader", () => f.cluster.leaderOf(STREAM)],
   [
     "a follower",
     async () => {
-      const leader = await cluster.leaderOf(STREAM);
-      return cluster.nodes.find((n) => n !== leader)!;
+      const leader = await f.cluster.leaderOf(STREAM);
+      return f.cluster.nodes.find((n) => n !== leader)!;
     },
   ],
 ] as const) {
@@ -177,7 +163,7 @@ for (const [kind, pick] of [
     const before = await storedOnEveryNode(ids);
     const outcomes = [...before.values()].map((msgs) => outcome(msgs, actors));
     // every node agrees, message for message
-    for (const msgs of before.values()) expect(msgs).toEqual(before.get(cluster.nodes[0]!.name));
+    for (const msgs of before.values()) expect(msgs).toEqual(before.get(f.cluster.nodes[0]!.name));
     const stored = outcomes[0]!;
     if (!(reply instanceof Error) && reply.code === 0) expect(stored).toBe("all");
     console.log(
@@ -192,7 +178,7 @@ for (const [kind, pick] of [
     );
 
     // The client's retry, through the restarted cluster: stored once, in one run of sequences, on every node.
-    const retry = await untilAnswered(() => request(nc, "eventstore.transact", { appends }));
+    const retry = await untilAnswered(() => request(f.nc, "eventstore.transact", { appends }));
     expect(retry.code).toBe(0);
     const body = retry.body as TransactReply;
     expect(body.duplicate).toBe(stored === "all");

@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll } from "vitest";
+import { type NatsCluster, startNatsCluster } from "./nats-cluster.js";
 import { type NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "./service-process.js";
 
@@ -26,6 +27,32 @@ export function useService(options: { server?: NatsServerOptions; env?: Record<s
     await f.nc?.close();
     for (const s of f.services) await s.stop();
     await f.server?.stop();
+  });
+  return f;
+}
+
+export interface ClusterFixture {
+  cluster: NatsCluster;
+  service: ServiceProcess;
+  /** A client connection to the whole cluster, reconnecting for as long as it takes. */
+  nc: NatsConnection;
+}
+
+/**
+ * A 3-node cluster, one service process and a client connection for the tests of one file, all
+ * stopped after them even when a test fails.
+ */
+export function useClusterService(env: Record<string, string>, setupTimeoutMs = 120_000): ClusterFixture {
+  const f = {} as ClusterFixture;
+  beforeAll(async () => {
+    f.cluster = await startNatsCluster(3);
+    f.service = await startServiceProcess(f.cluster.urls, env);
+    f.nc = await connect({ servers: f.cluster.urls.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  }, setupTimeoutMs);
+  afterAll(async () => {
+    await f.nc?.close();
+    await f.service?.kill();
+    await f.cluster?.stop();
   });
   return f;
 }
