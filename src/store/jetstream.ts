@@ -77,7 +77,10 @@ const MAX_WRITE_ATTEMPTS = 10;
 // A read that finds the stream changing under it (messages deleted, stream recreated) starts over.
 const MAX_READ_ATTEMPTS = 3;
 // Most events fetched in one round while filling a page.
-const MAX_FETCH = 1000;
+const MAX_FETCH = 10_000;
+// From this many events on, a round is read through a consumer rather than batch direct gets:
+// creating and deleting it costs two requests, decoding no header block saves more.
+const CONSUMER_ROUND = 200;
 
 const decoder = new TextDecoder();
 
@@ -186,7 +189,8 @@ export class JetStreamEventStore implements EventStore {
     let round = fetchRound(budget, 1, head.json?.length ?? 1);
     while (at < index.length && encoded.length < limit) {
       const end = Math.min(at + round, at + limit - encoded.length, index.length);
-      const msgs = await this.eventsStream.fetch(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
+      const read = end - at >= CONSUMER_ROUND ? this.eventsStream.fetchRun : this.eventsStream.fetch;
+      const msgs = await read.call(this.eventsStream, subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
       for (const msg of msgs) {
         const cost = msg.data.length + (encoded.length > 0 ? 1 : 0);
         if (used + cost > budget) {
