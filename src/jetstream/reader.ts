@@ -96,7 +96,7 @@ export class StreamReader {
       }
       if (last) seq = last.seq + 1;
       // A batch says how many more there are; a single get only that it found one.
-      const more = this.options.batchDirectGet ? Number(replies.at(-1)?.headers?.get("Nats-Num-Pending") ?? "0") > 0 : !!last;
+      const more = this.options.batchDirectGet ? Number(replies.at(-1)?.headers?.get(DirectMsgHeaders.NumPending) ?? "0") > 0 : !!last;
       if (last && more) continue;
       if (seq > untilSeq) return;
       // Short of untilSeq: a replica that has not caught up yet, or the message there is gone.

@@ -1,15 +1,7 @@
 import { type NatsConnection, nuid } from "@nats-io/transport-node";
-import {
-  ErasedError,
-  hasJsCode,
-  InternalError,
-  isWrongLastSequence,
-  JsErrorCode,
-  NotSupportedError,
-  toEventStoreError,
-  UnavailableError,
-} from "../errors.js";
+import { ErasedError, InternalError, NotSupportedError, toEventStoreError, UnavailableError } from "../errors.js";
 import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "../jetstream/batch.js";
+import { isBatchTooLarge, isKnownBatchMsgId, isMsgIdInProcess, isWrongLastSequence } from "../jetstream/codes.js";
 import { publish, publishHeaders } from "../jetstream/publish.js";
 import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg, StreamReader } from "../jetstream/reader.js";
 import { Requester } from "../jetstream/requester.js";
@@ -413,9 +405,9 @@ export class JetStreamEventStore implements EventStore {
         renew = true;
       } catch (err) {
         // The server checks a batch's ids before its expectations, so an id it knows may also hide a moved head.
-        const idKnown = hasJsCode(err, JsErrorCode.AtomicPublishDuplicateMessageId);
+        const idKnown = isKnownBatchMsgId(err);
         // A retry that overtook its own original on a replicated stream: the head shows the outcome soon.
-        const idInProcess = hasJsCode(err, JsErrorCode.DuplicateMessageIdInProcess);
+        const idInProcess = isMsgIdInProcess(err);
         if (!isWrongLastSequence(err) && !idKnown && !idInProcess) {
           // The write may have been stored: forget what we knew so the retry re-reads.
           for (const { actorId } of entries) this.cache.delete(actorId);
@@ -456,7 +448,7 @@ export class JetStreamEventStore implements EventStore {
     try {
       lastSeq = await publishAtomicBatch(this.nc, messages, this.timeout);
     } catch (err) {
-      if (hasJsCode(err, JsErrorCode.AtomicPublishTooLargeBatch)) throw serverBatchLimitError(messages.length);
+      if (isBatchTooLarge(err)) throw serverBatchLimitError(messages.length);
       throw err;
     }
     // A committed batch is stored as one unit, in its order, so its messages hold the sequences up to the last.

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers, type NatsConnection, nanos } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isWrongLastSequence } from "../../src/errors.js";
+import { isWrongLastSequence } from "../../src/jetstream/codes.js";
 import { createLogger } from "../../src/logger.js";
 import { messageId } from "../../src/store/encode.js";
 import { JetStreamEventStore } from "../../src/store/jetstream.js";
