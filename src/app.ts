@@ -5,7 +5,7 @@ import { ATOMIC_BATCH_SERVER } from "./jetstream/batch.js";
 import type { Logger } from "./logger.js";
 import { ensureReplicasAgree } from "./service/agreement.js";
 import { describeService, REQUEST_HEADROOM_BYTES, type RunningService, startService } from "./service/service.js";
-import { JetStreamEventStore } from "./store/jetstream.js";
+import { JetStreamEventStore } from "./store/jetstream/store.js";
 import { MemoryEventStore } from "./store/memory.js";
 import type { EventStore } from "./store/store.js";
 import { ensureStreams } from "./store/streams.js";

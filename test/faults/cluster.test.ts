@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isWrongLastSequence } from "../../src/jetstream/codes.js";
 import { createLogger } from "../../src/logger.js";
 import { messageId } from "../../src/store/encode.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Headers, Subjects } from "../../src/subjects.js";

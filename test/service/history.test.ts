@@ -6,7 +6,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { ensureStreams, eventsStreamConfig } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
 import { useService } from "../harness/fixture.js";

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NotSupportedError, ValidationError, VersionConflictError } from "../../src/errors.js";
 import type { Event } from "../../src/schemas/types.js";
 import { messageId } from "../../src/store/encode.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { MemoryEventStore } from "../../src/store/memory.js";
 import { MAX_APPEND_EVENTS } from "../../src/store/rules.js";
 import { decodePage } from "../../src/store/store.js";

@@ -5,7 +5,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StaleIndexError, StreamReader } from "../../src/jetstream/reader.js";
 import { Requester } from "../../src/jetstream/requester.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";

@@ -4,7 +4,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InternalError, VersionConflictError } from "../../src/errors.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
