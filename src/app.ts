@@ -11,8 +11,6 @@ import type { EventStore } from "./store/store.js";
 import { ensureStreams } from "./store/streams.js";
 import { Subjects } from "./subjects.js";
 
-export { ATOMIC_BATCH_SERVER };
-
 export interface App {
   readonly store: EventStore;
   readonly running: RunningService;
