@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
-import type { Event } from "../../src/schemas/types.js";
 import { Headers, Subjects } from "../../src/subjects.js";
+import { event } from "../harness/events.js";
 import { useClusterService } from "../harness/fixture.js";
 import { withConnection } from "../harness/nats-cluster.js";
 import { type Reply, request } from "../harness/requests.js";
@@ -20,13 +20,7 @@ const SNAPSHOT_VERSIONS = [998, 999, 1000];
 
 const f = useClusterService(SERVICE_ENV, 90_000);
 
-const ev = (actorId: string, version: number): Event => ({
-  id: randomUUID(),
-  eventType: "Named",
-  actorId,
-  version,
-  data: { name: "Ada", version },
-});
+const ev = (actorId: string, version: number) => event(actorId, version, { eventType: "Named", data: { name: "Ada", version } });
 
 /** One message as a replica holds it: everything a purge or a renumbering would change. */
 interface RawMsg {

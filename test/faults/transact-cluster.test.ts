@@ -3,6 +3,7 @@ import type { Subscription } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as anEvent } from "../harness/events.js";
 import { useClusterService } from "../harness/fixture.js";
 import { type ClusterNode, withConnection } from "../harness/nats-cluster.js";
 import { type Reply, request } from "../harness/requests.js";
@@ -28,13 +29,8 @@ const f = useClusterService(SERVICE_ENV, 120_000);
 type Transaction = { actorId: string; events: Event[] }[];
 type TransactReply = { appends: { actorId: string; sequences: number[] }[]; duplicate: boolean };
 
-const event = (actorId: string, version: number): Event => ({
-  id: randomUUID(),
-  eventType: "LineAdded",
-  actorId,
-  version,
-  data: { version, padding: "x".repeat(100) },
-});
+const padding = "x".repeat(100);
+const event = (actorId: string, version: number) => anEvent(actorId, version, { eventType: "LineAdded", data: { version, padding } });
 
 /** Actors, half of them with PRIOR events stored already, and a transaction of EVENTS_PER_ACTOR events for each. */
 async function prepare() {

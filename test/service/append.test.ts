@@ -5,12 +5,12 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppendResponse, Event } from "../../src/schemas/types.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as ev, events } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { type Reply, request } from "../harness/requests.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
-const ev = (actorId: string, version: number): Event => ({ id: randomUUID(), eventType: "T", actorId, version, data: { version } });
-const batch = (actorId: string, from: number, count: number) => Array.from({ length: count }, (_, i) => ev(actorId, from + i));
+const batch = events;
 const append = (nc: NatsConnection, actorId: string, events: Event[]) => request(nc, "eventstore.append", { actorId, events });
 
 /** Every event of the actor, in the order the service returns them, across pages. */

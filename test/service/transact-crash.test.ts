@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as anEvent } from "../harness/events.js";
 import { useBatchCrashServer } from "../harness/fixture.js";
 import { request } from "../harness/requests.js";
 import { lastSequence, readStoredEvents, type StoredEventMsg } from "../harness/stored-events.js";
@@ -20,13 +21,7 @@ const padding = "x".repeat(100);
 
 const f = useBatchCrashServer();
 
-const event = (actorId: string, version: number): Event => ({
-  id: randomUUID(),
-  eventType: "LineAdded",
-  actorId,
-  version,
-  data: { version, padding },
-});
+const event = (actorId: string, version: number) => anEvent(actorId, version, { eventType: "LineAdded", data: { version, padding } });
 
 /** Actors, half of them with PRIOR events stored already, and a transaction of EVENTS_PER_ACTOR events for each. */
 async function prepare() {

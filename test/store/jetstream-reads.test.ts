@@ -9,6 +9,7 @@ import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as ev } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 
 // Reads by known sequence: the per-actor index must give the same answers as a scan would, and
@@ -19,7 +20,6 @@ let nc: NatsConnection;
 
 const open = (indexSize = 1_000_000) =>
   new JetStreamEventStore(nc, { subjects, cacheSize: 1000, timeoutMs: 5000, atomicBatch: true, indexSize });
-const ev = (actorId: string, version: number) => ({ id: randomUUID(), eventType: "T", actorId, version, data: { v: version } });
 const versions = async (store: JetStreamEventStore, actorId: string, fromVersion = 0, limit?: number) =>
   decodePage(await store.events(actorId, { fromVersion, limit, maxBytes: 1 << 20 })).events.map((e) => e.version);
 
