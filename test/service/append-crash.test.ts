@@ -4,7 +4,7 @@ import { expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
 import { Subjects } from "../../src/subjects.js";
 import { useBatchCrashServer } from "../harness/fixture.js";
-import { type Reply, request } from "../harness/requests.js";
+import { type Reply, request, untilAnswered } from "../harness/requests.js";
 
 const subjects = new Subjects("EVENTS");
 const EVENTS = 1000;
@@ -31,17 +31,6 @@ async function storedCount(actorId: string): Promise<number> {
   const subject = subjects.events(actorId);
   const info = await jsm.streams.info(subjects.stream, { subjects_filter: subject });
   return info.state.subjects?.[subject] ?? 0;
-}
-
-/** Asks until the service answers again (after a restart of the server). */
-async function untilServing(actorId: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const r = await request(f.nc, "eventstore.version", { actorId }, 2000).catch(() => undefined);
-    if (r?.code === 0) return;
-    if (Date.now() > deadline) throw new Error(`the service did not answer again: ${JSON.stringify(r)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 const appendRequest = (actorId: string, events: Event[], timeout = 10_000) =>
@@ -91,7 +80,8 @@ it("stores all or none of a batch when the nats-server is killed during it, and 
   await f.server.halt("SIGKILL");
   f.server = await f.server.restart();
   const reply = await pending;
-  await untilServing(actorId);
+  // the service answers again once the server is back
+  await untilAnswered(() => request(f.nc, "eventstore.version", { actorId }, 2000));
 
   const stored = await storedCount(actorId);
   expect([0, EVENTS]).toContain(stored);
