@@ -184,6 +184,8 @@ function checkDepth(body: Uint8Array, maxDepth: number): number {
  * which no reader could get back as sent; and a key given twice in one object, since the request
  * is stored as sent and JSON readers disagree on which of the two counts (returns the keys it
  * saw, for parse to compare with those written). Iterative; checkDepth has bounded the depth.
+ * The walk is needed for the other checks anyway, so it finds "__proto__" too: secure-json-parse
+ * in front of it cost 8% more instructions per save (callgrind) and saved under 1% on appends.
  */
 function checkStructure(root: unknown): number {
   let keys = 0;
