@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "./harness/nats-server.js";
+import { freePort, type NatsServer, startNatsServer } from "./harness/nats-server.js";
 import { stopProcess } from "./harness/processes.js";
 import { request } from "./harness/requests.js";
 import { runServiceToExit, startServiceProcess } from "./harness/service-process.js";
@@ -82,7 +82,7 @@ describe("the service process", () => {
   });
 
   it("honours LOG_LEVEL: at error, no info line is written", async () => {
-    const quiet = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1", LOG_LEVEL: "error" });
+    const quiet = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1", LOG_LEVEL: "error", NATS_CONNECT_TIMEOUT_MS: "1000" });
     expect(quiet.code).toBe(1);
     const lines = quiet.output
       .trim()
@@ -123,9 +123,34 @@ describe("the service process", () => {
     const bad = await runServiceToExit({ NATS_URL: server.url, EVENTSTORE_REPLICAS: "nine" });
     expect(bad.code).toBe(1);
     expect(bad.output).toContain("EVENTSTORE_REPLICAS");
-    const unreachable = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1" });
+    const started = Date.now();
+    const unreachable = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1", NATS_CONNECT_TIMEOUT_MS: "1500" });
+    console.log(`gave up on an unreachable server after ${Date.now() - started} ms (NATS_CONNECT_TIMEOUT_MS=1500)`);
     expect(unreachable.code).toBe(1);
     expect(unreachable.output).toContain("could not start");
+    // It tried again, saying so each time, before it gave up.
+    expect(unreachable.output.match(/NATS not reachable yet/g)?.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("waits for a NATS server that comes up after it, as under a supervisor, and serves", async () => {
+    const port = await freePort();
+    const starting = startServiceProcess(`nats://127.0.0.1:${port}`, { NATS_CONNECT_TIMEOUT_MS: "15000", EVENTSTORE_STREAM: "LATE" });
+    // Long enough for the process to start and be refused (before, it exited 1 on the first refusal).
+    await new Promise((r) => setTimeout(r, 3000));
+    const late = await startNatsServer({ port });
+    try {
+      const service = await starting;
+      const attempts = service.logs.filter((l) => l.msg === "NATS not reachable yet: trying again");
+      expect(attempts.length, service.output()).toBeGreaterThanOrEqual(1);
+      expect(attempts.map((l) => l.attempt)).toEqual(attempts.map((_, i) => i + 1));
+      const own = await connect({ servers: late.url });
+      const r = await request(own, "eventstore.version", { actorId: "order-1" }, 5000);
+      await own.close();
+      expect(r.body).toEqual({ actorId: "order-1", version: 0 });
+      expect(await service.stop()).toBe(0);
+    } finally {
+      await late.stop();
+    }
   });
 });
 
