@@ -24,7 +24,9 @@ export function cliConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
   for (const name of connectionVariables()) merged[name] = overrides[name] ?? env[name];
   // The configuration's own refusal names the variables; given on the command line, the flags are what to fix.
   if (!merged.NATS_USER !== !merged.NATS_PASSWORD && (flags.user !== undefined || flags.password !== undefined)) {
-    throw new UsageError(flags.user !== undefined ? "--user needs --password (or NATS_PASSWORD)" : "--password needs --user (or NATS_USER)");
+    throw new UsageError(
+      flags.user !== undefined ? "--user needs --password (or NATS_PASSWORD)" : "--password needs --user (or NATS_USER)",
+    );
   }
   return loadConfig(merged);
 }

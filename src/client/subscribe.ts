@@ -1,11 +1,4 @@
-import {
-  type Consumer,
-  type ConsumerMessages,
-  DeliverPolicy,
-  type JsMsg,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
+import { type Consumer, type ConsumerMessages, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { StreamChangedError, toEventStoreError, ValidationError } from "../errors.js";
 import { Requester } from "../jetstream/requester.js";
@@ -49,7 +42,7 @@ export interface Tombstone {
  * or an erased actor's tombstone, so that a read model can drop the actor too.
  */
 export type StreamEvent =
-  | { sequence: number; event: StoredEvent; /** The event's JSON exactly as stored. */ json: string; erased?: undefined }
+  | { sequence: number; event: StoredEvent /** The event's JSON exactly as stored. */; json: string; erased?: undefined }
   | { sequence: number; erased: Tombstone; event?: undefined; json?: undefined };
 
 // A safety net for callers that die without stopping: the server drops an idle consumer after this.

@@ -16,9 +16,9 @@ import { MemoryStream } from "./memory-stream.js";
 import { snapshotAheadError } from "./rules.js";
 import {
   type ActorEvents,
+  type EventLimits,
   type EventStore,
   type EventsPage,
-  type EventLimits,
   maxStoredEventBytes,
   newWriteCounters,
   pageOverhead,

@@ -30,7 +30,10 @@ export const importEvents: Command = (args, flags) => {
     const limits = { maxPayload: nc.info?.max_payload ?? 1024 * 1024, maxRequestBytes: await discoverMaxRequestBytes(nc, timeoutMs) };
     const source = await openLines(path, stdin);
     try {
-      const validator = new RequestValidator({ maxDepth: config.maxDepth, maxRequestBytes: limits.maxRequestBytes ?? Number.MAX_SAFE_INTEGER });
+      const validator = new RequestValidator({
+        maxDepth: config.maxDepth,
+        maxRequestBytes: limits.maxRequestBytes ?? Number.MAX_SAFE_INTEGER,
+      });
       const total = await check(source, validator, limits);
       const progress = new Progress(stderr, "import", total);
       const result = await send(client, source, concurrency, progress);
