@@ -99,8 +99,12 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
     });
   }
 
+  private caughtUpAt = 0;
+
   /** How many stored events come before the live ones: the catch-up, counted when the subscription opened. */
-  backlog = 0;
+  get backlog(): number {
+    return this.caughtUpAt;
+  }
 
   static async open(nc: NatsConnection, stream: string, options: SubscribeOptions = {}): Promise<EventSubscription> {
     checkOptions(options);
@@ -111,7 +115,7 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
     const sub = new EventSubscription(nc, stream, options, info.created, start);
     try {
       sub.leg = await sub.openLeg();
-      sub.backlog = (await sub.leg.consumer.info(true)).num_pending;
+      sub.caughtUpAt = (await sub.leg.consumer.info(true)).num_pending;
     } catch (err) {
       await sub.stop();
       throw err;

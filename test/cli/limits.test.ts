@@ -46,7 +46,7 @@ const encoder = new TextEncoder();
 beforeAll(async () => {
   [source, target] = await Promise.all([startStore(), startStore()]);
   const info = (await source.nc.request("$SRV.INFO.eventstore", Empty)).json<ServiceInfo>();
-  limit = Number(info.metadata.max_request_bytes);
+  limit = Number(info.metadata?.max_request_bytes);
   dir = mkdtempSync(join(tmpdir(), "es-cli-limits-"));
 });
 
