@@ -59,19 +59,20 @@ describe("a subscription whose stream is deleted and created again", () => {
     await recreate();
   });
 
-  it("ends with StreamChangedError (replaced) rather than resuming at its old position in the new stream", async () => {
+  it("ends with StreamChangedError rather than resuming at its old position in the new stream", async () => {
     const client = new EventStoreClient(f.nc, { stream: "CHANGES" });
     const actorId = `a-${randomUUID()}`;
     for (let v = 1; v <= 5; v++) await client.save(event(actorId, v));
     const sub = await client.subscribe({ actorId });
     const { got, ended } = collect(sub);
     await until(() => got.length === 5, "the five stored events");
-    // Deleted and created again at once: the stream is never seen missing, only another one.
+    // Deleted and created again at once: whether a look finds it missing in between or only finds
+    // another creation time, the old position means nothing in the new stream.
     await (await deleteStream())();
     for (let v = 1; v <= 8; v++) await client.save(event(actorId, v));
     const err = await ended;
     expect(err).toBeInstanceOf(StreamChangedError);
-    expect(err).toMatchObject({ reason: "replaced" });
+    expect(["missing", "replaced"]).toContain((err as StreamChangedError).reason);
     // Nothing of the new stream was delivered as if it continued the old one.
     expect(got.map((g) => g.sequence)).toEqual([1, 2, 3, 4, 5].map((i) => got[0]!.sequence + i - 1));
   });
@@ -122,8 +123,11 @@ it("resumes within seconds after nats-server is killed and restarted while saves
     server = await server.restart();
     const back = Date.now();
     const seen = got.length;
-    await until(() => got.length >= seen + 50, "fifty more events after the restart", 40_000);
-    console.log(`subscriber resumed ${Date.now() - back} ms after nats-server was back (${got.length - seen} events since)`);
+    // Generous bounds: what they catch is the stall of about 45 s that nats.js's default heartbeats left.
+    await until(() => got.length > seen, "an event after the restart", 30_000);
+    const resumed = Date.now() - back;
+    await until(() => got.length >= seen + 50, "fifty more events after the restart", 30_000);
+    console.log(`subscriber resumed ${resumed} ms after nats-server was back, fifty more events after ${Date.now() - back} ms`);
     writing = false;
     await writer;
     await until(() => got.length === version, "every saved event");
