@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
@@ -7,9 +8,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, type NatsServer, startNatsServer } from "./harness/nats-server.js";
-import { stopProcess } from "./harness/processes.js";
+import { stopProcess, track } from "./harness/processes.js";
 import { request } from "./harness/requests.js";
-import { runServiceToExit, startServiceProcess } from "./harness/service-process.js";
+import { MAIN, ROOT, runServiceToExit, startServiceProcess } from "./harness/service-process.js";
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -134,22 +135,46 @@ describe("the service process", () => {
 
   it("waits for a NATS server that comes up after it, as under a supervisor, and serves", async () => {
     const port = await freePort();
-    const starting = startServiceProcess(`nats://127.0.0.1:${port}`, { NATS_CONNECT_TIMEOUT_MS: "15000", EVENTSTORE_STREAM: "LATE" });
-    // Long enough for the process to start and be refused (before, it exited 1 on the first refusal).
-    await new Promise((r) => setTimeout(r, 3000));
-    const late = await startNatsServer({ port });
+    const child = spawn(process.execPath, [MAIN], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? "",
+        NATS_URL: `nats://127.0.0.1:${port}`,
+        NATS_CONNECT_TIMEOUT_MS: "20000",
+        EVENTSTORE_STREAM: "LATE",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    track(child);
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const logs = () =>
+      output
+        .split("\n")
+        .slice(0, -1)
+        .flatMap((l) => (l.startsWith("{") ? [JSON.parse(l) as Record<string, unknown>] : []));
+    const logged = async (msg: string) => {
+      while (!logs().some((l) => l.msg === msg)) {
+        if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}:\n${output}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    let late: NatsServer | undefined;
     try {
-      const service = await starting;
-      const attempts = service.logs.filter((l) => l.msg === "NATS not reachable yet: trying again");
-      expect(attempts.length, service.output()).toBeGreaterThanOrEqual(1);
+      // Before, the service exited 1 at the first refusal.
+      await logged("NATS not reachable yet: trying again");
+      late = await startNatsServer({ port });
+      await logged("service started");
+      const attempts = logs().filter((l) => l.msg === "NATS not reachable yet: trying again");
       expect(attempts.map((l) => l.attempt)).toEqual(attempts.map((_, i) => i + 1));
       const own = await connect({ servers: late.url });
-      const r = await request(own, "eventstore.version", { actorId: "order-1" }, 5000);
+      const answer = await request(own, "eventstore.version", { actorId: "order-1" }, 5000);
       await own.close();
-      expect(r.body).toEqual({ actorId: "order-1", version: 0 });
-      expect(await service.stop()).toBe(0);
+      expect(answer.body).toEqual({ actorId: "order-1", version: 0 });
     } finally {
-      await late.stop();
+      expect(await stopProcess(child)).toBe(0);
+      await late?.stop();
     }
   });
 });
