@@ -5,12 +5,10 @@ import { describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import type { StreamChange, StreamEvent } from "../../src/client/subscribe.js";
 import { StreamChangedError } from "../../src/errors.js";
-import type { Event } from "../../src/schemas/types.js";
+import { event, events } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";
 import { startNatsServer } from "../harness/nats-server.js";
 import { startServiceProcess } from "../harness/service-process.js";
-
-const event = (actorId: string, version: number): Event => ({ id: randomUUID(), eventType: "T", actorId, version, data: { n: version } });
 
 /** Collects what a subscription yields, and how it ends, in the background. */
 function collect(iterable: AsyncIterable<StreamEvent>) {
@@ -91,7 +89,7 @@ describe("a subscription whose stream is deleted and created again", () => {
     console.log(`missing stream reported after ${Date.now() - deleted} ms`);
     expect(changes[0]).toEqual({ kind: "missing", stream: "CHANGES" });
     await recreate();
-    const fresh = Array.from({ length: 50 }, (_, i) => event(actorId, i + 1));
+    const fresh = events(actorId, 1, 50);
     for (const e of fresh) await client.save(e);
     await until(() => got.length === 80, "the new stream's fifty events");
     expect(changes[1]).toMatchObject({ kind: "restarted", stream: "CHANGES", created: expect.any(String) });
