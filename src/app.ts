@@ -33,7 +33,7 @@ export async function startApp({ serve, jetstream }: Connections, config: Config
   // Before this replica changes a stream or takes a request: a replica that disagrees must not do either.
   await ensureReplicasAgree(jetstream, described.metadata, config.jetstreamTimeoutMs, log);
   const maxMessageBytes = Math.min(described.maxPayload, described.maxRequestBytes + REQUEST_HEADROOM_BYTES);
-  const store = await openStore(jetstream, config, subjects, log, maxMessageBytes);
+  const store = await openStore(jetstream, config, subjects, log, maxMessageBytes, described.maxRequestBytes);
   const running = await startService({ nc: serve, store, config, subjects, log });
   return { store, running };
 }
@@ -44,10 +44,11 @@ async function openStore(
   subjects: Subjects,
   log: Logger,
   maxMessageBytes: number,
+  maxRequestBytes: number,
 ): Promise<EventStore> {
   if (config.backend === "memory") {
     log.warn("EVENTSTORE_BACKEND=memory: events live in this process only and are lost when it stops");
-    return new MemoryEventStore({ snapshotsKeep: config.snapshotsKeep, maxPayload: nc.info?.max_payload });
+    return new MemoryEventStore({ snapshotsKeep: config.snapshotsKeep, maxPayload: nc.info?.max_payload, maxRequestBytes });
   }
   const serverVersion = nc.info?.version ?? "0.0.0";
   const atomicBatch = versionAtLeast(serverVersion, ATOMIC_BATCH_SERVER);
@@ -75,6 +76,7 @@ async function openStore(
     replicas: config.replicas,
     indexSize: config.indexSize,
     batchDirectGet: versionAtLeast(serverVersion, BATCH_DIRECT_GET_SERVER),
+    maxRequestBytes,
   });
 }
 

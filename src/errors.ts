@@ -19,6 +19,8 @@ export const ErrorCodes = Object.freeze({
   ValidationError: 400,
   PermissionError: 403,
   NotFoundError: 404,
+  /** Raised by a client's subscription, never in a reply: the stream it read is gone or another one. */
+  StreamChangedError: 404,
   VersionConflictError: 409,
   ErasedError: 410,
   InternalError: 500,
@@ -56,6 +58,29 @@ export class ValidationError extends EventStoreError {
 export class NotFoundError extends EventStoreError {
   override readonly name = "NotFoundError";
   readonly code = ErrorCodes.NotFoundError;
+}
+
+/**
+ * A subscription's stream is not the one it was reading: deleted (missing), or deleted and created
+ * again or restored (replaced), so that its sequences start over. Subscribe with followNewStream to
+ * read the new stream from its start instead.
+ */
+export class StreamChangedError extends EventStoreError {
+  override readonly name = "StreamChangedError";
+  readonly code = ErrorCodes.StreamChangedError;
+  constructor(
+    readonly stream: string,
+    readonly reason: "missing" | "replaced",
+  ) {
+    super(
+      reason === "missing"
+        ? `stream ${stream} is missing: it was deleted`
+        : `stream ${stream} was replaced (deleted and created again, or restored): its sequences start over`,
+    );
+  }
+  override details() {
+    return { stream: this.stream, reason: this.reason };
+  }
 }
 
 export class VersionConflictError extends EventStoreError {

@@ -8,7 +8,7 @@ export {
 } from "./client/client.js";
 export type { EventsEnd, Loaded, Reducer } from "./client/load.js";
 export { DEFAULT_RETRY, type RetryInfo, type RetryOptions } from "./client/retry.js";
-export { EventSubscription, type StreamEvent, type SubscribeOptions, type Tombstone } from "./client/subscribe.js";
+export { EventSubscription, type StreamChange, type StreamEvent, type SubscribeOptions, type Tombstone } from "./client/subscribe.js";
 export { type EndpointName, Endpoints, type RequestOf, type ResponseOf } from "./endpoints.js";
 export {
   ErasedError,
@@ -20,6 +20,7 @@ export {
   NotFoundError,
   NotSupportedError,
   PermissionError,
+  StreamChangedError,
   UnavailableError,
   ValidationError,
   VersionConflictError,

@@ -30,13 +30,15 @@ async function main(): Promise<void> {
       log.info({ url: servers, data: resolve("data") }, "started a local nats-server (NATS_URL is unset)");
     }
     const tuning = { timeoutMs: config.connectTimeoutMs, inboxPrefix: config.inboxPrefix };
-    const serve = await connectNats(servers, config.auth, "eventstore", tuning);
+    const retrying = (attempt: number, err: Error) =>
+      log.warn({ attempt, err: err.message, timeoutMs: config.connectTimeoutMs }, "NATS not reachable yet: trying again");
+    const serve = await connectNats(servers, config.auth, "eventstore", tuning, retrying);
     connections.push(serve);
     watchConnection(serve, log, config.auth);
     let jetstream = serve;
     if (config.jetstreamAuth) {
       auth = config.jetstreamAuth;
-      jetstream = await connectNats(servers, auth, "eventstore-jetstream", tuning);
+      jetstream = await connectNats(servers, auth, "eventstore-jetstream", tuning, retrying);
       connections.push(jetstream);
       watchConnection(jetstream, log, auth);
     }

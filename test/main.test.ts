@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
@@ -6,10 +7,10 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "./harness/nats-server.js";
-import { stopProcess } from "./harness/processes.js";
+import { freePort, type NatsServer, startNatsServer } from "./harness/nats-server.js";
+import { stopProcess, track } from "./harness/processes.js";
 import { request } from "./harness/requests.js";
-import { runServiceToExit, startServiceProcess } from "./harness/service-process.js";
+import { MAIN, ROOT, runServiceToExit, startServiceProcess } from "./harness/service-process.js";
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -82,7 +83,7 @@ describe("the service process", () => {
   });
 
   it("honours LOG_LEVEL: at error, no info line is written", async () => {
-    const quiet = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1", LOG_LEVEL: "error" });
+    const quiet = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1", LOG_LEVEL: "error", NATS_CONNECT_TIMEOUT_MS: "1000" });
     expect(quiet.code).toBe(1);
     const lines = quiet.output
       .trim()
@@ -123,9 +124,58 @@ describe("the service process", () => {
     const bad = await runServiceToExit({ NATS_URL: server.url, EVENTSTORE_REPLICAS: "nine" });
     expect(bad.code).toBe(1);
     expect(bad.output).toContain("EVENTSTORE_REPLICAS");
-    const unreachable = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1" });
+    const started = Date.now();
+    const unreachable = await runServiceToExit({ NATS_URL: "nats://127.0.0.1:1", NATS_CONNECT_TIMEOUT_MS: "1500" });
+    console.log(`gave up on an unreachable server after ${Date.now() - started} ms (NATS_CONNECT_TIMEOUT_MS=1500)`);
     expect(unreachable.code).toBe(1);
     expect(unreachable.output).toContain("could not start");
+    // It tried again, saying so each time, before it gave up.
+    expect(unreachable.output.match(/NATS not reachable yet/g)?.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("waits for a NATS server that comes up after it, as under a supervisor, and serves", async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [MAIN], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? "",
+        NATS_URL: `nats://127.0.0.1:${port}`,
+        NATS_CONNECT_TIMEOUT_MS: "20000",
+        EVENTSTORE_STREAM: "LATE",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    track(child);
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const logs = () =>
+      output
+        .split("\n")
+        .slice(0, -1)
+        .flatMap((l) => (l.startsWith("{") ? [JSON.parse(l) as Record<string, unknown>] : []));
+    const logged = async (msg: string) => {
+      while (!logs().some((l) => l.msg === msg)) {
+        if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}:\n${output}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    let late: NatsServer | undefined;
+    try {
+      // Before, the service exited 1 at the first refusal.
+      await logged("NATS not reachable yet: trying again");
+      late = await startNatsServer({ port });
+      await logged("service started");
+      const attempts = logs().filter((l) => l.msg === "NATS not reachable yet: trying again");
+      expect(attempts.map((l) => l.attempt)).toEqual(attempts.map((_, i) => i + 1));
+      const own = await connect({ servers: late.url });
+      const answer = await request(own, "eventstore.version", { actorId: "order-1" }, 5000);
+      await own.close();
+      expect(answer.body).toEqual({ actorId: "order-1", version: 0 });
+    } finally {
+      expect(await stopProcess(child)).toBe(0);
+      await late?.stop();
+    }
   });
 });
 

@@ -16,6 +16,7 @@ const OPTIONS = {
   actor: { type: "string" },
   all: { type: "boolean" },
   "from-seq": { type: "string" },
+  "follow-new-stream": { type: "boolean" },
   out: { type: "string", short: "o" },
   concurrency: { type: "string" },
   reason: { type: "string" },
@@ -29,7 +30,7 @@ const GLOBAL: ReadonlySet<string> = new Set(["server", "creds", "user", "passwor
 /** The flags each command takes beside the global ones; a request command's are in the endpoint table. */
 export const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
   ...endpointFlags(),
-  tail: ["actor", "all", "from-seq"],
+  tail: ["actor", "all", "from-seq", "follow-new-stream"],
   ls: [],
   export: ["out"],
   import: ["concurrency"],

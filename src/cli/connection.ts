@@ -2,6 +2,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type Config, connectionVariables, loadConfig } from "../config.js";
 import { connectionOptions } from "../nats/connect.js";
 import type { Flags } from "./args.js";
+import { UsageError } from "./usage.js";
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
 
@@ -21,6 +22,12 @@ export function cliConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
   };
   const merged: NodeJS.ProcessEnv = {};
   for (const name of connectionVariables()) merged[name] = overrides[name] ?? env[name];
+  // The configuration's own refusal names the variables; given on the command line, the flags are what to fix.
+  if (!merged.NATS_USER !== !merged.NATS_PASSWORD && (flags.user !== undefined || flags.password !== undefined)) {
+    throw new UsageError(
+      flags.user !== undefined ? "--user needs --password (or NATS_PASSWORD)" : "--password needs --user (or NATS_USER)",
+    );
+  }
   return loadConfig(merged);
 }
 

@@ -1,6 +1,9 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 export interface Line {
   /** From 1, as an editor shows it. */
@@ -8,15 +11,25 @@ export interface Line {
   text: string;
 }
 
-/** An input that can be read more than once: a file is reopened, stdin is kept in memory. */
-export type LineSource = { name: string; lines: () => AsyncIterable<Line> };
+/** An input that can be read more than once; close() removes what was kept of it. */
+export type LineSource = { name: string; lines: () => AsyncIterable<Line>; close: () => void };
 
+/**
+ * A file is reopened for each read. Stdin can be read once only, so it is first copied to a
+ * temporary file, streaming: an input of any size, larger than memory or than one string can be.
+ */
 export async function openLines(path: string, stdin: Readable): Promise<LineSource> {
-  if (path !== "-") return { name: path, lines: () => numbered(createReadStream(path)) };
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString("utf8");
-  return { name: "stdin", lines: () => numbered(Readable.from([text])) };
+  if (path !== "-") return { name: path, lines: () => numbered(createReadStream(path)), close: () => undefined };
+  const dir = mkdtempSync(join(tmpdir(), "nats-eventstore-import-"));
+  const copy = join(dir, "stdin.ndjson");
+  const close = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    await pipeline(stdin, createWriteStream(copy));
+  } catch (err) {
+    close();
+    throw err;
+  }
+  return { name: "stdin", lines: () => numbered(createReadStream(copy)), close };
 }
 
 async function* numbered(input: Readable): AsyncGenerator<Line> {

@@ -17,14 +17,15 @@ export class Output {
     await this.line(this.json ? JSON.stringify(value) : JSON.stringify(value, null, 2));
   }
 
+  /** With a stream sequence (tail), a JSON line is `{sequence, event}`: piped output says where to resume (--from-seq). */
   async event(event: StoredEvent, sequence?: number): Promise<void> {
-    if (this.json) return this.line(JSON.stringify(event));
+    if (this.json) return this.line(JSON.stringify(sequence === undefined ? event : { sequence, event }));
     const seq = sequence === undefined ? "" : `#${sequence}  `;
     await this.line(`${seq}${event.actorId}  v${event.version}  ${event.eventType}  ${event.timestamp}  ${JSON.stringify(event.data)}`);
   }
 
   async erased(tombstone: Tombstone, sequence?: number): Promise<void> {
-    if (this.json) return this.line(JSON.stringify({ erased: tombstone }));
+    if (this.json) return this.line(JSON.stringify(sequence === undefined ? { erased: tombstone } : { sequence, erased: tombstone }));
     const seq = sequence === undefined ? "" : `#${sequence}  `;
     await this.line(`${seq}${tombstone.actorId}  erased at v${tombstone.version}  ${tombstone.erasedAt}`);
   }

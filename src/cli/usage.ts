@@ -24,17 +24,20 @@ ${endpointUsage()
   .map(([command, summary]) => `  ${command.padEnd(33)}${summary}\n`)
   .join("")}  tail [actorType] [--actor ID]    follow new events (of a type, of one actor, or all)
        [--all | --from-seq N]      ... starting with every stored event, or at a stream sequence
+       [--follow-new-stream]       ... reading a deleted and recreated stream anew (else exit 1)
+                                   JSON lines are {"sequence","event"}: resume at sequence + 1
   ls                               running replicas: id, version, requests, errors, latency
-  export [actorType] [--out FILE]  stored events (of a type, or all) as NDJSON
+  export [actorType] [--out FILE]  stored events (of a type, or all) as NDJSON, as stored
   import [FILE|-] [--concurrency N]
-                                   NDJSON events back in through the service; idempotent
+                                   NDJSON events back in through the service; idempotent; the
+                                   whole input (stdin too) is checked first, sizes included
   erase <actorId> [--reason TEXT] [--yes]
                                    erase an actor for good (asks on a terminal unless --yes)
 
 Connection (flag, else environment variable, as for the service):
   --server URL      NATS_URL (comma-separated; default nats://127.0.0.1:4222)
   --creds FILE      NATS_CREDS
-  --user U          NATS_USER      --password P  NATS_PASSWORD
+  --user U          NATS_USER      --password P  NATS_PASSWORD (each needs the other)
   --token T         NATS_TOKEN     (also NATS_NKEY, NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY)
   --stream NAME     EVENTSTORE_STREAM (default: asked from the service)
 

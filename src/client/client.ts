@@ -17,7 +17,7 @@ import type {
 import type { ActorEvents, StoredEvent } from "../store/store.js";
 import { discoverStream } from "./discovery.js";
 import { type EventsEnd, type Loaded, loadActor, type Reducer } from "./load.js";
-import { requestWithRetry } from "./request.js";
+import { requestWithRetry, sendWithRetry } from "./request.js";
 import { type RetryOptions, retryOptions } from "./retry.js";
 import { EventSubscription, type SubscribeOptions } from "./subscribe.js";
 
@@ -61,6 +61,15 @@ export class EventStoreClient {
   /** Stores one event if its version is above the actor's latest; a repeat of a stored event is `duplicate: true`. */
   save(event: SaveRequest): Promise<SaveResponse> {
     return this.request("save", event);
+  }
+
+  /**
+   * Stores one event given as its JSON, sent as it is: the store keeps these bytes (numbers and
+   * white space as written, a timestamp added when there is none), so that an exported event
+   * (StreamEvent.json) comes back byte for byte.
+   */
+  saveJson(json: Uint8Array): Promise<SaveResponse> {
+    return sendWithRetry(this.nc, "save", json, this.timeoutMs, this.retry);
   }
 
   /** Stores all the events (one actor, consecutive versions) or none of them. */

@@ -10,6 +10,19 @@ export const SERVICE_NAME = "eventstore";
  * that consume the stream directly need not be configured with it.
  */
 export async function discoverStream(nc: NatsConnection, timeoutMs: number): Promise<string> {
+  const info = await serviceInfo(nc, timeoutMs);
+  const stream = info.metadata?.stream;
+  if (!stream) throw new InternalError(`the ${SERVICE_NAME} service ${info.id} reports no "stream" in its metadata`);
+  return stream;
+}
+
+/** The largest request the service accepts, from its $SRV INFO metadata; undefined when it does not say. */
+export async function discoverMaxRequestBytes(nc: NatsConnection, timeoutMs: number): Promise<number | undefined> {
+  const value = (await serviceInfo(nc, timeoutMs)).metadata?.max_request_bytes;
+  return value === undefined ? undefined : Number(value);
+}
+
+async function serviceInfo(nc: NatsConnection, timeoutMs: number): Promise<ServiceInfo> {
   let info: ServiceInfo;
   try {
     const msg = await nc.request(`$SRV.INFO.${SERVICE_NAME}`, Empty, { timeout: timeoutMs });
@@ -22,7 +35,5 @@ export async function discoverStream(nc: NatsConnection, timeoutMs: number): Pro
     }
     throw toEventStoreError(err);
   }
-  const stream = info.metadata?.stream;
-  if (!stream) throw new InternalError(`the ${SERVICE_NAME} service ${info.id} reports no "stream" in its metadata`);
-  return stream;
+  return info;
 }

@@ -13,15 +13,25 @@ const encoder = new TextEncoder();
  * bytes (same event id, same timestamp), so an attempt whose reply was lost after the event was
  * stored comes back from the retry as a duplicate, never as a conflict or a second copy.
  */
-export async function requestWithRetry<E extends EndpointName>(
+export function requestWithRetry<E extends EndpointName>(
   nc: NatsConnection,
   endpoint: E,
   body: RequestOf<E>,
   timeoutMs: number,
   retry: RetryOptions,
 ): Promise<ResponseOf<E>> {
+  return sendWithRetry(nc, endpoint, encoder.encode(JSON.stringify(body)), timeoutMs, retry);
+}
+
+/** The same with the request's JSON given as bytes, sent as they are. */
+export async function sendWithRetry<E extends EndpointName>(
+  nc: NatsConnection,
+  endpoint: E,
+  payload: Uint8Array,
+  timeoutMs: number,
+  retry: RetryOptions,
+): Promise<ResponseOf<E>> {
   const subject = ENDPOINTS[endpoint].subject;
-  const payload = encoder.encode(JSON.stringify(body));
   for (let attempt = 1; ; attempt++) {
     let failure: EventStoreError;
     let transient: boolean;

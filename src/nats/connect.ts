@@ -10,6 +10,7 @@ import {
   type TlsOptions,
 } from "@nats-io/transport-node";
 import { type AuthConfig, ConfigError } from "../config.js";
+import { sleep } from "../sleep.js";
 
 /** Connection settings beside the credentials. */
 export interface ConnectionTuning {
@@ -122,11 +123,40 @@ function tlsFailure(err: unknown): boolean {
   return false;
 }
 
+// Pause between two attempts at a first connection that the server refused.
+const CONNECT_RETRY_MS = 500;
+// A server that is not there yet, not a server that refused these settings.
+const NOT_THERE_YET = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
+function notThereYet(err: unknown): boolean {
+  if (tlsFailure(err)) return false;
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (NOT_THERE_YET.has((e as NodeJS.ErrnoException).code ?? "")) return true;
+  }
+  return false;
+}
+
+/**
+ * The first connection. A server that is not up yet (refused, unknown host: a supervisor that starts
+ * NATS and the service together) is tried again every 500 ms until tuning.timeoutMs has passed,
+ * `retrying` told of each failed attempt; credentials or TLS the server refuses fail at once.
+ */
 export async function connectNats(
   servers: string,
   auth: AuthConfig,
   name = "eventstore",
   tuning: ConnectionTuning = {},
+  retrying?: (attempt: number, err: Error) => void,
 ): Promise<NatsConnection> {
-  return connect(connectionOptions(servers, auth, name, tuning));
+  const deadline = Date.now() + (tuning.timeoutMs ?? 0);
+  for (let attempt = 1; ; attempt++) {
+    const timeoutMs = Math.max(deadline - Date.now(), 1);
+    try {
+      return await connect(connectionOptions(servers, auth, name, { ...tuning, ...(tuning.timeoutMs ? { timeoutMs } : {}) }));
+    } catch (err) {
+      if (!notThereYet(err) || Date.now() + CONNECT_RETRY_MS > deadline) throw err;
+      retrying?.(attempt, err as Error);
+      await sleep(CONNECT_RETRY_MS);
+    }
+  }
 }

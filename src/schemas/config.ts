@@ -53,7 +53,7 @@ export type Environment = ConnectionEnvironment & {
    */
   LOG_LEVEL: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /**
-   * How long the first connection to NATS may take, in milliseconds, before the start fails.
+   * How long the service waits for its first connection to NATS, in milliseconds, trying again every 500 ms (a log line each) while no server answers, before the start fails.
    */
   NATS_CONNECT_TIMEOUT_MS: number;
   /**

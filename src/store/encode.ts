@@ -108,12 +108,12 @@ export function storedEventId(json: Uint8Array): string {
 }
 
 /**
- * An event must fit in a page of its own when it is read back: refused before anything is
- * stored, since a reader could never get past it.
+ * An event must fit in a page of its own when it is read back, and be a request the service
+ * accepts as it is stored (so that an export can be imported): refused before anything is stored.
  */
 export function checkStoredSize(json: Uint8Array, limit: number, path: string): void {
   if (json.length > limit) {
-    throw new ValidationError(`${path} is ${json.length} bytes as stored, more than the ${limit} that a page of events can return`, [
+    throw new ValidationError(`${path} is ${json.length} bytes as stored (timestamp included), more than the ${limit} an event may have`, [
       { path, message: `is larger than ${limit} bytes as stored` },
     ]);
   }

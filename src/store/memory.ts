@@ -16,6 +16,7 @@ import { MemoryStream } from "./memory-stream.js";
 import { snapshotAheadError } from "./rules.js";
 import {
   type ActorEvents,
+  type EventLimits,
   type EventStore,
   type EventsPage,
   maxStoredEventBytes,
@@ -38,6 +39,8 @@ export interface MemoryStoreOptions {
   snapshotsKeep?: number;
   /** The largest message, as a connection's max_payload (default 1 MiB). */
   maxPayload?: number;
+  /** The service's request limit: no stored event may be larger (default: none). */
+  maxRequestBytes?: number;
   streams?: MemoryStreams;
   /** The subjects of the events and snapshots, as a JetStream store would have them. */
   subjects?: Subjects;
@@ -51,24 +54,26 @@ export class MemoryEventStore implements EventStore {
   readonly streams: MemoryStreams;
   private readonly subjects: Subjects;
   private readonly maxPayload: number;
+  private readonly limits: EventLimits;
 
   constructor(options: MemoryStoreOptions = {}) {
     const keep = options.snapshotsKeep ?? 3;
     this.maxPayload = options.maxPayload ?? 1024 * 1024;
+    this.limits = { maxPayload: this.maxPayload, maxRequestBytes: options.maxRequestBytes };
     this.subjects = options.subjects ?? new Subjects("MEMORY");
     this.streams = options.streams ?? { events: new MemoryStream(), snapshots: new MemoryStream(keep) };
   }
 
   async save(event: Event, json?: Uint8Array): Promise<SaveResponse> {
-    return write.save(this.write, this.maxPayload, this.counters.save, event, json);
+    return write.save(this.write, this.limits, this.counters.save, event, json);
   }
 
   async append(actorId: string, events: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
-    return write.append(this.write, this.maxPayload, this.counters.append, actorId, events, json);
+    return write.append(this.write, this.limits, this.counters.append, actorId, events, json);
   }
 
   async transact(appends: ActorEvents[], json?: Uint8Array[][]): Promise<TransactResponse> {
-    return write.transact(this.write, this.maxPayload, this.counters.transact, appends, json);
+    return write.transact(this.write, this.limits, this.counters.transact, appends, json);
   }
 
   async events(actorId: string, options: ReadOptions): Promise<EventsPage> {
@@ -114,7 +119,7 @@ export class MemoryEventStore implements EventStore {
 
   async saveSnapshot(input: Snapshot, json?: Uint8Array): Promise<SnapshotSaveResponse> {
     const { value: snapshot, json: body } = encode(input, json);
-    checkStoredSize(body, maxStoredEventBytes(snapshot.actorId, this.maxPayload), "/");
+    checkStoredSize(body, maxStoredEventBytes(snapshot.actorId, { maxPayload: this.maxPayload }), "/");
     const head = this.head(snapshot.actorId);
     if (head.erasedAt !== undefined) throw new ErasedError(snapshot.actorId, head.erasedAt);
     const current = head.version;

@@ -99,9 +99,20 @@ export function newWriteCounters(): WriteCounters {
 // Room for the headers of a stored message (version, message id, expectation, batch headers).
 const MESSAGE_HEADERS_BYTES = 512;
 
-/** The largest stored event of an actor that a page of its own can return, and JetStream can store. */
-export function maxStoredEventBytes(actorId: string, maxPayload: number): number {
-  return maxPayload - Math.max(pageOverhead(actorId), MESSAGE_HEADERS_BYTES);
+/** What bounds a stored event: the connection's max_payload, and the service's request limit. */
+export interface EventLimits {
+  maxPayload: number;
+  /** Unset: no request limit (a store used in-process). */
+  maxRequestBytes?: number;
+}
+
+/**
+ * The largest stored event of an actor that a page of its own can return, and JetStream can store;
+ * and, as stored (timestamp added), no larger than a request, so that every stored event can be
+ * exported and saved again as it is.
+ */
+export function maxStoredEventBytes(actorId: string, limits: EventLimits): number {
+  return Math.min(limits.maxPayload - Math.max(pageOverhead(actorId), MESSAGE_HEADERS_BYTES), limits.maxRequestBytes ?? Infinity);
 }
 
 const encoder = new TextEncoder();

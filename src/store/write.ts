@@ -3,7 +3,7 @@ import type { AppendResponse, Event, SaveResponse, TransactResponse } from "../s
 import type { Outcome } from "./decide.js";
 import { checkStoredSize, type Encoded, encode } from "./encode.js";
 import { checkAppendBatch, checkTransaction } from "./rules.js";
-import { type ActorEvents, maxStoredEventBytes, type StoreCounters } from "./store.js";
+import { type ActorEvents, type EventLimits, maxStoredEventBytes, type StoreCounters } from "./store.js";
 
 // save, append and transact are one write: events of one or more actors, all stored or none.
 // A store supplies how it decides and stores them; the shapes of the write and its replies are here.
@@ -36,11 +36,11 @@ export type Write = (entries: WriteEntry[], counters: StoreCounters, kind: Write
 function entries(
   appends: ActorEvents[],
   json: Uint8Array[][] | undefined,
-  maxPayload: number,
+  limits: EventLimits,
   path: (i: number, j: number) => string,
 ): WriteEntry[] {
   return appends.map(({ actorId, events }, i) => {
-    const limit = maxStoredEventBytes(actorId, maxPayload);
+    const limit = maxStoredEventBytes(actorId, limits);
     return {
       actorId,
       events: events.map((e, j) => {
@@ -54,39 +54,39 @@ function entries(
 
 export async function save(
   write: Write,
-  maxPayload: number,
+  limits: EventLimits,
   counters: StoreCounters,
   event: Event,
   json?: Uint8Array,
 ): Promise<SaveResponse> {
-  const e = entries([{ actorId: event.actorId, events: [event] }], json && [[json]], maxPayload, () => "/");
+  const e = entries([{ actorId: event.actorId, events: [event] }], json && [[json]], limits, () => "/");
   const { sequences, duplicate } = await write(e, counters, { transport: "publish", transaction: false });
   return { actorId: event.actorId, version: event.version, sequence: sequences[0]![0]!, duplicate };
 }
 
 export async function append(
   write: Write,
-  maxPayload: number,
+  limits: EventLimits,
   counters: StoreCounters,
   actorId: string,
   events: Event[],
   json?: Uint8Array[],
 ): Promise<AppendResponse> {
   checkAppendBatch(actorId, events);
-  const e = entries([{ actorId, events }], json && [json], maxPayload, (_, j) => `/events/${j}`);
+  const e = entries([{ actorId, events }], json && [json], limits, (_, j) => `/events/${j}`);
   const { sequences, duplicate } = await write(e, counters, { transport: "batch", transaction: false });
   return { actorId, fromVersion: events[0]!.version, toVersion: events.at(-1)!.version, sequences: sequences[0]!, duplicate };
 }
 
 export async function transact(
   write: Write,
-  maxPayload: number,
+  limits: EventLimits,
   counters: StoreCounters,
   appends: ActorEvents[],
   json?: Uint8Array[][],
 ): Promise<TransactResponse> {
   checkTransaction(appends);
-  const e = entries(appends, json, maxPayload, (i, j) => `/appends/${i}/events/${j}`);
+  const e = entries(appends, json, limits, (i, j) => `/appends/${i}/events/${j}`);
   const { sequences, duplicate } = await write(e, counters, { transport: "batch", transaction: true });
   return {
     appends: appends.map(({ actorId, events }, i) => ({

@@ -29,13 +29,22 @@ describe("user and password", () => {
     expect(r.code, r.stderr).toBe(0);
   });
 
-  it("fails with 1 without them, and with 2 for a user without a password", async () => {
+  it("fails with 1 without them, and with 2 for a user without a password, naming the flags", async () => {
     const refused = await runCli(["version", "account-1", "--server", server.url]);
     expect(refused.code, refused.stderr).toBe(1);
     expect(refused.stderr.toLowerCase()).toContain("authorization");
     const half = await runCli(["version", "account-1", "--server", server.url, "--user", "app"]);
     expect(half.code, half.stderr).toBe(2);
-    expect(half.stderr).toContain("NATS_USER and NATS_PASSWORD go together");
+    expect(half.stderr).toContain("--user needs --password (or NATS_PASSWORD)");
+    const other = await runCli(["version", "account-1", "--server", server.url, "--password", "s3cret"]);
+    expect(other.code, other.stderr).toBe(2);
+    expect(other.stderr).toContain("--password needs --user (or NATS_USER)");
+    // A password in the environment completes --user; the variables alone keep the configuration's words.
+    const mixed = await runCli(["version", "account-1", "--server", server.url, "--user", "app"], { env: { NATS_PASSWORD: "s3cret" } });
+    expect(mixed.code, mixed.stderr).toBe(0);
+    const variables = await runCli(["version", "account-1"], { env: { NATS_URL: server.url, NATS_USER: "app" } });
+    expect(variables.code, variables.stderr).toBe(2);
+    expect(variables.stderr).toContain("NATS_USER and NATS_PASSWORD go together");
   });
 });
 

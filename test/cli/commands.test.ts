@@ -40,6 +40,7 @@ const event = (actorId: string, version: number, data: Record<string, unknown> =
   data,
 });
 const cli = (...args: string[]) => runCli(args, { env });
+const consumers = async () => (await (await jetstreamManager(nc)).streams.info("EVENTS")).state.consumer_count;
 const json = (r: CliResult) => JSON.parse(r.stdout) as Record<string, unknown>;
 
 describe("requests", () => {
@@ -108,9 +109,18 @@ describe("exit codes and messages", () => {
 
   it("0 with a bad service-only variable in the environment: the CLI reads the connection settings only", async () => {
     const actorId = `account-${randomUUID()}`;
-    const r = await runCli(["version", actorId], { env: { ...env, EVENTSTORE_CACHE_SIZE: "abc", EVENTSTORE_MAX_DEPTH: "1" } });
+    const r = await runCli(["version", actorId], {
+      env: { ...env, EVENTSTORE_CACHE_SIZE: "abc", EVENTSTORE_MAX_DEPTH: "1", LOG_LEVEL: "verbose", NATS_CONNECT_TIMEOUT_MS: "x" },
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(json(r)).toEqual({ actorId, version: 0 });
+  });
+
+  it("1 for export --out into a missing directory, with a message and no stack trace", async () => {
+    const r = await cli("export", "--out", `/nonexistent-${randomUUID()}/events.ndjson`);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^nats-eventstore: cannot write \/nonexistent-\S+\/events\.ndjson: ENOENT\n$/);
+    expect(await consumers()).toBe(0);
   });
 
   it("2 for a bad connection variable, naming it", async () => {
@@ -188,10 +198,6 @@ describe("tail", () => {
     }
   }
 
-  async function consumers(): Promise<number> {
-    return (await (await jetstreamManager(nc)).streams.info("EVENTS")).state.consumer_count;
-  }
-
   it("follows new events of an actor type until SIGINT, then exits 0 and leaves no consumer", async () => {
     const type = `tail${randomUUID().slice(0, 8)}`;
     await client.save(event(`${type}-1`, 1));
@@ -201,27 +207,36 @@ describe("tail", () => {
     await until(() => seen.stderr.includes("following"), child);
     const fresh = event(`${type}-1`, 2);
     await client.save(event(`other${type}-1`, 1));
-    await client.save(fresh);
+    const { sequence } = await client.save(fresh);
     await until(() => seen.stdout.includes("\n"), child);
     child.kill("SIGINT");
     const r = await result;
     expect(r.code, r.stderr).toBe(0);
-    expect(lines(r.stdout).map((l) => (JSON.parse(l) as Event).id)).toEqual([fresh.id]);
+    expect(lines(r.stdout).map((l) => JSON.parse(l) as unknown)).toEqual([{ sequence, event: expect.objectContaining({ id: fresh.id }) }]);
     expect(await consumers()).toBe(0);
   });
 
-  it("--all starts with what is stored", async () => {
+  it("--all starts with what is stored; its JSON lines carry the sequence that --from-seq resumes after", async () => {
     const actorId = `account-${randomUUID()}`;
-    const stored = event(actorId, 1);
-    await client.save(stored);
-    const child = spawnCli(["tail", "--actor", actorId, "--all"], env);
-    const result = finished(child);
-    const seen = watch(child);
-    await until(() => seen.stdout.includes("\n"), child);
-    child.kill("SIGTERM");
-    const r = await result;
-    expect(r.code, r.stderr).toBe(0);
-    expect(lines(r.stdout).map((l) => (JSON.parse(l) as Event).id)).toEqual([stored.id]);
+    const stored = [event(actorId, 1), event(actorId, 2)];
+    for (const e of stored) await client.save(e);
+    const tailed = async (count: number, ...args: string[]) => {
+      const child = spawnCli(["tail", "--actor", actorId, ...args], env);
+      const result = finished(child);
+      const seen = watch(child);
+      await until(() => lines(seen.stdout).length === count, child);
+      child.kill("SIGTERM");
+      const r = await result;
+      expect(r.code, r.stderr).toBe(0);
+      return lines(r.stdout).map((l) => JSON.parse(l) as { sequence: number; event: Event });
+    };
+    const first = await tailed(2, "--all");
+    expect(first.map((l) => l.event.id)).toEqual(stored.map((e) => e.id));
+    const later = event(actorId, 3);
+    const { sequence } = await client.save(later);
+    // Resuming after the last line printed gives the event saved since, and nothing printed before.
+    const resumed = await tailed(1, "--from-seq", String(first.at(-1)!.sequence + 1));
+    expect(resumed).toEqual([{ sequence, event: expect.objectContaining({ id: later.id }) }]);
   });
 });
 

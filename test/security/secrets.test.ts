@@ -109,7 +109,12 @@ describe("credentials stay out of logs, replies and $SRV metadata", () => {
     ["a wrong password", (): string => users.url, { NATS_USER: "eventstore", NATS_PASSWORD: wrongPassword }],
     ["a wrong token", (): string => tokens.url, { NATS_TOKEN: wrongToken }],
     ["a stranger's NKey seed", (): string => users.url, { NATS_NKEY: strangerKey.file }],
-    ["every credential and no server", (): string => "nats://127.0.0.1:1", { NATS_USER: "u", NATS_PASSWORD: password, NATS_TOKEN: token }],
+    [
+      "every credential and no server",
+      (): string => "nats://127.0.0.1:1",
+      // Its attempts are logged too (at warn), for one second.
+      { NATS_USER: "u", NATS_PASSWORD: password, NATS_TOKEN: token, NATS_CONNECT_TIMEOUT_MS: "1000" },
+    ],
   ] as const)("when the start fails with %s", async (_name, url, env) => {
     const { code, output } = await runServiceToExit({ NATS_URL: url(), LOG_LEVEL: "trace", ...env });
     expect(code).toBe(1);

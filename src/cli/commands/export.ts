@@ -1,4 +1,5 @@
-import { createWriteStream } from "node:fs";
+import { once } from "node:events";
+import { createWriteStream, type WriteStream } from "node:fs";
 import { positionals } from "../args.js";
 import type { Command } from "../context.js";
 import { Output } from "../output.js";
@@ -12,15 +13,17 @@ import { plural } from "../report.js";
 export const exportEvents: Command = (args, flags) => {
   const [actorType] = positionals(args, ["actorType"], 1);
   return async ({ client, out, stderr }) => {
+    // Opened before the stream is read, so that a path that cannot be written fails at once, cleanly.
+    const target = flags.out !== undefined ? new Output(await openFile(flags.out), true) : out;
     const sub = await client.subscribe(actorType !== undefined ? { actorType } : {});
-    const target = flags.out !== undefined ? new Output(createWriteStream(flags.out), true) : out;
     const progress = new Progress(stderr, "export", sub.backlog);
     let count = 0;
     try {
       if (sub.backlog > 0) {
-        for await (const { event } of sub) {
+        for await (const { json } of sub) {
           // A tombstone is no event to import again: the export holds what is stored of live actors.
-          if (event) await target.line(JSON.stringify(event));
+          // An event is written as stored, byte for byte, so that import stores the very same bytes.
+          if (json !== undefined) await target.line(json);
           progress.tick();
           if (++count === sub.backlog) break;
         }
@@ -33,3 +36,13 @@ export const exportEvents: Command = (args, flags) => {
     stderr.write(`exported ${plural(count, "event")}${flags.out !== undefined ? ` to ${flags.out}` : ""}\n`);
   };
 };
+
+async function openFile(path: string): Promise<WriteStream> {
+  const file = createWriteStream(path);
+  try {
+    await once(file, "open");
+  } catch (err) {
+    throw new Error(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return file;
+}

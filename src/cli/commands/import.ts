@@ -1,6 +1,9 @@
 import type { EventStoreClient } from "../../client/client.js";
+import { discoverMaxRequestBytes } from "../../client/discovery.js";
 import { ValidationError } from "../../errors.js";
 import type { SaveRequest } from "../../schemas/types.js";
+import { checkStoredSize, encode } from "../../store/encode.js";
+import { type EventLimits, maxStoredEventBytes } from "../../store/store.js";
 import { RequestValidator } from "../../validation.js";
 import { integerFlag, positionals } from "../args.js";
 import type { Command } from "../context.js";
@@ -21,20 +24,33 @@ const encoder = new TextEncoder();
 export const importEvents: Command = (args, flags) => {
   const [path = "-"] = positionals(args, ["file|-"], 1);
   const concurrency = integerFlag(flags, "concurrency", DEFAULT_CONCURRENCY, 1);
-  return async ({ client, config, stdin, stderr, out }) => {
+  return async ({ client, nc, config, stdin, stderr, out, timeoutMs }) => {
     if (path === "-" && stdin.isTTY) throw new UsageError("import reads NDJSON: give a file, or pipe it into stdin");
+    // The service's own limits, so that the check refuses what the service would refuse mid-way.
+    const limits = { maxPayload: nc.info?.max_payload ?? 1024 * 1024, maxRequestBytes: await discoverMaxRequestBytes(nc, timeoutMs) };
     const source = await openLines(path, stdin);
-    const total = await check(source, new RequestValidator({ maxDepth: config.maxDepth, maxRequestBytes: Number.MAX_SAFE_INTEGER }));
-    const progress = new Progress(stderr, "import", total);
-    const result = await send(client, source, concurrency, progress);
-    progress.finish();
-    stderr.write(`imported ${plural(result.imported, "event")}, ${result.duplicates} already stored, from ${source.name}\n`);
-    await out.value(result);
+    try {
+      const validator = new RequestValidator({
+        maxDepth: config.maxDepth,
+        maxRequestBytes: limits.maxRequestBytes ?? Number.MAX_SAFE_INTEGER,
+      });
+      const total = await check(source, validator, limits);
+      const progress = new Progress(stderr, "import", total);
+      const result = await send(client, source, concurrency, progress);
+      progress.finish();
+      stderr.write(`imported ${plural(result.imported, "event")}, ${result.duplicates} already stored, from ${source.name}\n`);
+      await out.value(result);
+    } finally {
+      source.close();
+    }
   };
 };
 
-/** Checks every line; returns how many events there are. Blank lines are skipped. */
-async function check(source: LineSource, validator: RequestValidator): Promise<number> {
+/**
+ * Checks every line as the service will (JSON, the event schema, its size as stored); returns how
+ * many events there are. Blank lines are skipped.
+ */
+async function check(source: LineSource, validator: RequestValidator, limits: EventLimits): Promise<number> {
   let count = 0;
   for await (const line of source.lines()) {
     if (line.text.trim() === "") continue;
@@ -44,7 +60,9 @@ async function check(source: LineSource, validator: RequestValidator): Promise<n
       throw new InputError(source.name, line.number, `not valid JSON: ${(err as Error).message}`);
     }
     try {
-      validator.parse("save", encoder.encode(line.text));
+      const bytes = encoder.encode(line.text);
+      const event = validator.parse("save", bytes);
+      checkStoredSize(encode(event, bytes).json, maxStoredEventBytes(event.actorId, limits), "/");
     } catch (err) {
       const first = err instanceof ValidationError ? err.errors[0] : undefined;
       throw new InputError(
@@ -73,22 +91,23 @@ async function send(client: EventStoreClient, source: LineSource, concurrency: n
     if (line.text.trim() === "") continue;
     while (running.size >= concurrency) await Promise.race(running);
     if (failure) break;
-    const event = JSON.parse(line.text) as SaveRequest;
-    const task = (chains.get(event.actorId) ?? Promise.resolve()).then(async () => {
+    const { actorId } = JSON.parse(line.text) as SaveRequest;
+    const task = (chains.get(actorId) ?? Promise.resolve()).then(async () => {
       if (failure) return;
       try {
-        const reply = await client.save(event);
+        // The line's own bytes: what was exported is stored again byte for byte.
+        const reply = await client.saveJson(encoder.encode(line.text));
         result[reply.duplicate ? "duplicates" : "imported"]++;
         progress.tick();
       } catch (err) {
         failure ??= { line: line.number, reason: describeError(err) };
       }
     });
-    chains.set(event.actorId, task);
+    chains.set(actorId, task);
     running.add(task);
     void task.then(() => {
       running.delete(task);
-      if (chains.get(event.actorId) === task) chains.delete(event.actorId);
+      if (chains.get(actorId) === task) chains.delete(actorId);
     });
   }
   await Promise.all(running);

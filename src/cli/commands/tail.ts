@@ -13,11 +13,21 @@ export const tail: Command = (args, flags) => {
     : flags["from-seq"] !== undefined
       ? { fromSequence: integerFlag(flags, "from-seq", 1, 1) }
       : { onlyNew: true };
-  const options: SubscribeOptions = { actorType, actorId: flags.actor, ...start };
   const what = flags.actor !== undefined ? `actor ${flags.actor}` : actorType !== undefined ? `actor type ${actorType}` : "all actors";
 
   return async ({ client, out, stderr }) => {
-    const sub = await client.subscribe(options);
+    const sub = await client.subscribe({
+      actorType,
+      actorId: flags.actor,
+      ...start,
+      followNewStream: flags["follow-new-stream"] === true,
+      onStreamChange: (change) =>
+        stderr.write(
+          change.kind === "missing"
+            ? `stream ${change.stream} is missing; waiting for it to be created again\n`
+            : `stream ${change.stream} is a new stream (created ${change.created}): following it from sequence 1\n`,
+        ),
+    });
     const stop = () => void sub.stop();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);

@@ -19,7 +19,7 @@ export async function saveSnapshot(
 ): Promise<SnapshotSaveResponse> {
   const { value: snapshot, json: body } = encode(input, json);
   const { actorId, version } = snapshot;
-  checkStoredSize(body, maxStoredEventBytes(actorId, replica.maxPayload), "/");
+  checkStoredSize(body, maxStoredEventBytes(actorId, { maxPayload: replica.maxPayload }), "/");
   const eventsHead = await replica.freshHead(actorId, replica.generation);
   if (eventsHead.erasedAt !== undefined) throw new ErasedError(actorId, eventsHead.erasedAt);
   if (version > eventsHead.version) {

@@ -11,7 +11,15 @@ import type {
   TransactResponse,
   VersionResponse,
 } from "../../schemas/types.js";
-import { type ActorEvents, type EventStore, type EventsPage, newWriteCounters, type ReadOptions, type StoredSnapshot } from "../store.js";
+import {
+  type ActorEvents,
+  type EventLimits,
+  type EventStore,
+  type EventsPage,
+  newWriteCounters,
+  type ReadOptions,
+  type StoredSnapshot,
+} from "../store.js";
 import * as write from "../write.js";
 import { erase } from "./erase.js";
 import { readPage } from "./read-page.js";
@@ -22,6 +30,8 @@ import { jetStreamWrite } from "./write.js";
 export interface JetStreamStoreOptions extends ReplicaOptions {
   /** The server has atomic batch publish (>= 2.12) and the stream allows it: append needs both. */
   atomicBatch: boolean;
+  /** The service's request limit: no stored event may be larger (default: none). */
+  maxRequestBytes?: number;
 }
 
 /**
@@ -35,6 +45,7 @@ export class JetStreamEventStore implements EventStore {
   private readonly replica: Replica;
   private readonly write: write.Write;
   private readonly atomicBatch: boolean;
+  private readonly limits: EventLimits;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -43,6 +54,7 @@ export class JetStreamEventStore implements EventStore {
     this.atomicBatch = options.atomicBatch;
     this.replica = new Replica(nc, options);
     this.write = jetStreamWrite(this.replica);
+    this.limits = { maxPayload: this.replica.maxPayload, maxRequestBytes: options.maxRequestBytes };
   }
 
   /** Stops watching the streams; the connection stays the caller's. */
@@ -51,17 +63,17 @@ export class JetStreamEventStore implements EventStore {
   }
 
   save(event: Event, json?: Uint8Array): Promise<SaveResponse> {
-    return write.save(this.write, this.replica.maxPayload, this.counters.save, event, json);
+    return write.save(this.write, this.limits, this.counters.save, event, json);
   }
 
   async append(actorId: string, events: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
     this.requireAtomicBatch();
-    return write.append(this.write, this.replica.maxPayload, this.counters.append, actorId, events, json);
+    return write.append(this.write, this.limits, this.counters.append, actorId, events, json);
   }
 
   async transact(appends: ActorEvents[], json?: Uint8Array[][]): Promise<TransactResponse> {
     this.requireAtomicBatch();
-    return write.transact(this.write, this.replica.maxPayload, this.counters.transact, appends, json);
+    return write.transact(this.write, this.limits, this.counters.transact, appends, json);
   }
 
   events(actorId: string, options: ReadOptions): Promise<EventsPage> {
