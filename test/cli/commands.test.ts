@@ -6,6 +6,7 @@ import { connect, Empty, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import type { Event } from "../../src/schemas/types.js";
+import { event as anEvent } from "../harness/events.js";
 import { freePort, type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 import { type CliResult, finished, lines, runCli, runCliOnTerminal, spawnCli } from "./run-cli.js";
@@ -32,13 +33,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const event = (actorId: string, version: number, data: Record<string, unknown> = { n: version }): Event => ({
-  id: randomUUID(),
-  eventType: "Deposited",
-  actorId,
-  version,
-  data,
-});
+const event = (actorId: string, version: number, data: Record<string, unknown> = { n: version }) =>
+  anEvent(actorId, version, { eventType: "Deposited", data });
 const cli = (...args: string[]) => runCli(args, { env });
 const consumers = async () => (await (await jetstreamManager(nc)).streams.info("EVENTS")).state.consumer_count;
 const json = (r: CliResult) => JSON.parse(r.stdout) as Record<string, unknown>;

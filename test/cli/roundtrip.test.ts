@@ -9,6 +9,7 @@ import { EventStoreClient } from "../../src/client/client.js";
 import type { Event } from "../../src/schemas/types.js";
 import { eventsStreamConfig, type StreamSettings, snapshotsStreamConfig } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as anEvent } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 import { lines, runCli, runCliOnTerminal } from "./run-cli.js";
@@ -117,7 +118,7 @@ describe("export, purge, import", () => {
 
 describe("bad input", () => {
   const fresh = (n: number) => Array.from({ length: n }, () => `account-${randomUUID()}`);
-  const event = (actorId: string, version: number): Event => ({ id: randomUUID(), eventType: "Deposited", actorId, version, data: {} });
+  const event = (actorId: string, version: number) => anEvent(actorId, version, { eventType: "Deposited", data: {} });
 
   it("a broken NDJSON line is reported with its line number, and nothing of the file is imported", async () => {
     const actors = fresh(3);
@@ -178,7 +179,5 @@ describe("progress", () => {
     expect(piped.stderr).toBe(`exported 50 events to ${out}\n`);
   });
 
-  function event(actorId: string, version: number): Event {
-    return { id: randomUUID(), eventType: "Deposited", actorId, version, data: {} };
-  }
+  const event = (actorId: string, version: number) => anEvent(actorId, version, { eventType: "Deposited", data: {} });
 });

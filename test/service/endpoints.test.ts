@@ -1,20 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
+import { event as anEvent } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";
 import { request } from "../harness/requests.js";
 import { startServiceProcess } from "../harness/service-process.js";
 
 const f = useService();
 
-const event = (actorId: string, version: number, extra: Record<string, unknown> = {}) => ({
-  id: randomUUID(),
-  eventType: "OrderPlaced",
-  actorId,
-  version,
-  data: { total: version * 10 },
-  ...extra,
-});
+const event = (actorId: string, version: number, extra: Record<string, unknown> = {}) =>
+  anEvent(actorId, version, { eventType: "OrderPlaced", data: { total: version * 10 }, ...extra });
 
 async function streamMessages(): Promise<number> {
   const jsm = await jetstreamManager(f.nc);
