@@ -5,6 +5,8 @@ import { type AuthConfig, type Config, ConfigError, loadConfig } from "./config.
 import { createLogger, type Logger } from "./logger.js";
 import { connectNats, explainNatsFailure } from "./nats/connect.js";
 import { type LocalServer, startLocalServer } from "./nats/local-server.js";
+import { startTelemetry, type Telemetry } from "./observability/telemetry.js";
+import { startTracing, type Tracing } from "./observability/tracing.js";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -19,6 +21,8 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   let local: LocalServer | undefined;
+  let telemetry: Telemetry | undefined;
+  let tracing: Tracing | undefined;
   const connections: NatsConnection[] = [];
   // The credentials of the connection being opened: a refusal names their variables.
   let auth = config.auth;
@@ -42,7 +46,13 @@ async function main(): Promise<void> {
     }
     const mode = connections.length > 1 ? "requests and JetStream on separate connections" : "one connection for requests and JetStream";
     log.info({ connections: connections.length }, mode);
-    const { running, store } = await startApp({ serve, jetstream }, config, log);
+    tracing = await startTracing(process.env, "eventstore");
+    if (tracing) log.info("tracing: exporting spans as the OTEL_ environment says");
+    telemetry = await startTelemetry({ serve, jetstream }, config, tracing !== undefined, log);
+    // Without a metrics port, tracing alone still measures nothing: only spans.
+    const instruments = telemetry?.instruments ?? (tracing ? { tracing: true, queue: config.queue } : undefined);
+    const { running, store } = await startApp({ serve, jetstream }, config, log, instruments);
+    telemetry?.serving(store);
     if (local) {
       process.stderr.write(
         `\neventstore is ready on ${servers}. Try:\n` +
@@ -65,6 +75,8 @@ async function main(): Promise<void> {
       try {
         await running.stop();
         store.close();
+        await telemetry?.close();
+        await tracing?.shutdown();
         for (const nc of connections) await nc.drain();
         await local?.stop();
         log.info("stopped");
@@ -95,6 +107,7 @@ async function main(): Promise<void> {
     const reason = explainNatsFailure(err, auth);
     log.fatal({ err: (err as Error).message, ...(reason ? { reason } : {}) }, "eventstore could not start");
     for (const nc of connections) await nc.close().catch(() => undefined);
+    await telemetry?.close();
     await local?.stop();
     process.exit(1);
   }

@@ -10,6 +10,7 @@ import {
   UnavailableError,
 } from "../errors.js";
 import { ATOMIC_BATCH_SERVER, publishAtomicBatch } from "../jetstream/batch.js";
+import { type JetStreamObserver, observed } from "../jetstream/observer.js";
 import { publish, publishHeaders } from "../jetstream/publish.js";
 import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg, StreamReader } from "../jetstream/reader.js";
 import { Requester } from "../jetstream/requester.js";
@@ -59,6 +60,8 @@ export interface JetStreamStoreOptions {
   indexSize?: number;
   /** The server answers batch direct gets (>= 2.11); older ones are read one message at a time. */
   batchDirectGet?: boolean;
+  /** Told of every JetStream request (metrics, tracing). */
+  observer?: JetStreamObserver;
 }
 
 /** The end of an actor's history as the server holds it now, with its last event's body. */
@@ -111,7 +114,7 @@ export class JetStreamEventStore implements EventStore {
     this.atomicBatch = options.atomicBatch;
     this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     this.cache = new LruCache(options.cacheSize);
-    this.requester = new Requester(nc, options.timeoutMs);
+    this.requester = new Requester(nc, options.timeoutMs, options.observer);
     const reads = {
       timeoutMs: options.timeoutMs,
       replicated: (options.replicas ?? 1) > 1,
@@ -121,6 +124,10 @@ export class JetStreamEventStore implements EventStore {
     this.snapshotsStream = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.snapshotsStream });
     this.indexes = new ActorIndexes(options.indexSize ?? 1_000_000);
     this.identity = new StreamIdentity(nc, this.requester, [this.subjects.stream, this.subjects.snapshotsStream], () => this.forgetAll());
+  }
+
+  cacheFigures() {
+    return { version: this.cache.figures(), index: this.indexes.figures() };
   }
 
   /** Stops watching the streams; the connection stays the caller's. */
@@ -450,7 +457,9 @@ export class JetStreamEventStore implements EventStore {
     );
     let lastSeq: number;
     try {
-      lastSeq = await publishAtomicBatch(this.nc, messages, this.timeout);
+      lastSeq = await observed(this.requester.observer, "batch_publish", subjects[0]!, () =>
+        publishAtomicBatch(this.nc, messages, this.timeout),
+      );
     } catch (err) {
       if (hasJsCode(err, JsErrorCode.AtomicPublishTooLargeBatch)) throw serverBatchLimitError(messages.length);
       throw err;
