@@ -19,7 +19,9 @@ it("is not ready while nats-server is stopped or without JetStream, and ready ag
     expect(await get(port, "/readyz")).toEqual({ status: 200, text: "ready\n" });
 
     await server.halt();
-    await until(async () => expect(await get(port, "/readyz")).toEqual({ status: 503, text: "not ready: the serve connection to NATS is down\n" }));
+    await until(async () =>
+      expect(await get(port, "/readyz")).toEqual({ status: 503, text: "not ready: the serve connection to NATS is down\n" }),
+    );
     // The process itself is fine: liveness holds, and the metrics say what is wrong.
     expect((await get(port, "/healthz")).status).toBe(200);
     expect((await Scrape.of(port)).value("eventstore_nats_connected", { connection: "serve" })).toBe(0);

@@ -66,7 +66,9 @@ describe("tracing", () => {
       expect(child.spanContext().traceId).toBe(traceId);
       expect(child.kind).toBe(SpanKind.CLIENT);
     }
-    expect(children.find((s) => s.name === "jetstream publish")!.attributes["messaging.destination.name"]).toBe(`EVENTS.events.order.${actorId}`);
+    expect(children.find((s) => s.name === "jetstream publish")!.attributes["messaging.destination.name"]).toBe(
+      `EVENTS.events.order.${actorId}`,
+    );
   });
 
   it("makes the client send the active span's context, and marks only failures as errors", async () => {
