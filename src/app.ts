@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "./config.js";
 import { ATOMIC_BATCH_SERVER } from "./jetstream/batch.js";
 import type { Logger } from "./logger.js";
-import { type Instruments, jetstreamObserver, requestObserver } from "./observability/observers.js";
+import type { Instruments } from "./observability/observers.js";
 import { ensureReplicasAgree } from "./service/agreement.js";
 import { describeService, REQUEST_HEADROOM_BYTES, type RunningService, startService } from "./service/service.js";
 import { JetStreamEventStore } from "./store/jetstream.js";
@@ -40,8 +40,7 @@ export async function startApp({ serve, jetstream }: Connections, config: Config
   await ensureReplicasAgree(jetstream, described.metadata, config.jetstreamTimeoutMs, log);
   const maxMessageBytes = Math.min(described.maxPayload, described.maxRequestBytes + REQUEST_HEADROOM_BYTES);
   const store = await openStore(jetstream, config, subjects, log, maxMessageBytes, instruments);
-  const observer = instruments && requestObserver(instruments);
-  const running = await startService({ nc: serve, store, config, subjects, log, observer });
+  const running = await startService({ nc: serve, store, config, subjects, log, observer: instruments?.requests });
   return { store, running };
 }
 
@@ -83,7 +82,7 @@ async function openStore(
     replicas: config.replicas,
     indexSize: config.indexSize,
     batchDirectGet: versionAtLeast(serverVersion, BATCH_DIRECT_GET_SERVER),
-    observer: instruments && jetstreamObserver(instruments),
+    observer: instruments?.jetstream,
   });
 }
 

@@ -5,8 +5,8 @@ import { type AuthConfig, type Config, ConfigError, loadConfig } from "./config.
 import { createLogger, type Logger } from "./logger.js";
 import { connectNats, explainNatsFailure } from "./nats/connect.js";
 import { type LocalServer, startLocalServer } from "./nats/local-server.js";
-import { startTelemetry, type Telemetry } from "./observability/telemetry.js";
-import { startTracing, type Tracing } from "./observability/tracing.js";
+import { tracingConfigured } from "./observability/environment.js";
+import type { Telemetry } from "./observability/telemetry.js";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -22,7 +22,6 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   let local: LocalServer | undefined;
   let telemetry: Telemetry | undefined;
-  let tracing: Tracing | undefined;
   const connections: NatsConnection[] = [];
   // The credentials of the connection being opened: a refusal names their variables.
   let auth = config.auth;
@@ -46,12 +45,12 @@ async function main(): Promise<void> {
     }
     const mode = connections.length > 1 ? "requests and JetStream on separate connections" : "one connection for requests and JetStream";
     log.info({ connections: connections.length }, mode);
-    tracing = await startTracing(process.env, "eventstore");
-    if (tracing) log.info("tracing: exporting spans as the OTEL_ environment says");
-    telemetry = await startTelemetry({ serve, jetstream }, config, tracing !== undefined, log);
-    // Without a metrics port, tracing alone still measures nothing: only spans.
-    const instruments = telemetry?.instruments ?? (tracing ? { tracing: true, queue: config.queue } : undefined);
-    const { running, store } = await startApp({ serve, jetstream }, config, log, instruments);
+    // Without metrics or tracing configured, nothing of prom-client or OpenTelemetry is even loaded.
+    if (config.metricsPort !== undefined || tracingConfigured(process.env)) {
+      const { startTelemetry } = await import("./observability/telemetry.js");
+      telemetry = await startTelemetry({ serve, jetstream }, config, process.env, log);
+    }
+    const { running, store } = await startApp({ serve, jetstream }, config, log, telemetry?.instruments);
     telemetry?.serving(store);
     if (local) {
       process.stderr.write(
@@ -76,7 +75,6 @@ async function main(): Promise<void> {
         await running.stop();
         store.close();
         await telemetry?.close();
-        await tracing?.shutdown();
         for (const nc of connections) await nc.drain();
         await local?.stop();
         log.info("stopped");

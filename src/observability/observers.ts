@@ -17,7 +17,13 @@ import type { Answer, RequestObserver } from "../service/service.js";
 import type { ServiceMetrics } from "./metrics.js";
 import { headerGetter, tracer } from "./tracing.js";
 
+/** What measures and traces the service: one observer of its requests, one of its JetStream calls. */
 export interface Instruments {
+  readonly requests: RequestObserver;
+  readonly jetstream: JetStreamObserver;
+}
+
+export interface InstrumentsOptions {
   /** Absent: no metrics. */
   readonly metrics?: ServiceMetrics;
   /** Spans are made (an SDK or a test registered a tracer provider). */
@@ -26,10 +32,14 @@ export interface Instruments {
   readonly queue: string;
 }
 
+export function instruments(options: InstrumentsOptions): Instruments {
+  return { requests: requestObserver(options), jetstream: jetstreamObserver(options) };
+}
+
 const seconds = (startMs: number) => (performance.now() - startMs) / 1000;
 
 /** Each request measured, and with tracing, one server span that continues the caller's trace. */
-export function requestObserver({ metrics, tracing, queue }: Instruments): RequestObserver {
+function requestObserver({ metrics, tracing, queue }: InstrumentsOptions): RequestObserver {
   return {
     async observe(endpoint, msg, handle) {
       const start = performance.now();
@@ -68,7 +78,7 @@ async function traced(endpoint: EndpointName, msg: ServiceMsg, queue: string, ha
 }
 
 /** Each JetStream request timed, and with tracing, a client span under the request's span (none outside a request). */
-export function jetstreamObserver({ metrics, tracing }: Instruments): JetStreamObserver {
+function jetstreamObserver({ metrics, tracing }: InstrumentsOptions): JetStreamObserver {
   return {
     start(operation, subject) {
       const start = performance.now();

@@ -8,31 +8,58 @@ import { followConnection } from "./connections.js";
 import { type MetricsServer, startMetricsServer } from "./http.js";
 import type { ConnectionState } from "./metrics.js";
 import { ServiceMetrics } from "./metrics.js";
-import type { Instruments } from "./observers.js";
+import { type Instruments, instruments } from "./observers.js";
 import { ProjectionLagReader } from "./projections.js";
+import { startTracing } from "./tracing.js";
 
 // A readiness probe or a scrape waits at most this long for JetStream, well inside a probe's timeout.
 const PROBE_TIMEOUT_MS = 2000;
 
 export interface Telemetry {
   readonly instruments: Instruments;
-  readonly server: MetricsServer;
   /** The app is up: its store's figures join the metrics, and readiness depends on the streams from now on. */
   serving(store: EventStore): void;
+  /** Closes the listener and exports the last spans. */
   close(): Promise<void>;
 }
 
 /**
- * The metrics listener of EVENTSTORE_METRICS_PORT, started before the app so that /healthz
- * answers while the app opens its streams (and /readyz says it is not ready yet).
+ * What the environment asks for: the OpenTelemetry SDK (OTEL_ variables) and the metrics listener
+ * (EVENTSTORE_METRICS_PORT), which starts before the app so that /healthz answers while the app
+ * opens its streams (and /readyz says it is not ready yet). main.ts loads this module only when
+ * one of them is configured.
  */
 export async function startTelemetry(
   connections: { serve: NatsConnection; jetstream: NatsConnection },
   config: Config,
-  tracing: boolean,
+  env: NodeJS.ProcessEnv,
   log: Logger,
-): Promise<Telemetry | undefined> {
-  if (config.metricsPort === undefined) return undefined;
+): Promise<Telemetry> {
+  const tracing = await startTracing(env, "eventstore");
+  if (tracing) log.info("tracing: the OpenTelemetry SDK exports spans as the OTEL_ environment says");
+  const listener = config.metricsPort === undefined ? undefined : await startListener(connections, config, config.metricsPort, log);
+  return {
+    instruments: instruments({ metrics: listener?.metrics, tracing: tracing !== undefined, queue: config.queue }),
+    serving: (store) => listener?.serving(store),
+    async close() {
+      await listener?.server.close();
+      await tracing?.shutdown();
+    },
+  };
+}
+
+interface Listener {
+  readonly metrics: ServiceMetrics;
+  readonly server: MetricsServer;
+  serving(store: EventStore): void;
+}
+
+async function startListener(
+  connections: { serve: NatsConnection; jetstream: NatsConnection },
+  config: Config,
+  port: number,
+  log: Logger,
+): Promise<Listener> {
   const subjects = new Subjects(config.stream);
   const states: ConnectionState[] = [followConnection(connections.serve, "serve")];
   if (connections.jetstream !== connections.serve) states.push(followConnection(connections.jetstream, "jetstream"));
@@ -53,15 +80,14 @@ export async function startTelemetry(
     if (!started) return "starting";
     return streamsAnswer(jsm, streams);
   };
-  const server = await startMetricsServer(config.metricsPort, metrics, coalesced(ready), log);
+  const server = await startMetricsServer(port, metrics, coalesced(ready), log);
   return {
-    instruments: { metrics, tracing, queue: config.queue },
+    metrics,
     server,
     serving(store) {
       metrics.watchStore(store);
       started = true;
     },
-    close: () => server.close(),
   };
 }
 

@@ -1,5 +1,6 @@
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
 import { context, propagation, type TextMapGetter, type TextMapSetter, trace } from "@opentelemetry/api";
+import { tracingConfigured } from "./environment.js";
 
 // W3C trace context travels in NATS headers (traceparent, tracestate), read and written through
 // whatever propagator the process registered: the SDK's default is the W3C one.
@@ -23,12 +24,6 @@ export function traceHeaders(): MsgHdrs | undefined {
   const h = natsHeaders();
   propagation.inject(active, h, headerSetter);
   return h;
-}
-
-/** Something configures OpenTelemetry in this environment (an OTEL_ variable), and does not turn it off. */
-export function tracingConfigured(env: NodeJS.ProcessEnv): boolean {
-  const configured = Object.entries(env).some(([name, value]) => name.startsWith("OTEL_") && value);
-  return configured && env.OTEL_SDK_DISABLED?.toLowerCase() !== "true" && env.OTEL_TRACES_EXPORTER?.toLowerCase() !== "none";
 }
 
 export interface Tracing {

@@ -7,7 +7,8 @@ import { type App, startApp } from "../../src/app.js";
 import { EventStoreClient } from "../../src/client/client.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
-import { tracingConfigured } from "../../src/observability/tracing.js";
+import { tracingConfigured } from "../../src/observability/environment.js";
+import { instruments } from "../../src/observability/observers.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 
 // The service runs in this process, so that its spans reach an in-memory exporter.
@@ -24,7 +25,7 @@ beforeAll(async () => {
   server = await startNatsServer();
   const config = loadConfig({ NATS_URL: server.url, LOG_LEVEL: "silent" });
   nc = await connect({ servers: server.url });
-  app = await startApp({ serve: nc, jetstream: nc }, config, createLogger("silent"), { tracing: true, queue: config.queue });
+  app = await startApp({ serve: nc, jetstream: nc }, config, createLogger("silent"), instruments({ tracing: true, queue: config.queue }));
 });
 afterAll(async () => {
   await app?.running.stop();
