@@ -6,13 +6,11 @@ import type { Logger } from "./logger.js";
 import type { Instruments } from "./observability/observers.js";
 import { ensureReplicasAgree } from "./service/agreement.js";
 import { describeService, REQUEST_HEADROOM_BYTES, type RunningService, startService } from "./service/service.js";
-import { JetStreamEventStore } from "./store/jetstream.js";
+import { JetStreamEventStore } from "./store/jetstream/store.js";
 import { MemoryEventStore } from "./store/memory.js";
 import type { EventStore } from "./store/store.js";
 import { ensureStreams } from "./store/streams.js";
 import { Subjects } from "./subjects.js";
-
-export { ATOMIC_BATCH_SERVER };
 
 export interface App {
   readonly store: EventStore;

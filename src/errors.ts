@@ -1,5 +1,6 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
+import { fromJetStreamApiError } from "./jetstream/codes.js";
 import { RequestTimeoutError } from "./jetstream/requester.js";
 
 /** One trimmed schema violation: where (a JSON pointer into the request) and what. */
@@ -146,56 +147,6 @@ export class UnavailableError extends EventStoreError {
   readonly code = ErrorCodes.UnavailableError;
 }
 
-/** JetStream API error codes we act on (see nats-server's errors.json). */
-export const JsErrorCode = Object.freeze({
-  WrongLastSequence: 10071,
-  /** The same refusal without the current sequence: replicated streams and atomic batches in flight. */
-  WrongLastSequenceConstant: 10164,
-  /** A replicated stream is storing a message with this id right now: its outcome is not known yet. */
-  DuplicateMessageIdInProcess: 10158,
-  StreamNotFound: 10059,
-  /** Over the stream's max_msg_size. */
-  MessageTooLarge: 10054,
-  HeaderTooLarge: 10097,
-  StreamSealed: 10109,
-  StorageResourcesExceeded: 10047,
-  MemoryResourcesExceeded: 10028,
-  ClusterNotLeader: 10009,
-  StoreFailed: 10077,
-  ClusterNotAvailable: 10008,
-  InsufficientResources: 10023,
-  StreamOffline: 10118,
-  AtomicPublishDisabled: 10174,
-  AtomicPublishIncompleteBatch: 10176,
-  AtomicPublishTooLargeBatch: 10199,
-  AtomicPublishDuplicateMessageId: 10201,
-  AtomicPublishTooManyInflight: 10210,
-} as const);
-
-export function hasJsCode(err: unknown, code: number): boolean {
-  return err instanceof JetStreamApiError && err.code === code;
-}
-
-export function isWrongLastSequence(err: unknown): boolean {
-  return hasJsCode(err, JsErrorCode.WrongLastSequence) || hasJsCode(err, JsErrorCode.WrongLastSequenceConstant);
-}
-
-const UNAVAILABLE_JS_CODES: ReadonlySet<number> = new Set([
-  JsErrorCode.StreamNotFound,
-  JsErrorCode.ClusterNotAvailable,
-  JsErrorCode.InsufficientResources,
-  JsErrorCode.StreamOffline,
-  // Disk or memory full, a store that failed, a leader change, a stream sealed by its operator: nothing is stored.
-  JsErrorCode.StorageResourcesExceeded,
-  JsErrorCode.MemoryResourcesExceeded,
-  JsErrorCode.StoreFailed,
-  JsErrorCode.ClusterNotLeader,
-  JsErrorCode.StreamSealed,
-  // An atomic batch that lost a message on the way, or found the stream busy with others: nothing is stored.
-  JsErrorCode.AtomicPublishIncompleteBatch,
-  JsErrorCode.AtomicPublishTooManyInflight,
-]);
-
 /** Maps whatever NATS or JetStream threw to the error the caller sees. */
 export function toEventStoreError(err: unknown): EventStoreError {
   if (err instanceof EventStoreError) return err;
@@ -208,23 +159,12 @@ export function toEventStoreError(err: unknown): EventStoreError {
       { cause: err },
     );
   }
-  if (err instanceof JetStreamApiError) {
-    if (TOO_LARGE_JS_CODES.has(err.code)) {
-      return new ValidationError(`the request is too large for the stream (JetStream ${err.code}: ${err.message})`);
-    }
-    if (UNAVAILABLE_JS_CODES.has(err.code) || err.status === 503) {
-      return new UnavailableError(`JetStream unavailable (${err.code}); retry with the same event id`);
-    }
-    return new InternalError(`JetStream API error ${err.code}: ${err.message}`);
-  }
+  if (err instanceof JetStreamApiError) return fromJetStreamApiError(err);
   if (isConnectivityFailure(err)) {
     return new UnavailableError(`JetStream unavailable (${(err as Error).message}); retry with the same event id`);
   }
   return new InternalError(err instanceof Error ? err.message : String(err));
 }
-
-// A stored message over the stream's max_msg_size or a header block over 64 KiB: the request, not the store.
-const TOO_LARGE_JS_CODES: ReadonlySet<number> = new Set([JsErrorCode.MessageTooLarge, JsErrorCode.HeaderTooLarge]);
 
 /** The server's permissions violation, the error itself or its cause (a request reports it as its cause). */
 function permissionViolation(err: unknown): InstanceType<typeof natsErrors.PermissionViolationError> | undefined {

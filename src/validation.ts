@@ -74,9 +74,6 @@ const MAX_FIELD_ERRORS = 10;
 // or the server closes the service's connection: this leaves room for everything else on that line.
 export const MAX_ACTOR_SUBJECT_CHARS = 3584;
 
-// Within a unicode-mode character class, this range matches only surrogates that are not part of a pair.
-const LONE_SURROGATE = /[\ud800-\udfff]/u;
-
 /** Parses and validates request bodies against schemas/, compiled once. */
 export class RequestValidator {
   private readonly validators = new Map<EndpointName, ValidateFunction>();
@@ -243,7 +240,7 @@ function pathOf(frame: Frame): string {
  * U+FFFD, so two different actor ids or event ids would share a subject or a Nats-Msg-Id.
  */
 function checkWellFormed(text: string, at: Frame): void {
-  if (LONE_SURROGATE.test(text)) {
+  if (!text.isWellFormed()) {
     const path = pathOf(at);
     throw new ValidationError(`${path} is not well-formed Unicode: it holds a lone surrogate`, [
       { path, message: "holds a lone surrogate" },

@@ -5,7 +5,6 @@ import {
   ErasedError,
   ErrorCodes,
   InternalError,
-  isWrongLastSequence,
   NotFoundError,
   NotSupportedError,
   PermissionError,
@@ -59,8 +58,6 @@ describe("error catalogue", () => {
 
   it("maps JetStream and connection failures by code, not by text", () => {
     const api = (code: number, status = 400) => new JetStreamApiError({ code: status, err_code: code, description: "x" });
-    expect(isWrongLastSequence(api(10071))).toBe(true);
-    expect(isWrongLastSequence(api(10070))).toBe(false);
     expect(toEventStoreError(api(10008, 503))).toBeInstanceOf(UnavailableError);
     expect(toEventStoreError(api(10059, 404))).toBeInstanceOf(UnavailableError);
     expect(toEventStoreError(api(10999))).toBeInstanceOf(InternalError);

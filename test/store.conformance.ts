@@ -1,20 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ErasedError, ValidationError, VersionConflictError } from "../src/errors.js";
-import type { Event } from "../src/schemas/types.js";
 import { decodePage, type EventStore } from "../src/store/store.js";
+import { event as ev, events } from "./harness/events.js";
 
 /** The behaviour every EventStore must have, as a suite that each implementation's test file runs. */
 export function storeConformance(name: string, getStore: () => EventStore): void {
   const actor = (type = "order") => `${type}-${randomUUID()}`;
-  const ev = (actorId: string, version: number, extra: Partial<Event> = {}): Event => ({
-    id: randomUUID(),
-    eventType: "Tested",
-    actorId,
-    version,
-    data: { n: version },
-    ...extra,
-  });
   const read = async (actorId: string, fromVersion?: number, limit?: number, maxBytes = 1024 * 1024) =>
     decodePage(await getStore().events(actorId, { fromVersion, limit, maxBytes }));
 
@@ -223,15 +215,7 @@ export function storeConformance(name: string, getStore: () => EventStore): void
 /** What every EventStore's append must do: all events or none, at consecutive versions, idempotent by ids. */
 export function appendConformance(name: string, getStore: () => EventStore): void {
   const actor = () => `order-${randomUUID()}`;
-  const ev = (actorId: string, version: number, extra: Partial<Event> = {}): Event => ({
-    id: randomUUID(),
-    eventType: "Appended",
-    actorId,
-    version,
-    data: { n: version },
-    ...extra,
-  });
-  const batch = (actorId: string, from: number, count: number) => Array.from({ length: count }, (_, i) => ev(actorId, from + i));
+  const batch = (actorId: string, from: number, count: number) => events(actorId, from, count);
   const versions = async (actorId: string) =>
     decodePage(await getStore().events(actorId, { maxBytes: 1024 * 1024 })).events.map((e) => e.version);
 
@@ -403,14 +387,6 @@ export function appendConformance(name: string, getStore: () => EventStore): voi
 /** What every EventStore's transact must do: several actors' events all stored or none, idempotent, racing safely. */
 export function transactConformance(name: string, getStore: () => EventStore): void {
   const actor = (type = "acct") => `${type}-${randomUUID()}`;
-  const ev = (actorId: string, version: number, extra: Partial<Event> = {}): Event => ({
-    id: randomUUID(),
-    eventType: "Moved",
-    actorId,
-    version,
-    data: { v: version },
-    ...extra,
-  });
   const part = (actorId: string, from: number, count = 1) => ({
     actorId,
     events: Array.from({ length: count }, (_, i) => ev(actorId, from + i)),
@@ -534,13 +510,6 @@ export function transactConformance(name: string, getStore: () => EventStore): v
 /** What every EventStore's erase must do: the actor's events and snapshots gone, a tombstone that refuses writes. */
 export function eraseConformance(name: string, getStore: () => EventStore): void {
   const actor = () => `person-${randomUUID()}`;
-  const ev = (actorId: string, version: number): Event => ({
-    id: randomUUID(),
-    eventType: "Named",
-    actorId,
-    version,
-    data: { name: "Ada" },
-  });
 
   describe(`${name} store erase conformance`, () => {
     it("removes every event and snapshot; reads say erased; writes answer 410; other actors stay", async () => {

@@ -7,6 +7,7 @@ export type JetStreamOperation =
   | "leader_get"
   | "purge"
   | "stream_info"
+  | "consumer"
   | "other";
 
 /**
@@ -24,6 +25,7 @@ export function operationOf(subject: string): JetStreamOperation {
   if (subject.startsWith("$JS.API.STREAM.MSG.GET.")) return "leader_get";
   if (subject.startsWith("$JS.API.STREAM.PURGE.")) return "purge";
   if (subject.startsWith("$JS.API.STREAM.INFO.")) return "stream_info";
+  if (subject.startsWith("$JS.API.CONSUMER.")) return "consumer";
   return "other";
 }
 

@@ -3,6 +3,7 @@ import { Empty, type Msg, type MsgHdrs, MsgHdrsImpl, type NatsConnection } from 
 import { InternalError, toEventStoreError, UnavailableError } from "../errors.js";
 import { sleep } from "../sleep.js";
 import { Headers } from "../subjects.js";
+import { readByConsumer } from "./consumer-read.js";
 import { observed } from "./observer.js";
 import { request, statusError } from "./request.js";
 import type { Requester } from "./requester.js";
@@ -96,7 +97,7 @@ export class StreamReader {
       }
       if (last) seq = last.seq + 1;
       // A batch says how many more there are; a single get only that it found one.
-      const more = this.options.batchDirectGet ? Number(replies.at(-1)?.headers?.get("Nats-Num-Pending") ?? "0") > 0 : !!last;
+      const more = this.options.batchDirectGet ? Number(replies.at(-1)?.headers?.get(DirectMsgHeaders.NumPending) ?? "0") > 0 : !!last;
       if (last && more) continue;
       if (seq > untilSeq) return;
       // Short of untilSeq: a replica that has not caught up yet, or the message there is gone.
@@ -140,6 +141,29 @@ export class StreamReader {
         return msg;
       }),
     );
+  }
+
+  /**
+   * The subject's messages at these sequences, which must be all of its messages from the first
+   * one to the last, read through a consumer (see readByConsumer); what the consumer's replica
+   * lacks is read as `fetch` reads it. The last message's version confirms the run: sequences are
+   * never reused within a stream, and a stream replaced under the read is caught by its version.
+   */
+  async fetchRun(subject: string, seqs: number[], versions: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
+    const got = await readByConsumer(this.nc, this.requester, this.options.stream, subject, seqs[0]!, seqs.length, this.options.timeoutMs);
+    const msgs = got.map((d, i): StoredMsg => {
+      if (d.seq !== seqs[i]) throw new StaleIndexError(`sequence ${seqs[i]} no longer holds version ${versions[i]} of ${subject}`);
+      return { seq: d.seq, subject, version: versions[i]!, data: d.data };
+    });
+    const last = got.at(-1);
+    if (last && Number(last.msg.headers?.get(Headers.version)) !== versions[got.length - 1]) {
+      throw new StaleIndexError(`sequence ${last.seq} no longer holds version ${versions[got.length - 1]} of ${subject}`);
+    }
+    for (let at = msgs.length; at < seqs.length; at += SCAN_BATCH) {
+      const end = Math.min(at + SCAN_BATCH, seqs.length);
+      msgs.push(...(await this.fetch(subject, seqs.slice(at, end), versions.slice(at, end), seen)));
+    }
+    return msgs;
   }
 
   private bySeq(seq: number): Promise<StoredMsg | undefined> {

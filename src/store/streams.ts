@@ -1,13 +1,5 @@
-import {
-  DiscardPolicy,
-  JetStreamApiError,
-  type JetStreamManager,
-  RetentionPolicy,
-  StorageType,
-  type StreamConfig,
-  type StreamInfo,
-} from "@nats-io/jetstream";
-import { JsErrorCode } from "../errors.js";
+import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
+import { isStreamNotFound } from "../jetstream/codes.js";
 import type { Logger } from "../logger.js";
 import type { Subjects } from "../subjects.js";
 
@@ -93,7 +85,7 @@ async function ensureStream(
   try {
     info = await jsm.streams.info(name);
   } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === JsErrorCode.StreamNotFound)) throw err;
+    if (!isStreamNotFound(err)) throw err;
   }
   if (!info) {
     await jsm.streams.add(want);

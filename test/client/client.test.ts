@@ -6,6 +6,7 @@ import { ErasedError, InternalError, ValidationError, VersionConflictError } fro
 import type { Event } from "../../src/schemas/types.js";
 import type { StoredEvent } from "../../src/store/store.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as anEvent } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";
 
 let client: EventStoreClient;
@@ -17,13 +18,8 @@ beforeAll(() => {
 });
 
 const newActor = (type = "account") => `${type}-${randomUUID()}`;
-const event = (actorId: string, version: number, data: Record<string, unknown> = { amount: version }): Event => ({
-  id: randomUUID(),
-  eventType: "Deposited",
-  actorId,
-  version,
-  data,
-});
+const event = (actorId: string, version: number, data: Record<string, unknown> = { amount: version }) =>
+  anEvent(actorId, version, { eventType: "Deposited", data });
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

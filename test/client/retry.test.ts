@@ -6,19 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import type { RetryInfo } from "../../src/client/retry.js";
 import { UnavailableError } from "../../src/errors.js";
-import type { Event } from "../../src/schemas/types.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as anEvent } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
-const event = (actorId: string, version: number): Event => ({
-  id: randomUUID(),
-  eventType: "Deposited",
-  actorId,
-  version,
-  data: { amount: version },
-});
+const event = (actorId: string, version: number) => anEvent(actorId, version, { eventType: "Deposited", data: { amount: version } });
 
 async function storedIds(client: EventStoreClient, actorId: string): Promise<string[]> {
   const ids: string[] = [];

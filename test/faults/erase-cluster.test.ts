@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
-import type { Event } from "../../src/schemas/types.js";
 import { Headers, Subjects } from "../../src/subjects.js";
+import { event } from "../harness/events.js";
 import { useClusterService } from "../harness/fixture.js";
 import { withConnection } from "../harness/nats-cluster.js";
-import { type Reply, request } from "../harness/requests.js";
+import { request, untilAnswered } from "../harness/requests.js";
 import { startServiceProcess } from "../harness/service-process.js";
 
 // erase on a 3-node cluster with R3 streams: once every replica has applied it, no node holds
@@ -20,13 +20,7 @@ const SNAPSHOT_VERSIONS = [998, 999, 1000];
 
 const f = useClusterService(SERVICE_ENV, 90_000);
 
-const ev = (actorId: string, version: number): Event => ({
-  id: randomUUID(),
-  eventType: "Named",
-  actorId,
-  version,
-  data: { name: "Ada", version },
-});
+const ev = (actorId: string, version: number) => event(actorId, version, { eventType: "Named", data: { name: "Ada", version } });
 
 /** One message as a replica holds it: everything a purge or a renumbering would change. */
 interface RawMsg {
@@ -95,17 +89,6 @@ async function everyNode(settled: (v: NodeView) => boolean): Promise<Map<string,
     }
   }
   return views;
-}
-
-/** Asks until the answer is not a transient failure (503 or a timeout while the cluster settles). */
-async function untilAnswered(ask: () => Promise<Reply>): Promise<Reply> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const r = await ask().catch((err: unknown) => err as Error);
-    if (!(r instanceof Error) && r.code < 500) return r;
-    if (Date.now() > deadline) throw new Error(`no answer within 30s: ${r instanceof Error ? r.message : JSON.stringify(r)}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 const ok = async (subject: string, body: unknown) => {

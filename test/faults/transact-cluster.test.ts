@@ -3,9 +3,10 @@ import type { Subscription } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as anEvent } from "../harness/events.js";
 import { useClusterService } from "../harness/fixture.js";
 import { type ClusterNode, withConnection } from "../harness/nats-cluster.js";
-import { type Reply, request } from "../harness/requests.js";
+import { type Reply, request, untilAnswered } from "../harness/requests.js";
 import { lastSequence, readStoredEvents, type StoredEventMsg } from "../harness/stored-events.js";
 
 // A nats-server of a 3-node cluster killed while a transaction's atomic batch is half-way to an R3
@@ -28,13 +29,8 @@ const f = useClusterService(SERVICE_ENV, 120_000);
 type Transaction = { actorId: string; events: Event[] }[];
 type TransactReply = { appends: { actorId: string; sequences: number[] }[]; duplicate: boolean };
 
-const event = (actorId: string, version: number): Event => ({
-  id: randomUUID(),
-  eventType: "LineAdded",
-  actorId,
-  version,
-  data: { version, padding: "x".repeat(100) },
-});
+const padding = "x".repeat(100);
+const event = (actorId: string, version: number) => anEvent(actorId, version, { eventType: "LineAdded", data: { version, padding } });
 
 /** Actors, half of them with PRIOR events stored already, and a transaction of EVENTS_PER_ACTOR events for each. */
 async function prepare() {
@@ -42,7 +38,7 @@ async function prepare() {
   for (const { actorId, prior } of actors) {
     if (prior === 0) continue;
     const events = Array.from({ length: prior }, (_, v) => event(actorId, v + 1));
-    expect((await untilAnswered(() => request(f.nc, "eventstore.append", { actorId, events }))).code).toBe(0);
+    expect((await untilAnswered(() => request(f.nc, "eventstore.append", { actorId, events }), 60_000)).code).toBe(0);
   }
   const appends: Transaction = actors.map(({ actorId, prior }) => ({
     actorId,
@@ -69,20 +65,6 @@ function watchBatch(actorIds: string[], after: number) {
     },
   });
   return { seen, halfway, stop: () => sub.unsubscribe() };
-}
-
-/**
- * Asks until the answer is not a transient failure: while a leader is elected the service answers
- * 503 or times out. Conflicts and successes are answers.
- */
-async function untilAnswered(ask: () => Promise<Reply>): Promise<Reply> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const r = await ask().catch((err: unknown) => err as Error);
-    if (!(r instanceof Error) && r.code < 500) return r;
-    if (Date.now() > deadline) throw new Error(`no answer within 60s: ${r instanceof Error ? r.message : JSON.stringify(r)}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 /** What each node's replica holds of these actors, in stream order. */
@@ -178,7 +160,7 @@ for (const [kind, pick] of [
     );
 
     // The client's retry, through the restarted cluster: stored once, in one run of sequences, on every node.
-    const retry = await untilAnswered(() => request(f.nc, "eventstore.transact", { appends }));
+    const retry = await untilAnswered(() => request(f.nc, "eventstore.transact", { appends }), 60_000);
     expect(retry.code).toBe(0);
     const body = retry.body as TransactReply;
     expect(body.duplicate).toBe(stored === "all");

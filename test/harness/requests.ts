@@ -34,3 +34,17 @@ export async function readAll<E = Record<string, unknown>>(nc: NatsConnection, a
     from = events.at(-1)!.version;
   }
 }
+
+/**
+ * Asks until the answer is not a transient failure (a 503, or a timeout while a cluster elects a
+ * leader or a server restarts); conflicts and successes are answers.
+ */
+export async function untilAnswered(ask: () => Promise<Reply>, timeoutMs = 30_000): Promise<Reply> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await ask().catch((err: unknown) => err as Error);
+    if (!(r instanceof Error) && r.code < 500) return r;
+    if (Date.now() > deadline) throw new Error(`no answer within ${timeoutMs} ms: ${r instanceof Error ? r.message : JSON.stringify(r)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}

@@ -75,17 +75,21 @@ async function prepareStreams(admin: NatsConnection, state: "absent" | "stale"):
 async function exercise(nc: NatsConnection, eraser: NatsConnection): Promise<string | undefined> {
   const actorId = `order-${randomUUID()}`;
   const event = (version: number) => ({ id: randomUUID(), eventType: "OrderPlaced", actorId, version, data: { n: version } });
+  // Long enough for a read through a consumer.
+  const longHistory = Array.from({ length: 250 }, (_, i) => event(i + 5));
   const steps: [string, () => Promise<unknown>][] = [
     ["save", () => call(nc, "eventstore.save", event(1))],
     ["save (cached head)", () => call(nc, "eventstore.save", event(2))],
     ["append", () => call(nc, "eventstore.append", { actorId, events: [event(3), event(4)] })],
     ["events", () => call(nc, "eventstore.events", { actorId })],
+    ["append a long history", () => call(nc, "eventstore.append", { actorId, events: longHistory })],
+    ["events of a long history (through a consumer)", () => call(nc, "eventstore.events", { actorId })],
     ["version", () => call(nc, "eventstore.version", { actorId })],
     ["snapshot_save", () => call(nc, "eventstore.snapshot.save", { actorId, version: 4, state: { n: 4 } })],
     ["snapshot_get", () => call(nc, "eventstore.snapshot.get", { actorId })],
-    ["transact", () => call(nc, "eventstore.transact", { appends: [{ actorId, events: [event(5)] }] })],
+    ["transact", () => call(nc, "eventstore.transact", { appends: [{ actorId, events: [event(255)] }] })],
     ["erase", () => call(eraser, "eventstore.erase", { actorId, reason: "permissions test" })],
-    ["save after erase", () => call(nc, "eventstore.save", event(6), 410)],
+    ["save after erase", () => call(nc, "eventstore.save", event(256), 410)],
     ["$SRV.INFO", () => nc.request("$SRV.INFO.eventstore", Empty, { timeout: 3000 })],
     ["$SRV.STATS", () => nc.request("$SRV.STATS.eventstore", Empty, { timeout: 3000 })],
     ["$SRV.PING", () => nc.request("$SRV.PING.eventstore", Empty, { timeout: 3000 })],

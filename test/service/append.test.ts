@@ -5,25 +5,13 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppendResponse, Event } from "../../src/schemas/types.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as ev, events } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { type Reply, request } from "../harness/requests.js";
+import { type Reply, readAll, request } from "../harness/requests.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
-const ev = (actorId: string, version: number): Event => ({ id: randomUUID(), eventType: "T", actorId, version, data: { version } });
-const batch = (actorId: string, from: number, count: number) => Array.from({ length: count }, (_, i) => ev(actorId, from + i));
+const batch = events;
 const append = (nc: NatsConnection, actorId: string, events: Event[]) => request(nc, "eventstore.append", { actorId, events });
-
-/** Every event of the actor, in the order the service returns them, across pages. */
-async function readAll(nc: NatsConnection, actorId: string): Promise<Event[]> {
-  const out: Event[] = [];
-  for (let from = 0; ; ) {
-    const page = await request(nc, "eventstore.events", { actorId, fromVersion: from });
-    const events = page.body.events as Event[];
-    out.push(...events);
-    if (!page.body.hasMore) return out;
-    from = events.at(-1)!.version;
-  }
-}
 
 describe("append through two service processes", () => {
   let server: NatsServer;
@@ -50,7 +38,7 @@ describe("append through two service processes", () => {
     const body = r.body as unknown as AppendResponse;
     expect(body).toMatchObject({ actorId, fromVersion: 1, toVersion: 10, duplicate: false });
     expect(body.sequences.map((s) => s - body.sequences[0]!)).toEqual(events.map((_, i) => i));
-    const read = await readAll(nc, actorId);
+    const read = await readAll<Event>(nc, actorId);
     expect(read.map((e) => e.id)).toEqual(events.map((e) => e.id));
     expect(read.map((e) => e.version)).toEqual(events.map((e) => e.version));
   });
@@ -76,7 +64,7 @@ describe("append through two service processes", () => {
       }
       version += 5;
     }
-    expect((await readAll(nc, actorId)).map((e) => e.version)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect((await readAll<Event>(nc, actorId)).map((e) => e.version)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
 
     const stats = await new Svcm(nc).client().stats("eventstore");
     const perReplica: number[] = [];
@@ -122,7 +110,7 @@ describe("append through two service processes", () => {
     sub.unsubscribe();
     expect(won.some((w) => w.kind === "save")).toBe(true);
     expect(won.some((w) => w.kind === "append")).toBe(true);
-    const read = await readAll(nc, actorId);
+    const read = await readAll<Event>(nc, actorId);
     expect(read.map((e) => e.version)).toEqual(Array.from({ length: version }, (_, i) => i + 1));
     expect(read.map((e) => e.id)).toEqual(won.flatMap((w) => w.ids));
     const jsm = await jetstreamManager(nc);

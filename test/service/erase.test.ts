@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
-import type { Event } from "../../src/schemas/types.js";
+import { event } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";
 import { request } from "../harness/requests.js";
 import { startServiceProcess } from "../harness/service-process.js";
@@ -12,7 +12,7 @@ import { readStoredEvents } from "../harness/stored-events.js";
 // replica (and one started afterwards) answers as erased, and no save lands after the tombstone.
 
 const f = useService({ replicas: 2 });
-const ev = (actorId: string, version: number): Event => ({ id: randomUUID(), eventType: "Named", actorId, version, data: { name: "Ada" } });
+const ev = (actorId: string, version: number) => event(actorId, version, { eventType: "Named", data: { name: "Ada" } });
 
 it("erases an actor of 1,000 events and 3 snapshots, leaving other actors untouched", async () => {
   const actorId = `person-${randomUUID()}`;

@@ -6,9 +6,10 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { ensureStreams, eventsStreamConfig } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
+import { event } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";
 import { readAll, request } from "../harness/requests.js";
 
@@ -18,13 +19,7 @@ import { readAll, request } from "../harness/requests.js";
 const subjects = new Subjects("EVENTS");
 const settings = { subjects, replicas: 1, snapshotsKeep: 3, atomicBatch: true };
 const silent = pino({ level: "silent" });
-const ev = (actorId: string, version: number, id: string = randomUUID()): Event => ({
-  id,
-  eventType: "T",
-  actorId,
-  version,
-  data: { v: version },
-});
+const ev = (actorId: string, version: number, id?: string) => event(actorId, version, id === undefined ? {} : { id });
 const versionsOf = async (nc: NatsConnection, actorId: string) => (await readAll<{ version: number }>(nc, actorId)).map((e) => e.version);
 const save = (nc: NatsConnection, e: Event) => request(nc, "eventstore.save", e);
 

@@ -1,14 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
 import { Subjects } from "../../src/subjects.js";
-import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { event as anEvent } from "../harness/events.js";
+import { useBatchCrashServer } from "../harness/fixture.js";
 import { request } from "../harness/requests.js";
-import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 import { lastSequence, readStoredEvents, type StoredEventMsg } from "../harness/stored-events.js";
 
 // A transaction whose service process dies half-way through its atomic batch: the stream holds
@@ -23,46 +19,9 @@ const PRIOR = 3;
 const HALFWAY = 350;
 const padding = "x".repeat(100);
 
-const dir = mkdtempSync(join(tmpdir(), "es-transact-crash-"));
-let server: NatsServer;
-let nc: NatsConnection;
-const services: ServiceProcess[] = [];
-let watch: Subscription | undefined;
+const f = useBatchCrashServer();
 
-beforeAll(async () => {
-  // An abandoned batch is dropped after the batch timeout: a short one lets the test see that happen.
-  server = await startNatsServer({
-    jetstream: false,
-    config: `jetstream { store_dir: ${JSON.stringify(dir)}, limits { batch { timeout: 1s } } }`,
-  });
-  nc = await connect({ servers: server.url });
-});
-
-afterEach(() => {
-  watch?.unsubscribe();
-  watch = undefined;
-});
-
-afterAll(async () => {
-  await nc?.close();
-  for (const s of services) await s.kill();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function service(): Promise<ServiceProcess> {
-  const s = await startServiceProcess(server.url);
-  services.push(s);
-  return s;
-}
-
-const event = (actorId: string, version: number): Event => ({
-  id: randomUUID(),
-  eventType: "LineAdded",
-  actorId,
-  version,
-  data: { version, padding },
-});
+const event = (actorId: string, version: number) => anEvent(actorId, version, { eventType: "LineAdded", data: { version, padding } });
 
 /** Actors, half of them with PRIOR events stored already, and a transaction of EVENTS_PER_ACTOR events for each. */
 async function prepare() {
@@ -70,7 +29,7 @@ async function prepare() {
   for (const { actorId, prior } of actors) {
     if (prior === 0) continue;
     const events = Array.from({ length: prior }, (_, v) => event(actorId, v + 1));
-    expect((await request(nc, "eventstore.append", { actorId, events })).code).toBe(0);
+    expect((await request(f.nc, "eventstore.append", { actorId, events })).code).toBe(0);
   }
   const appends = actors.map(({ actorId, prior }) => ({
     actorId,
@@ -80,29 +39,17 @@ async function prepare() {
 }
 
 /** Resolves once `after` messages of batches for these actors have passed their subjects; counts what passes. */
-function watchBatch(actorIds: string[], after: number) {
-  const watched = new Set(actorIds.map((a) => subjects.events(a)));
-  const seen = { messages: 0, subjects: new Set<string>(), committed: false };
-  let reached!: () => void;
-  const halfway = new Promise<void>((resolve) => (reached = resolve));
-  watch = nc.subscribe(subjects.eventsWildcard, {
-    callback: (_err, msg) => {
-      if (!watched.has(msg.subject) || !msg.headers?.get("Nats-Batch-Id")) return;
-      seen.messages++;
-      seen.subjects.add(msg.subject);
-      // Only the commit of the whole transaction counts: a commit earlier in it would be a bug to catch.
-      if (msg.headers.get("Nats-Batch-Commit") && msg.headers.get("Nats-Batch-Sequence") === String(ACTORS * EVENTS_PER_ACTOR)) {
-        seen.committed = true;
-      }
-      if (seen.messages >= after) reached();
-    },
-  });
-  return { seen, halfway };
-}
+const watchBatch = (actorIds: string[], after: number) =>
+  f.watchBatch(
+    new Set(actorIds.map((a) => subjects.events(a))),
+    after,
+    // Only the commit of the whole transaction counts: a commit earlier in it would be a bug to catch.
+    (msg) => !!msg.headers?.get("Nats-Batch-Commit") && msg.headers.get("Nats-Batch-Sequence") === String(ACTORS * EVENTS_PER_ACTOR),
+  );
 
 /** The raw stream: every stored event message of these actors, in stream order. */
 async function stored(actorIds: string[]): Promise<StoredEventMsg[]> {
-  const all = await readStoredEvents(nc, subjects.stream, await lastSequence(nc, subjects.stream));
+  const all = await readStoredEvents(f.nc, subjects.stream, await lastSequence(f.nc, subjects.stream));
   return all.filter((s) => actorIds.includes(s.actorId));
 }
 
@@ -110,24 +57,20 @@ const versionsOf = (msgs: StoredEventMsg[], actorId: string) => msgs.filter((m) 
 const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 const transact = (appends: { actorId: string; events: Event[] }[], timeout = 10_000) =>
-  request(nc, "eventstore.transact", { appends }, timeout);
+  request(f.nc, "eventstore.transact", { appends }, timeout);
 
 it(`stores none of a ${ACTORS}-actor, ${ACTORS * EVENTS_PER_ACTOR}-event transaction whose service is killed half-way, and the retry stores all`, async () => {
   // The stop races the service's own progress. An attempt whose commit got out first says nothing
   // about a half-way batch (it must then have stored all of it) and is made again with new actors.
   for (let attempt = 1; ; attempt++) {
-    const victim = await service();
+    const victim = await f.service();
     const { actors, appends } = await prepare();
     const ids = actors.map((a) => a.actorId);
     const { seen, halfway } = watchBatch(ids, HALFWAY);
     const pending = transact(appends, 3000).catch((e: unknown) => e);
     await halfway;
     // Frozen before its commit, the process can send nothing more; then it is killed.
-    victim.process.kill("SIGSTOP");
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const sentBeforeKill = seen.messages;
-    await victim.kill();
-    watch?.unsubscribe();
+    const sentBeforeKill = await f.freezeAndKill(victim, seen);
     const total = ACTORS * EVENTS_PER_ACTOR;
     if (seen.committed) {
       const after = await stored(ids);
@@ -152,7 +95,7 @@ it(`stores none of a ${ACTORS}-actor, ${ACTORS * EVENTS_PER_ACTOR}-event transac
     expect(await pending).toBeInstanceOf(Error);
 
     // A cold process takes the retry: everything is stored, once, in one run of sequences.
-    await service();
+    await f.service();
     const retry = await transact(appends);
     expect(retry.code).toBe(0);
     const reply = retry.body as {

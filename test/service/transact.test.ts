@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
+import { event } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";
 import { readAll, request } from "../harness/requests.js";
 
@@ -10,13 +11,8 @@ import { readAll, request } from "../harness/requests.js";
 const f = useService({ replicas: 2 });
 
 type Movement = { amount: number; transfer?: string };
-const ev = (actorId: string, version: number, data: Movement): Event => ({
-  id: randomUUID(),
-  eventType: data.transfer ? "Transferred" : "Deposited",
-  actorId,
-  version,
-  data,
-});
+const ev = (actorId: string, version: number, data: Movement) =>
+  event(actorId, version, { eventType: data.transfer ? "Transferred" : "Deposited", data });
 const version = async (actorId: string) => (await request(f.nc, "eventstore.version", { actorId })).body.version as number;
 
 it("moves money between accounts with racing transfers, saves and appends: all or nothing, each applied once", async () => {

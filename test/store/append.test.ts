@@ -9,13 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NotSupportedError, ValidationError, VersionConflictError } from "../../src/errors.js";
 import type { Event } from "../../src/schemas/types.js";
 import { messageId } from "../../src/store/encode.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { MemoryEventStore } from "../../src/store/memory.js";
 import { MAX_APPEND_EVENTS } from "../../src/store/rules.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Headers, Subjects } from "../../src/subjects.js";
 import { loadSchemas } from "../../src/validation.js";
+import { event as ev, events } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { appendConformance, eraseConformance, transactConformance } from "../store.conformance.js";
 
@@ -29,8 +30,7 @@ let jsm: JetStreamManager;
 const open = (conn: NatsConnection, s = subjects, atomicBatch = true) =>
   new JetStreamEventStore(conn, { subjects: s, cacheSize: 1000, timeoutMs: 5000, atomicBatch });
 const createStreams = (s: Subjects) => ensureStreams(jsm, { subjects: s, replicas: 1, snapshotsKeep: 2, atomicBatch: true }, silent);
-const ev = (actorId: string, version: number): Event => ({ id: randomUUID(), eventType: "T", actorId, version, data: {} });
-const batch = (actorId: string, from: number, count: number) => Array.from({ length: count }, (_, i) => ev(actorId, from + i));
+const batch = events;
 
 let store: JetStreamEventStore;
 

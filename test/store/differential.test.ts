@@ -4,7 +4,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EventStoreError } from "../../src/errors.js";
 import type { Event } from "../../src/schemas/types.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { MemoryEventStore } from "../../src/store/memory.js";
 import { MemoryStream } from "../../src/store/memory-stream.js";
 import { decodePage, type EventStore } from "../../src/store/store.js";

@@ -5,10 +5,11 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StaleIndexError, StreamReader } from "../../src/jetstream/reader.js";
 import { Requester } from "../../src/jetstream/requester.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as ev } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 
 // Reads by known sequence: the per-actor index must give the same answers as a scan would, and
@@ -19,7 +20,6 @@ let nc: NatsConnection;
 
 const open = (indexSize = 1_000_000) =>
   new JetStreamEventStore(nc, { subjects, cacheSize: 1000, timeoutMs: 5000, atomicBatch: true, indexSize });
-const ev = (actorId: string, version: number) => ({ id: randomUUID(), eventType: "T", actorId, version, data: { v: version } });
 const versions = async (store: JetStreamEventStore, actorId: string, fromVersion = 0, limit?: number) =>
   decodePage(await store.events(actorId, { fromVersion, limit, maxBytes: 1 << 20 })).events.map((e) => e.version);
 
@@ -128,5 +128,50 @@ describe("what a page fetches", () => {
     const err = await reader.scan(subjects.events(a), 1, head.seq, () => true).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StaleIndexError);
     expect(await versions(open(), a)).toEqual([1, 2]);
+  });
+});
+
+describe("long pages, read through a consumer", () => {
+  const consumers = async () => (await (await jetstreamManager(nc)).streams.info("READS")).state.consumer_count;
+
+  it("reads every event of a long history in order, interleaved with other actors, and leaves no consumer", async () => {
+    const a = `long-${randomUUID()}`;
+    const store = open();
+    for (let from = 1; from <= 1500; from += 500) {
+      await store.append(
+        a,
+        Array.from({ length: 500 }, (_, i) => ev(a, from + i)),
+      );
+      await others(50);
+    }
+    let created = 0;
+    const advisories = nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED.READS.*", {
+      callback: () => {
+        created++;
+      },
+    });
+    const all = Array.from({ length: 1500 }, (_, i) => i + 1);
+    expect(await versions(store, a)).toEqual(all);
+    expect(await versions(open(), a, 700)).toEqual(all.slice(700));
+    await nc.flush();
+    advisories.unsubscribe();
+    expect(created).toBeGreaterThanOrEqual(2);
+    expect(await consumers()).toBe(0);
+  });
+
+  it("notices a message deleted inside the run and reads the history as it is", async () => {
+    const a = `long-${randomUUID()}`;
+    const store = open();
+    const seqs = (
+      await store.append(
+        a,
+        Array.from({ length: 400 }, (_, i) => ev(a, i + 1)),
+      )
+    ).sequences;
+    expect((await versions(store, a)).length).toBe(400);
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.deleteMessage("READS", seqs[200]!);
+    expect(await versions(store, a)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1).filter((v) => v !== 201));
+    expect(await consumers()).toBe(0);
   });
 });

@@ -4,10 +4,11 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InternalError, VersionConflictError } from "../../src/errors.js";
-import { JetStreamEventStore } from "../../src/store/jetstream.js";
+import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
+import { event as ev } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { storeConformance } from "../store.conformance.js";
 
@@ -41,8 +42,6 @@ afterAll(async () => {
 storeConformance("jetstream", () => store);
 
 describe("JetStream store", () => {
-  const ev = (actorId: string, version: number) => ({ id: randomUUID(), eventType: "T", actorId, version, data: {} });
-
   it("corrects a stale cache with the expectation check, across processes", async () => {
     const a = `order-${randomUUID()}`;
     const mine = open(nc);

@@ -1,0 +1,76 @@
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { type EventStoreError, InternalError, UnavailableError, ValidationError } from "../errors.js";
+
+/**
+ * The JetStream API error codes the service acts on: the library's own constants where
+ * `@nats-io/jetstream` exports them, the rest as nats-server's errors.json numbers them.
+ */
+const Code = Object.freeze({
+  WrongLastSequence: JetStreamApiCodes.StreamWrongLastSequence,
+  /** The same refusal without the current sequence: replicated streams and atomic batches in flight. */
+  WrongLastSequenceUnknown: JetStreamApiCodes.StreamWrongLastSequenceUnknown,
+  StreamNotFound: JetStreamApiCodes.StreamNotFound,
+  /** A replicated stream is storing a message with this id right now: its outcome is not known yet. */
+  DuplicateMessageIdInProcess: 10158,
+  /** Over the stream's max_msg_size. */
+  MessageTooLarge: 10054,
+  HeaderTooLarge: 10097,
+  StreamSealed: 10109,
+  StorageResourcesExceeded: 10047,
+  MemoryResourcesExceeded: 10028,
+  ClusterNotLeader: 10009,
+  StoreFailed: 10077,
+  ClusterNotAvailable: 10008,
+  InsufficientResources: 10023,
+  StreamOffline: 10118,
+  AtomicPublishIncompleteBatch: 10176,
+  AtomicPublishTooLargeBatch: 10199,
+  AtomicPublishDuplicateMessageId: 10201,
+  AtomicPublishTooManyInflight: 10210,
+} as const);
+
+const hasCode = (err: unknown, ...codes: number[]) => err instanceof JetStreamApiError && codes.includes(err.code);
+
+/** The stream refused a publish's expectation: the subject's last message is not where it was expected. */
+export const isWrongLastSequence = (err: unknown) => hasCode(err, Code.WrongLastSequence, Code.WrongLastSequenceUnknown);
+
+/** An atomic batch carried a message id the stream already holds (it checks ids before expectations). */
+export const isKnownBatchMsgId = (err: unknown) => hasCode(err, Code.AtomicPublishDuplicateMessageId);
+
+/** A retry that overtook its own original on a replicated stream: the original's outcome is not known yet. */
+export const isMsgIdInProcess = (err: unknown) => hasCode(err, Code.DuplicateMessageIdInProcess);
+
+/** An atomic batch over the server's batch size limit. */
+export const isBatchTooLarge = (err: unknown) => hasCode(err, Code.AtomicPublishTooLargeBatch);
+
+export const isStreamNotFound = (err: unknown) => hasCode(err, Code.StreamNotFound);
+
+// A stored message over the stream's max_msg_size or a header block over 64 KiB: the request, not the store.
+const TOO_LARGE: ReadonlySet<number> = new Set([Code.MessageTooLarge, Code.HeaderTooLarge]);
+
+const UNAVAILABLE: ReadonlySet<number> = new Set([
+  Code.StreamNotFound,
+  Code.ClusterNotAvailable,
+  Code.InsufficientResources,
+  Code.StreamOffline,
+  // Disk or memory full, a store that failed, a leader change, a stream sealed by its operator: nothing is stored.
+  Code.StorageResourcesExceeded,
+  Code.MemoryResourcesExceeded,
+  Code.StoreFailed,
+  Code.ClusterNotLeader,
+  Code.StreamSealed,
+  // An atomic batch that lost a message on the way, or found the stream busy with others: nothing is stored.
+  Code.AtomicPublishIncompleteBatch,
+  Code.AtomicPublishTooManyInflight,
+]);
+
+/** The error a caller sees for a JetStream API error. */
+export function fromJetStreamApiError(err: JetStreamApiError): EventStoreError {
+  if (TOO_LARGE.has(err.code)) {
+    return new ValidationError(`the request is too large for the stream (JetStream ${err.code}: ${err.message})`);
+  }
+  if (UNAVAILABLE.has(err.code) || err.status === 503) {
+    return new UnavailableError(`JetStream unavailable (${err.code}); retry with the same event id`);
+  }
+  return new InternalError(`JetStream API error ${err.code}: ${err.message}`);
+}

@@ -1,0 +1,56 @@
+import { ErasedError, UnavailableError } from "../../errors.js";
+import { isWrongLastSequence } from "../../jetstream/codes.js";
+import { publish } from "../../jetstream/publish.js";
+import { purge } from "../../jetstream/streams.js";
+import type { Snapshot, SnapshotSaveResponse } from "../../schemas/types.js";
+import { checkStoredSize, encode } from "../encode.js";
+import { snapshotAheadError } from "../rules.js";
+import { maxStoredEventBytes, type StoreCounters, type StoredSnapshot } from "../store.js";
+import type { Replica } from "./replica.js";
+import { MAX_WRITE_ATTEMPTS, versionHeader } from "./write.js";
+
+const decoder = new TextDecoder();
+
+export async function saveSnapshot(
+  replica: Replica,
+  counters: StoreCounters,
+  input: Snapshot,
+  json?: Uint8Array,
+): Promise<SnapshotSaveResponse> {
+  const { value: snapshot, json: body } = encode(input, json);
+  const { actorId, version } = snapshot;
+  checkStoredSize(body, maxStoredEventBytes(actorId, replica.maxPayload), "/");
+  const eventsHead = await replica.freshHead(actorId, replica.generation);
+  if (eventsHead.erasedAt !== undefined) throw new ErasedError(actorId, eventsHead.erasedAt);
+  if (version > eventsHead.version) {
+    counters.conflicts++;
+    throw snapshotAheadError(actorId, version, eventsHead.version);
+  }
+  const subject = replica.subjects.snapshots(actorId);
+  for (let attempt = 1; ; attempt++) {
+    const newest = await replica.snapshots.current(subject);
+    // The newest snapshot stays the last one kept, so that the per-actor bound never evicts it.
+    if (newest && version < newest.version) return { actorId, version };
+    try {
+      await publish(replica.requester, subject, body, { lastSubjectSeq: newest?.seq ?? 0, headers: versionHeader(version) });
+      // An erase that began after the check above may have purged the snapshots before this one landed.
+      const after = await replica.freshHead(actorId, replica.generation);
+      if (after.erasedAt !== undefined) {
+        await purge(replica.requester, replica.subjects.snapshotsStream, subject);
+        throw new ErasedError(actorId, after.erasedAt);
+      }
+      return { actorId, version };
+    } catch (err) {
+      if (!isWrongLastSequence(err)) throw replica.seen(err);
+      if (attempt >= MAX_WRITE_ATTEMPTS) throw new UnavailableError(`snapshots of ${actorId} are under contention; retry`);
+      counters.retries++;
+    }
+  }
+}
+
+export async function getSnapshot(replica: Replica, actorId: string): Promise<StoredSnapshot | undefined> {
+  const msg = await replica.snapshots.last(replica.subjects.snapshots(actorId)).catch((err) => {
+    throw replica.seen(err);
+  });
+  return msg && { snapshot: JSON.parse(decoder.decode(msg.data)), json: msg.data };
+}

@@ -1,0 +1,204 @@
+import { nuid } from "@nats-io/transport-node";
+import { toEventStoreError, UnavailableError } from "../../errors.js";
+import { publishAtomicBatch } from "../../jetstream/batch.js";
+import { isBatchTooLarge, isKnownBatchMsgId, isMsgIdInProcess, isWrongLastSequence } from "../../jetstream/codes.js";
+import { observed } from "../../jetstream/observer.js";
+import { publish, publishHeaders } from "../../jetstream/publish.js";
+import { CATCH_UP_PAUSE_MS, type StoredMsg } from "../../jetstream/reader.js";
+import type { Event } from "../../schemas/types.js";
+import { sleep } from "../../sleep.js";
+import { Headers } from "../../subjects.js";
+import { decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "../decide.js";
+import { type Encoded, messageId, storedEventId } from "../encode.js";
+import { serverBatchLimitError } from "../rules.js";
+import { firstAfter } from "../seq-index.js";
+import type * as write from "../write.js";
+import { answer } from "../write.js";
+import type { FreshHead, Replica } from "./replica.js";
+
+// A write that keeps losing the expectation race to other writers of higher versions ends as a
+// conflict by itself; this bound only stops a livelock against writers that never finish.
+export const MAX_WRITE_ATTEMPTS = 10;
+
+export function versionHeader(version: number): Record<string, string> {
+  return { [Headers.version]: String(version) };
+}
+
+/**
+ * One write of one or more actors' events: stored after the heads the stream has now, or decided
+ * against what it holds (a retry of the same events, or a conflict). Each actor's first message
+ * carries the expectation that its history ends at its head, and the server enforces every one.
+ */
+export function jetStreamWrite(replica: Replica): write.Write {
+  return async (entries, counters, kind) => {
+    const generation = replica.generation;
+    const subjects = entries.map((e) => replica.subjects.events(e.actorId));
+    const values = entries.map((e) => e.events.map((x) => x.value));
+    const fresh = entries.map(() => false);
+    const heads: FreshHead[] = await Promise.all(
+      entries.map(async ({ actorId }, i) => {
+        const cached = replica.cachedHead(actorId);
+        if (cached) {
+          counters.cacheHits++;
+          return cached;
+        }
+        counters.cacheMisses++;
+        fresh[i] = true;
+        return replica.freshHead(actorId, generation);
+      }),
+    );
+    const refresh = async (which: (i: number) => boolean) => {
+      await Promise.all(
+        entries.map(async ({ actorId }, i) => {
+          if (!which(i)) return;
+          heads[i] = await replica.freshHead(actorId, generation);
+          fresh[i] = true;
+        }),
+      );
+    };
+    // Set once JetStream recognised an id whose event is no longer stored (deleted or purged):
+    // the new write must not be taken for that one.
+    let renew = false;
+    for (let attempt = 1; ; attempt++) {
+      // What this replica remembers may be behind: a write that looks like a repeat is judged on the stream.
+      const stale = (i: number) => !fresh[i] && values[i]![0]!.version <= heads[i]!.version;
+      if (entries.some((_, i) => stale(i))) await refresh(stale);
+      const decisions = await Promise.all(
+        entries.map(async ({ actorId }, i) => {
+          const head = heads[i]!;
+          const stored = await storedVersions(replica, actorId, versionsToCompare(values[i]!, head), head, generation);
+          return {
+            actorId,
+            attemptedVersion: values[i]![0]!.version,
+            currentVersion: head.version,
+            decision: decide(values[i]!, head, stored),
+          };
+        }),
+      );
+      const outcome = decideAll(decisions);
+      // A repeat or a conflict is answered on the stream as it is now, every actor of it included.
+      if (outcome.kind !== "write" && fresh.some((f) => !f)) {
+        await refresh((i) => !fresh[i]);
+        continue;
+      }
+      const answered = answer(outcome, counters, kind);
+      if (answered) return answered;
+      const sent: Head[] = [...heads];
+      try {
+        const ids = values.map((events, i) =>
+          events.map((e) => messageId(entries[i]!.actorId, e.version, e.id) + (renew ? `.${nuid.next()}` : "")),
+        );
+        const sequences =
+          kind.transport === "batch"
+            ? await publishBatch(replica, entries, subjects, ids, sent)
+            : await publishOne(replica, subjects[0]!, entries[0]!.events[0]!, ids[0]![0]!, sent[0]!.seq);
+        if (sequences) {
+          for (const [i, { actorId }] of entries.entries()) {
+            const seqs = sequences[i]!;
+            replica.remember(actorId, { version: values[i]!.at(-1)!.version, seq: seqs.at(-1)! }, generation);
+            replica.indexes.recordWrite(
+              actorId,
+              sent[i]!.seq,
+              values[i]!.map((e) => e.version),
+              seqs,
+              generation,
+            );
+          }
+          return { sequences, duplicate: false };
+        }
+        // JetStream had this event: what the stream holds now decides, and a new write is a new event.
+        renew = true;
+      } catch (err) {
+        // The server checks a batch's ids before its expectations, so an id it knows may also hide a moved head.
+        const idKnown = isKnownBatchMsgId(err);
+        // A retry that overtook its own original on a replicated stream: the head shows the outcome soon.
+        const idInProcess = isMsgIdInProcess(err);
+        if (!isWrongLastSequence(err) && !idKnown && !idInProcess) {
+          // The write may have been stored: forget what we knew so the retry re-reads.
+          for (const { actorId } of entries) replica.forgetHead(actorId);
+          throw toEventStoreError(replica.seen(err));
+        }
+        if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
+        if (idKnown) renew = true;
+        counters.retries++;
+      }
+      if (attempt >= MAX_WRITE_ATTEMPTS) {
+        throw new UnavailableError(`${entries.map((e) => JSON.stringify(e.actorId)).join(", ")}: under heavy contention; retry`);
+      }
+      // A refused batch does not say whose expectation failed: read every head again.
+      await refresh(() => true);
+    }
+  };
+}
+
+/** Publishes one event; its sequence, or undefined when JetStream took it for an event it already had. */
+async function publishOne(
+  replica: Replica,
+  subject: string,
+  event: Encoded<Event>,
+  msgId: string,
+  lastSubjectSeq: number,
+): Promise<number[][] | undefined> {
+  const ack = await publish(replica.requester, subject, event.json, { msgId, lastSubjectSeq, headers: versionHeader(event.value.version) });
+  return ack.duplicate ? undefined : [[ack.seq]];
+}
+
+/** Publishes every actor's events as one atomic batch, the expectation on each actor's first message. */
+async function publishBatch(
+  replica: Replica,
+  entries: write.WriteEntry[],
+  subjects: string[],
+  ids: string[][],
+  heads: Head[],
+): Promise<number[][]> {
+  const messages = entries.flatMap(({ events }, i) =>
+    events.map((e, j) => ({
+      subject: subjects[i]!,
+      data: e.json,
+      headers: publishHeaders({
+        msgId: ids[i]![j]!,
+        ...(j === 0 ? { lastSubjectSeq: heads[i]!.seq } : {}),
+        headers: versionHeader(e.value.version),
+      }),
+    })),
+  );
+  let lastSeq: number;
+  try {
+    lastSeq = await observed(replica.requester.observer, "batch_publish", subjects[0]!, () =>
+      publishAtomicBatch(replica.nc, messages, replica.timeoutMs),
+    );
+  } catch (err) {
+    if (isBatchTooLarge(err)) throw serverBatchLimitError(messages.length);
+    throw err;
+  }
+  // A committed batch is stored as one unit, in its order, so its messages hold the sequences up to the last.
+  let seq = lastSeq - messages.length;
+  return entries.map(({ events }) => events.map(() => ++seq));
+}
+
+/** What the stream holds at these versions of the actor (each up to its head): sequence and exact id. */
+async function storedVersions(
+  replica: Replica,
+  actorId: string,
+  versions: number[],
+  head: FreshHead,
+  generation: number,
+): Promise<Map<number, StoredVersion>> {
+  const found = new Map<number, StoredVersion>();
+  if (versions.length === 0) return found;
+  if (versions.length === 1 && versions[0] === head.version && head.json) {
+    found.set(head.version, { seq: head.seq, id: storedEventId(head.json) });
+    return found;
+  }
+  const subject = replica.subjects.events(actorId);
+  return replica.withIndex(actorId, async () => {
+    const seen = new Map<number, StoredMsg>();
+    const index = await replica.indexes.upTo(replica.events, actorId, subject, head, versions[0]! - 1, seen, generation);
+    const at = firstAfter(index.versions, versions[0]! - 1);
+    let end = at;
+    while (end < index.length && index.versions[end]! <= versions.at(-1)!) end++;
+    const msgs = await replica.events.fetch(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
+    for (const msg of msgs) found.set(msg.version, { seq: msg.seq, id: storedEventId(msg.data) });
+    return found;
+  });
+}
