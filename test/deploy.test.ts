@@ -8,6 +8,7 @@ import { parser as promql } from "@prometheus-io/lezer-promql";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../src/config.js";
+import { event } from "./harness/events.js";
 import { METRICS_ENV, metricsPort, Scrape } from "./harness/metrics.js";
 import { natsServerBin, startNatsServer } from "./harness/nats-server.js";
 import { request } from "./harness/requests.js";
@@ -188,8 +189,8 @@ describe("Prometheus and Grafana of docker-compose.yml", () => {
       const nc = await connect({ servers: server.url });
       const jsm = await jetstreamManager(nc);
       await jsm.consumers.add("EVENTS", { durable_name: "proj-dashboard", ack_policy: AckPolicy.Explicit });
-      const event = { id: "e1", eventType: "T", actorId: "order-1", version: 1, data: {} };
-      for (const body of [event, event, { ...event, id: "e2" }]) await request(nc, "eventstore.save", body);
+      const first = event("order-1", 1);
+      for (const body of [first, first, event("order-1", 1)]) await request(nc, "eventstore.save", body);
       await nc.close();
       const scrape = await Scrape.of(metricsPort(service));
       for (const { panel, metrics } of queried) {

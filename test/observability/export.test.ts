@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { runCli } from "../cli/run-cli.js";
+import { event } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
@@ -60,8 +61,7 @@ const otel = () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_
 
 it("exports the CLI's span and the service's span below it, one trace, to the OTLP endpoint of the environment", async () => {
   const actorId = `order-${randomUUID()}`;
-  const event = JSON.stringify({ id: randomUUID(), eventType: "T", actorId, version: 1, data: {} });
-  const r = await runCli(["save", event], { env: { NATS_URL: server.url, ...otel() } });
+  const r = await runCli(["save", JSON.stringify(event(actorId, 1))], { env: { NATS_URL: server.url, ...otel() } });
   expect(r.code, r.stderr).toBe(0);
   const cli = received.find((s) => s.service === "nats-eventstore-cli" && s.name === "nats-eventstore save");
   expect(cli, JSON.stringify(received)).toBeDefined();

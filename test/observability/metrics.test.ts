@@ -1,19 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it, vi } from "vitest";
+import { event } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";
 import { get, METRICS_ENV, metricsPort, promtoolProblems, Scrape } from "../harness/metrics.js";
 import { request } from "../harness/requests.js";
 
 const f = useService({ env: METRICS_ENV });
-
-const event = (actorId: string, version: number, id = randomUUID()) => ({
-  id,
-  eventType: "OrderPlaced",
-  actorId,
-  version,
-  data: { version },
-});
 
 /** How much each series grew between two scrapes. */
 const grew =

@@ -9,6 +9,7 @@ import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { tracingConfigured } from "../../src/observability/environment.js";
 import { instruments } from "../../src/observability/observers.js";
+import { event } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 
 // The service runs in this process, so that its spans reach an in-memory exporter.
@@ -36,7 +37,6 @@ afterAll(async () => {
 });
 beforeEach(() => exporter.reset());
 
-const event = (actorId: string, version: number) => ({ id: randomUUID(), eventType: "OrderPlaced", actorId, version, data: {} });
 const spans = () => exporter.getFinishedSpans();
 
 describe("tracing", () => {
