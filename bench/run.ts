@@ -1,6 +1,9 @@
 // npm run bench: the service against the raw JetStream limit, measured in one run on one machine.
 // BENCH_QUICK=1 runs small counts (for CI: proves the benchmark still works, asserts nothing).
 // BENCH_OUT=dir writes the results there instead of bench/results (and leaves docs/ alone).
+// BENCH_ONLY=saves runs only the saves beside the limit (throughput and latency ratios) and prints
+// their rows as JSON, writing no file: for comparing builds or settings in interleaved runs.
+// BENCH_SERVICE_ENV='{"NAME":"value"}' adds to the service's environment (EVENTSTORE_METRICS_PORT, OTEL_...).
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -34,6 +37,8 @@ import {
 } from "./scenarios.js";
 
 const quick = process.env.BENCH_QUICK === "1";
+const savesOnly = process.env.BENCH_ONLY === "saves";
+const serviceEnv = JSON.parse(process.env.BENCH_SERVICE_ENV ?? "{}") as Record<string, string>;
 // nats-server stages each atomic batch before its commit (a few ms on file storage), so appends
 // need more in flight than saves to show their throughput; the server caps batches in flight per stream.
 // Transactions are atomic batches too and run at the same concurrency.
@@ -87,7 +92,7 @@ const plan = quick
 async function main(): Promise<void> {
   process.env.NATS_SERVER_BIN ??= findNatsServer();
   const server = await startNatsServer({ config: "max_payload: 1MB" });
-  let service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: EVENTS.stream }).catch(
+  let service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: EVENTS.stream, ...serviceEnv }).catch(
     async (err: unknown) => {
       await server.stop();
       throw err;
@@ -118,6 +123,19 @@ async function main(): Promise<void> {
       saves.push(saveRow(c, pairs));
     }
     const duringSaves = sampler.stop();
+    if (savesOnly) {
+      const brief = saves.map((r) => ({
+        concurrency: r.concurrency,
+        ratio: r.ratio,
+        ratioRange: r.ratioRange,
+        p50Ratio: r.p50Ratio,
+        p50RatioRange: r.p50RatioRange,
+        serviceOpsPerSec: r.service.opsPerSec,
+        serviceP50: r.service.p50,
+      }));
+      process.stdout.write(`${JSON.stringify({ serviceEnv, saves: brief, cpu: duringSaves }, null, 2)}\n`);
+      return;
+    }
 
     log("first save of new actors against known ones");
     const firstSave = await firstVersusKnown(nc, plan.firstSave);
@@ -173,7 +191,7 @@ async function main(): Promise<void> {
 
     // Reads run against a stream of their own, so that its size is exactly each stage's.
     await service.stop();
-    service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: READS.stream });
+    service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: READS.stream, ...serviceEnv });
     const reads: BenchResult["reads"] = [];
     for (const stage of plan.readStages) {
       const have = await streamMessages(jsm, READS.stream);

@@ -4,8 +4,7 @@
 #   get-nats-server.sh --old  one older than 2.12, without atomic batch publish (NATS_SERVER_OLD_BIN,
 #                             or Debian bookworm's 2.9.x): tests check that append answers 501 there.
 # Debian stable's nats-server (2.9.x) lost acknowledged messages after a cluster leader was killed,
-# so the service runs on the one from Debian's newest suite. Packages are fetched through a private
-# apt configuration that leaves the machine's own apt sources untouched, and unpacked with dpkg -x.
+# so the service runs on the one from Debian's newest suite, fetched by scripts/debian-package.sh.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,39 +37,7 @@ for candidate in "${candidates[@]}"; do
   fi
 done
 
-# The mirror comes from the machine's own apt configuration, never from this repo.
-mirror=$(grep -hoE '^URIs:[[:space:]]*\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-  | awk '{print $2}' | grep -v -- '-security' | head -n1 || true)
-if [ -z "$mirror" ]; then
-  mirror=$(grep -hoE '^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?\S+' /etc/apt/sources.list 2>/dev/null \
-    | awk '{print $NF}' | grep -v -- '-security' | head -n1 || true)
-fi
-if [ -z "$mirror" ]; then
-  echo "no Debian mirror found in /etc/apt; set $env_name to a nats-server $want" >&2
-  exit 1
-fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# apt downloads as the unprivileged _apt user: it must be able to enter the work folder.
-chmod 755 "$work"
-mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/sources.d"
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-echo "deb [signed-by=$keyring] $mirror $suite main" > "$work/sources.list"
-opts=(
-  -o "Dir::Etc::SourceList=$work/sources.list"
-  -o "Dir::Etc::SourceParts=$work/sources.d"
-  -o "Dir::State::Lists=$work/lists"
-  -o "Dir::Cache=$work/cache"
-  -o "Dir::Cache::archives=$work/cache/archives"
-  -o "Debug::NoLocking=1"
-)
-echo "fetching nats-server from Debian $suite ($mirror) ..." >&2
-apt-get "${opts[@]}" -qq update >&2
-(cd "$work" && chmod 777 . && apt-get "${opts[@]}" -qq download nats-server >&2)
-rm -rf "$dest"
-mkdir -p "$dest"
-dpkg -x "$work"/nats-server_*.deb "$dest"
+bash "$root/scripts/debian-package.sh" "$suite" nats-server "$dest"
 if ! wanted "$dest/usr/sbin/nats-server"; then
   echo "the fetched nats-server is not $want" >&2
   exit 1

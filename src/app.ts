@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "./config.js";
 import { ATOMIC_BATCH_SERVER } from "./jetstream/batch.js";
 import type { Logger } from "./logger.js";
+import type { Instruments } from "./observability/observers.js";
 import { ensureReplicasAgree } from "./service/agreement.js";
 import { describeService, REQUEST_HEADROOM_BYTES, type RunningService, startService } from "./service/service.js";
 import { JetStreamEventStore } from "./store/jetstream/store.js";
@@ -26,15 +27,18 @@ export interface Connections {
   readonly jetstream: NatsConnection;
 }
 
-/** Opens the configured store and serves it: everything but the process around it. */
-export async function startApp({ serve, jetstream }: Connections, config: Config, log: Logger): Promise<App> {
+/**
+ * Opens the configured store and serves it: everything but the process around it. With
+ * instruments, requests and JetStream calls are measured and traced (src/observability/).
+ */
+export async function startApp({ serve, jetstream }: Connections, config: Config, log: Logger, instruments?: Instruments): Promise<App> {
   const subjects = new Subjects(config.stream);
   const described = describeService(serve, config, subjects);
   // Before this replica changes a stream or takes a request: a replica that disagrees must not do either.
   await ensureReplicasAgree(jetstream, described.metadata, config.jetstreamTimeoutMs, log);
   const maxMessageBytes = Math.min(described.maxPayload, described.maxRequestBytes + REQUEST_HEADROOM_BYTES);
-  const store = await openStore(jetstream, config, subjects, log, maxMessageBytes, described.maxRequestBytes);
-  const running = await startService({ nc: serve, store, config, subjects, log });
+  const store = await openStore(jetstream, config, subjects, log, maxMessageBytes, described.maxRequestBytes, instruments);
+  const running = await startService({ nc: serve, store, config, subjects, log, observer: instruments?.requests });
   return { store, running };
 }
 
@@ -45,6 +49,7 @@ async function openStore(
   log: Logger,
   maxMessageBytes: number,
   maxRequestBytes: number,
+  instruments: Instruments | undefined,
 ): Promise<EventStore> {
   if (config.backend === "memory") {
     log.warn("EVENTSTORE_BACKEND=memory: events live in this process only and are lost when it stops");
@@ -77,6 +82,7 @@ async function openStore(
     indexSize: config.indexSize,
     batchDirectGet: versionAtLeast(serverVersion, BATCH_DIRECT_GET_SERVER),
     maxRequestBytes,
+    observer: instruments?.jetstream,
   });
 }
 

@@ -44,6 +44,8 @@ export interface Config {
   readonly maxReadEvents: number;
   /** How long the first connection to NATS may take before the start fails. */
   readonly connectTimeoutMs: number;
+  /** Port of the /metrics, /healthz and /readyz listener; undefined: none; 0: any free port. */
+  readonly metricsPort: number | undefined;
   /** Prefix of the service's reply subjects, so that its permissions need not cover every inbox. */
   readonly inboxPrefix: string;
   /**
@@ -176,6 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxRequestBytes: e.EVENTSTORE_MAX_REQUEST_BYTES,
     maxReadEvents: e.EVENTSTORE_MAX_READ_EVENTS,
     connectTimeoutMs: e.NATS_CONNECT_TIMEOUT_MS,
+    metricsPort: e.EVENTSTORE_METRICS_PORT,
     inboxPrefix: e.NATS_INBOX_PREFIX,
     reconfigure: e.EVENTSTORE_RECONFIGURE === "1",
     auth: Object.freeze({ ...credentials(e, "NATS_"), ...tls }),

@@ -5,6 +5,8 @@ import { type AuthConfig, type Config, ConfigError, loadConfig } from "./config.
 import { createLogger, type Logger } from "./logger.js";
 import { connectNats, explainNatsFailure } from "./nats/connect.js";
 import { type LocalServer, startLocalServer } from "./nats/local-server.js";
+import { tracingConfigured } from "./observability/environment.js";
+import type { Telemetry } from "./observability/telemetry.js";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -19,6 +21,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   let local: LocalServer | undefined;
+  let telemetry: Telemetry | undefined;
   const connections: NatsConnection[] = [];
   // The credentials of the connection being opened: a refusal names their variables.
   let auth = config.auth;
@@ -44,7 +47,13 @@ async function main(): Promise<void> {
     }
     const mode = connections.length > 1 ? "requests and JetStream on separate connections" : "one connection for requests and JetStream";
     log.info({ connections: connections.length }, mode);
-    const { running, store } = await startApp({ serve, jetstream }, config, log);
+    // Without metrics or tracing configured, nothing of prom-client or OpenTelemetry is even loaded.
+    if (config.metricsPort !== undefined || tracingConfigured(process.env)) {
+      const { startTelemetry } = await import("./observability/telemetry.js");
+      telemetry = await startTelemetry({ serve, jetstream }, config, process.env, log);
+    }
+    const { running, store } = await startApp({ serve, jetstream }, config, log, telemetry?.instruments);
+    telemetry?.serving(store);
     if (local) {
       process.stderr.write(
         `\neventstore is ready on ${servers}. Try:\n` +
@@ -67,6 +76,7 @@ async function main(): Promise<void> {
       try {
         await running.stop();
         store.close();
+        await telemetry?.close();
         for (const nc of connections) await nc.drain();
         await local?.stop();
         log.info("stopped");
@@ -97,6 +107,7 @@ async function main(): Promise<void> {
     const reason = explainNatsFailure(err, auth);
     log.fatal({ err: (err as Error).message, ...(reason ? { reason } : {}) }, "eventstore could not start");
     for (const nc of connections) await nc.close().catch(() => undefined);
+    await telemetry?.close();
     await local?.stop();
     process.exit(1);
   }

@@ -2,6 +2,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DEFAULT_TIMEOUT_MS, EventStoreClient } from "../client/client.js";
 import { ConfigError } from "../config.js";
+import { startTracing, tracer } from "../observability/tracing.js";
 import { integerFlag, parseInvocation } from "./args.js";
 import { erase } from "./commands/erase.js";
 import { exportEvents } from "./commands/export.js";
@@ -63,7 +64,36 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * With OTEL_ variables set, the command is one span, exported by the OpenTelemetry SDK before the
+ * process ends, and its requests carry it to the service (traceparent).
+ */
+async function traced(argv: string[]): Promise<number> {
+  const tracing = await startTracing(process.env, "nats-eventstore-cli");
+  if (!tracing) return main(argv);
+  try {
+    return await tracer.startActiveSpan(`nats-eventstore ${commandName(argv)}`.trim(), async (span) => {
+      try {
+        return await main(argv);
+      } finally {
+        span.end();
+      }
+    });
+  } finally {
+    await tracing.shutdown();
+  }
+}
+
+/** The command's name for its span; main reports a bad invocation. */
+function commandName(argv: string[]): string {
+  try {
+    return parseInvocation(argv).command ?? "";
+  } catch {
+    return "";
+  }
+}
+
 // exitCode rather than exit(): the process ends once stdout has taken everything written to it.
-void main(process.argv.slice(2)).then((code) => {
+void traced(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });

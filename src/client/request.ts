@@ -1,6 +1,7 @@
 import { type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
 import { ENDPOINTS, type EndpointName, type RequestOf, type ResponseOf } from "../endpoints.js";
 import { ErrorCodes, type EventStoreError, InternalError, toEventStoreError, UnavailableError } from "../errors.js";
+import { traceHeaders } from "../observability/tracing.js";
 import { sleep } from "../sleep.js";
 import { errorFromReply } from "./reply-error.js";
 import { backoffMs, type RetryOptions } from "./retry.js";
@@ -32,11 +33,13 @@ export async function sendWithRetry<E extends EndpointName>(
   retry: RetryOptions,
 ): Promise<ResponseOf<E>> {
   const subject = ENDPOINTS[endpoint].subject;
+  // The caller's active span, if any, becomes the parent of the service's span (W3C traceparent).
+  const headers = traceHeaders();
   for (let attempt = 1; ; attempt++) {
     let failure: EventStoreError;
     let transient: boolean;
     try {
-      const msg = await nc.request(subject, payload, { timeout: timeoutMs });
+      const msg = await nc.request(subject, payload, { timeout: timeoutMs, headers });
       const refused = errorFromReply(msg);
       if (!refused) return parseReply<ResponseOf<E>>(subject, msg.data);
       failure = refused;

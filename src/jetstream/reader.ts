@@ -4,6 +4,7 @@ import { InternalError, toEventStoreError, UnavailableError } from "../errors.js
 import { sleep } from "../sleep.js";
 import { Headers } from "../subjects.js";
 import { readByConsumer } from "./consumer-read.js";
+import { observed } from "./observer.js";
 import { request, statusError } from "./request.js";
 import type { Requester } from "./requester.js";
 
@@ -203,7 +204,11 @@ export class StreamReader {
   }
 
   /** Sends one batch direct get and collects its messages up to the end-of-batch marker. */
-  private async requestMany(payload: string): Promise<Msg[]> {
+  private requestMany(payload: string): Promise<Msg[]> {
+    return observed(this.requester.observer, "direct_get_batch", this.directGet, () => this.collectMany(payload));
+  }
+
+  private async collectMany(payload: string): Promise<Msg[]> {
     const out: Msg[] = [];
     let ended = false;
     try {

@@ -6,6 +6,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from "@nats-io/transport-node";
+import { type JetStreamObserver, observed, operationOf } from "./observer.js";
 
 interface Pending {
   resolve: (msg: Msg) => void;
@@ -34,6 +35,8 @@ export class Requester {
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
+    /** Told of every request; also of the requests the store makes around the requester (batches, batch gets). */
+    readonly observer?: JetStreamObserver,
   ) {
     // The connection's own prefix (NATS_INBOX_PREFIX): the service's permissions cover only those inboxes.
     this.prefix = `${createInbox((nc as NatsConnection & { options?: ConnectionOptions }).options?.inboxPrefix)}.`;
@@ -50,6 +53,11 @@ export class Requester {
 
   /** The reply, whatever its status headers say: callers decode it. */
   request(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<Msg> {
+    if (!this.observer) return this.send(subject, data, headers);
+    return observed(this.observer, operationOf(subject), subject, () => this.send(subject, data, headers));
+  }
+
+  private send(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<Msg> {
     const id = ++this.next;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs });

@@ -49,6 +49,10 @@ export type Environment = ConnectionEnvironment & {
    */
   EVENTSTORE_RECONFIGURE: "0" | "1";
   /**
+   * Port of the HTTP listener with Prometheus metrics at /metrics, /healthz and /readyz (docs/operations.md); unset: none; 0: any free port, logged.
+   */
+  EVENTSTORE_METRICS_PORT?: number;
+  /**
    * Least severe log level written.
    */
   LOG_LEVEL: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";

@@ -6,13 +6,14 @@ export interface RequestContext {
   actorId?: string;
 }
 
-export type Handler = (body: Uint8Array, ctx: RequestContext) => Promise<Uint8Array | string>;
+/** The reply: an object to encode as JSON, or the reply's JSON already encoded. */
+export type Handler = (body: Uint8Array, ctx: RequestContext) => Promise<unknown>;
 
 export interface HandlerDeps extends ServeDeps {
   validator: RequestValidator;
 }
 
-/** An endpoint's handler: parse and validate the request, call its store operation, encode the reply. */
+/** An endpoint's handler: parse and validate the request, call its store operation. */
 export function createHandler<E extends EndpointName>(name: E, { validator, ...deps }: HandlerDeps): Handler {
   const { serve } = ENDPOINTS[name];
   return async (body, ctx) => {
@@ -20,7 +21,6 @@ export function createHandler<E extends EndpointName>(name: E, { validator, ...d
     // For the log; a request about several actors names none at its top.
     const { actorId } = request as { actorId?: unknown };
     if (typeof actorId === "string") ctx.actorId = actorId;
-    const reply = await serve(request, body, deps);
-    return reply instanceof Uint8Array ? reply : JSON.stringify(reply);
+    return serve(request, body, deps);
   };
 }

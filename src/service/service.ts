@@ -23,6 +23,19 @@ export interface ServiceDeps {
   config: Config;
   subjects: Subjects;
   log: Logger;
+  /** Told of every request (metrics, tracing); none: nothing is measured beyond STATS. */
+  observer?: RequestObserver;
+}
+
+/** How a request was answered: 0 or an error code, and the reply when it succeeded. */
+export interface Answer {
+  readonly code: number;
+  readonly reply?: unknown;
+}
+
+/** Wraps the handling of each request, which it must run once, and learns how it was answered. */
+export interface RequestObserver {
+  observe(endpoint: EndpointName, msg: ServiceMsg, handle: () => Promise<Answer>): Promise<unknown>;
 }
 
 export interface RunningService {
@@ -65,7 +78,7 @@ export function describeService(nc: NatsConnection, config: Config, subjects: Su
   return { maxPayload, maxRequestBytes, metadata: Object.freeze(metadata) };
 }
 
-export async function startService({ nc, store, config, subjects, log }: ServiceDeps): Promise<RunningService> {
+export async function startService({ nc, store, config, subjects, log, observer }: ServiceDeps): Promise<RunningService> {
   const { maxPayload, maxRequestBytes, metadata } = describeService(nc, config, subjects);
   const validator = new RequestValidator({ maxDepth: config.maxDepth, maxRequestBytes });
   const handlerDeps: HandlerDeps = { store, validator, maxReplyBytes: maxPayload, maxReadEvents: config.maxReadEvents };
@@ -81,7 +94,7 @@ export async function startService({ nc, store, config, subjects, log }: Service
   });
 
   const stats = new Map<string, EndpointStats>();
-  const inflight = new Set<Promise<void>>();
+  const inflight = new Set<Promise<unknown>>();
   for (const name of ENDPOINT_NAMES) {
     const endpoint = ENDPOINTS[name];
     const handler = createHandler(name, handlerDeps);
@@ -98,7 +111,8 @@ export async function startService({ nc, store, config, subjects, log }: Service
           log.error({ endpoint: name, err: err.message }, "endpoint subscription failed");
           return;
         }
-        const done = serve(name, handler, msg, endpointStats, log);
+        const handle = () => serve(name, handler, msg, endpointStats, log);
+        const done = observer ? observer.observe(name, msg, handle) : handle();
         inflight.add(done);
         void done.finally(() => inflight.delete(done));
       },
@@ -123,13 +137,14 @@ export async function startService({ nc, store, config, subjects, log }: Service
 }
 
 /** Runs one request to its reply. Never rejects: every failure becomes an error reply. */
-async function serve(endpoint: EndpointName, handler: Handler, msg: ServiceMsg, stats: EndpointStats, log: Logger): Promise<void> {
+async function serve(endpoint: EndpointName, handler: Handler, msg: ServiceMsg, stats: EndpointStats, log: Logger): Promise<Answer> {
   const start = process.hrtime.bigint();
   const ctx: RequestContext = {};
   try {
     const reply = await handler(msg.data, ctx);
     stats.record(start);
-    msg.respond(typeof reply === "string" ? encoder.encode(reply) : reply);
+    msg.respond(reply instanceof Uint8Array ? reply : encoder.encode(JSON.stringify(reply)));
+    return { code: 0, reply };
   } catch (thrown) {
     const err = serviceError(thrown);
     const body = err.toBody();
@@ -145,6 +160,7 @@ async function serve(endpoint: EndpointName, handler: Handler, msg: ServiceMsg, 
     } catch (replyErr) {
       log.warn({ ...context, err: (replyErr as Error).message }, "could not send the error reply");
     }
+    return { code: err.code };
   }
 }
 

@@ -1,5 +1,5 @@
 import { StaleIndexError, type StoredMsg, type StreamReader } from "../jetstream/reader.js";
-import { LruCache } from "./cache.js";
+import { type CacheFigures, LruCache } from "./cache.js";
 import type { Head } from "./decide.js";
 
 /**
@@ -95,6 +95,11 @@ export class ActorIndexes {
 
   forget(actorId: string): void {
     this.indexes.delete(actorId);
+  }
+
+  /** Entries are version -> sequence entries with each index's overhead, the unit of EVENTSTORE_INDEX_SIZE. */
+  figures(): CacheFigures {
+    return this.indexes.figures();
   }
 
   clear(): void {

@@ -10,6 +10,7 @@ import type {
   TransactResponse,
   VersionResponse,
 } from "../schemas/types.js";
+import type { CacheFigures } from "./cache.js";
 
 /** An event as stored: the service has set its timestamp. */
 export type StoredEvent = Event & { timestamp: string };
@@ -62,6 +63,8 @@ export interface EventStore {
   /** The snapshot with the highest version, as stored; undefined when the actor has none. */
   getSnapshot(actorId: string): Promise<StoredSnapshot | undefined>;
   readonly counters: WriteCounters;
+  /** The version cache's and the read index's figures, for the metrics; a store without them has none. */
+  cacheFigures?(): { version: CacheFigures; index: CacheFigures };
   /** Stops what the store runs in the background; the connection stays the caller's. */
   close(): void;
 }

@@ -2,12 +2,13 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { AckPolicy, DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connect, Empty, errors, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import { PermissionError } from "../../src/errors.js";
 import { runCli } from "../cli/run-cli.js";
+import { METRICS_ENV, metricsPort, Scrape } from "../harness/metrics.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { rolePasswords } from "../harness/role-passwords.js";
@@ -18,7 +19,7 @@ import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from
 // the writer and reader roles of the same file. The server enforces them.
 
 const PERMISSIONS_FILE = join(ROOT, "deploy", "permissions.conf");
-const SERVICE_ENV = { NATS_INBOX_PREFIX: "_INBOX_eventstore", EVENTSTORE_JS_TIMEOUT_MS: "2000" };
+const SERVICE_ENV = { NATS_INBOX_PREFIX: "_INBOX_eventstore", EVENTSTORE_JS_TIMEOUT_MS: "2000", ...METRICS_ENV };
 
 const passwords = rolePasswords();
 
@@ -103,6 +104,15 @@ async function exercise(nc: NatsConnection, eraser: NatsConnection): Promise<str
   return undefined;
 }
 
+/** A projection's consumer appears in the service's /metrics with its lag; the failure, or undefined. */
+async function projectionLagScraped(admin: NatsConnection, service: ServiceProcess): Promise<string | undefined> {
+  const jsm = await jetstreamManager(admin);
+  await jsm.consumers.add("EVENTS", { durable_name: "proj-permissions", ack_policy: AckPolicy.Explicit });
+  const scrape = await Scrape.of(metricsPort(service));
+  if (!scrape.has("eventstore_projection_lag", { projection: "permissions" })) return "/metrics: no lag for the projection permissions";
+  return undefined;
+}
+
 /** The server refused to let the request out: nats.js reports the -ERR as the cause of the request's error. */
 async function expectRefused(pending: Promise<unknown>, subject: string): Promise<void> {
   const err = await pending.then(
@@ -136,7 +146,8 @@ async function run(server: NatsServer, admin: NatsConnection, state: "absent" | 
     if (seen !== 1) return `the second replica saw ${String(seen)} replicas serving, not the first one`;
     const writer = await as(server, "eventstore-writer");
     const eraser = await as(server, "eventstore-eraser");
-    return await exercise(writer, eraser).finally(() => Promise.all([writer.close(), eraser.close()]));
+    const failed = await exercise(writer, eraser).finally(() => Promise.all([writer.close(), eraser.close()]));
+    return failed ?? (await projectionLagScraped(admin, replicas[0]!));
   } finally {
     for (const r of replicas) await r.stop();
   }

@@ -1,9 +1,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { toEventStoreError, UnavailableError } from "../../errors.js";
+import type { JetStreamObserver } from "../../jetstream/observer.js";
 import { StaleIndexError, type StoredMsg, StreamReader } from "../../jetstream/reader.js";
 import { Requester } from "../../jetstream/requester.js";
 import type { Subjects } from "../../subjects.js";
-import { LruCache } from "../cache.js";
+import { type CacheFigures, LruCache } from "../cache.js";
 import type { Head } from "../decide.js";
 import { ActorIndexes } from "../seq-index.js";
 import { StreamIdentity } from "../stream-identity.js";
@@ -20,6 +21,8 @@ export interface ReplicaOptions {
   indexSize?: number;
   /** The server answers batch direct gets (>= 2.11); older ones are read one message at a time. */
   batchDirectGet?: boolean;
+  /** Told of every JetStream request (metrics, tracing). */
+  observer?: JetStreamObserver;
 }
 
 /** The end of an actor's history as the server holds it now, with its last event's body. */
@@ -62,7 +65,7 @@ export class Replica {
     this.timeoutMs = options.timeoutMs;
     this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     this.cache = new LruCache(options.cacheSize);
-    this.requester = new Requester(nc, options.timeoutMs);
+    this.requester = new Requester(nc, options.timeoutMs, options.observer);
     const reads = {
       timeoutMs: options.timeoutMs,
       replicated: (options.replicas ?? 1) > 1,
@@ -72,6 +75,10 @@ export class Replica {
     this.snapshots = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.snapshotsStream });
     this.indexes = new ActorIndexes(options.indexSize ?? 1_000_000);
     this.identity = new StreamIdentity(nc, this.requester, [this.subjects.stream, this.subjects.snapshotsStream], () => this.forgetAll());
+  }
+
+  cacheFigures(): { version: CacheFigures; index: CacheFigures } {
+    return { version: this.cache.figures(), index: this.indexes.figures() };
   }
 
   /** The generation a request works under: pass it back with what the request learns. */

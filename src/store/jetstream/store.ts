@@ -57,6 +57,10 @@ export class JetStreamEventStore implements EventStore {
     this.limits = { maxPayload: this.replica.maxPayload, maxRequestBytes: options.maxRequestBytes };
   }
 
+  cacheFigures() {
+    return this.replica.cacheFigures();
+  }
+
   /** Stops watching the streams; the connection stays the caller's. */
   close(): void {
     this.replica.close();

@@ -2,6 +2,7 @@ import { nuid } from "@nats-io/transport-node";
 import { toEventStoreError, UnavailableError } from "../../errors.js";
 import { publishAtomicBatch } from "../../jetstream/batch.js";
 import { isBatchTooLarge, isKnownBatchMsgId, isMsgIdInProcess, isWrongLastSequence } from "../../jetstream/codes.js";
+import { observed } from "../../jetstream/observer.js";
 import { publish, publishHeaders } from "../../jetstream/publish.js";
 import { CATCH_UP_PAUSE_MS, type StoredMsg } from "../../jetstream/reader.js";
 import type { Event } from "../../schemas/types.js";
@@ -163,7 +164,9 @@ async function publishBatch(
   );
   let lastSeq: number;
   try {
-    lastSeq = await publishAtomicBatch(replica.nc, messages, replica.timeoutMs);
+    lastSeq = await observed(replica.requester.observer, "batch_publish", subjects[0]!, () =>
+      publishAtomicBatch(replica.nc, messages, replica.timeoutMs),
+    );
   } catch (err) {
     if (isBatchTooLarge(err)) throw serverBatchLimitError(messages.length);
     throw err;

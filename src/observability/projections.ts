@@ -1,0 +1,53 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { Logger } from "../logger.js";
+
+/** The durable consumers that projections run on (contract: `proj-<name>`). */
+export const PROJECTION_PREFIX = "proj-";
+// A scrape reads at most this many consumers of the stream (about 4 pages of the API's list).
+const MAX_CONSUMERS = 1024;
+// Scrapes closer together than this share one reading: several Prometheus servers, or a person reloading.
+const CACHE_MS = 5000;
+
+/**
+ * Each projection's lag as JetStream keeps it: the events its consumer has not delivered yet plus
+ * those delivered but not acknowledged. Projections run in client processes; the service only
+ * reads the consumers' info at scrape time, one list at a time, bounded and cached. A list that
+ * fails (timeout, permission) answers no lags, rather than old ones, until the next reading.
+ */
+export class ProjectionLagReader {
+  private last: ReadonlyMap<string, number> = new Map();
+  private readAt = 0;
+  private reading: Promise<ReadonlyMap<string, number>> | undefined;
+
+  constructor(
+    private readonly jsm: JetStreamManager,
+    private readonly stream: string,
+    private readonly log: Logger,
+  ) {}
+
+  lags(): Promise<ReadonlyMap<string, number>> {
+    if (Date.now() - this.readAt < CACHE_MS) return Promise.resolve(this.last);
+    this.reading ??= this.read().finally(() => {
+      this.reading = undefined;
+    });
+    return this.reading;
+  }
+
+  private async read(): Promise<ReadonlyMap<string, number>> {
+    const lags = new Map<string, number>();
+    let seen = 0;
+    try {
+      for await (const info of this.jsm.consumers.list(this.stream)) {
+        if (info.name.startsWith(PROJECTION_PREFIX))
+          lags.set(info.name.slice(PROJECTION_PREFIX.length), info.num_pending + info.num_ack_pending);
+        if (++seen >= MAX_CONSUMERS) break;
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, stream: this.stream }, "could not read the projections' consumers for the metrics");
+      lags.clear();
+    }
+    this.last = lags;
+    this.readAt = Date.now();
+    return lags;
+  }
+}
