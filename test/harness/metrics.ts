@@ -8,7 +8,8 @@ interface MetricFamily {
   metrics: { labels?: Record<string, string>; value?: string; count?: string }[];
 }
 
-export const PROM2JSON_INSTALL = "go install github.com/prometheus/prom2json/cmd/prom2json@v1.4.2";
+export const PROM2JSON_PACKAGE = "github.com/prometheus/prom2json/cmd/prom2json@v1.4.2";
+const PROM2JSON_INSTALL = `go install ${PROM2JSON_PACKAGE}`;
 
 /**
  * The exposition parsed whole by prom2json, Prometheus' own text-format parser (the Go expfmt
