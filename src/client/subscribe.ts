@@ -4,6 +4,7 @@ import {
   DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
+  type JsMsg,
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
@@ -38,6 +39,13 @@ export interface Tombstone {
 export type StreamEvent =
   | { sequence: number; event: StoredEvent; erased?: undefined }
   | { sequence: number; erased: Tombstone; event?: undefined };
+
+/** A message of the events stream as what it holds: an event, or an erased actor's tombstone. */
+export function decodeStreamMessage(msg: JsMsg): StreamEvent {
+  return msg.headers?.has(Headers.erased)
+    ? { sequence: msg.seq, erased: msg.json<Tombstone>() }
+    : { sequence: msg.seq, event: msg.json<StoredEvent>() };
+}
 
 // A safety net for callers that die without stopping: the server drops an idle consumer after this.
 const INACTIVE_THRESHOLD_MS = 60_000;
@@ -76,11 +84,7 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
 
   async *[Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
     try {
-      for await (const msg of this.messages) {
-        yield msg.headers?.has(Headers.erased)
-          ? { sequence: msg.seq, erased: msg.json<Tombstone>() }
-          : { sequence: msg.seq, event: msg.json<StoredEvent>() };
-      }
+      for await (const msg of this.messages) yield decodeStreamMessage(msg);
     } finally {
       await this.stop();
     }

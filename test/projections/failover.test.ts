@@ -1,0 +1,86 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import {
+  activeSince,
+  checkHandovers,
+  createEventsStream,
+  handledCount,
+  periods,
+  publishEvents,
+  type Runner,
+  startRunner,
+  stopRunner,
+  until,
+} from "../harness/projection-processes.js";
+
+// Three OS processes run one projection; the active one is SIGKILLed twice while events keep
+// arriving. The pin TTL is short so that the takeovers fit the CI budget.
+const PIN_TTL_MS = 3000;
+const BATCH = 64;
+const TOTAL = 20_000;
+const UPFRONT = 15_000;
+const ENV = { PROJECTION: "failover", PIN_TTL_MS: String(PIN_TTL_MS), BATCH: String(BATCH) };
+
+let server: NatsServer;
+let nc: NatsConnection;
+let runners: Runner[] = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+beforeEach(async () => {
+  await createEventsStream(nc);
+});
+afterEach(async () => {
+  for (const r of runners) await stopRunner(r, "SIGKILL");
+  runners = [];
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  await (await jetstreamManager(nc)).streams.delete("EVENTS");
+});
+
+it("ordered: survives two SIGKILLs of the active process; every event handled, in order per handover", async () => {
+  await publishEvents(nc, 1, UPFRONT);
+  for (let i = 0; i < 3; i++) runners.push(await startRunner(i, server.url, ENV));
+  const late = publishEvents(nc, UPFRONT + 1, TOTAL - UPFRONT);
+  const takeovers: number[] = [];
+  for (let kill = 0; kill < 2; kill++) {
+    await until(() => runners.some((r) => r.isActive() && r.handled().length >= 2000), 30_000, "an active process with 2000 handled");
+    const victim = runners.find((r) => r.isActive())!;
+    const killedAt = Date.now();
+    victim.child.kill("SIGKILL");
+    await until(() => runners.some((r) => r !== victim && r.isActive()), PIN_TTL_MS + 10_000, "a standby to take over").catch(async (e) => {
+      const { jetstreamManager } = await import("@nats-io/jetstream");
+      console.log(kill, JSON.stringify(await (await jetstreamManager(nc)).consumers.info("EVENTS", "proj-failover")));
+      for (const r of runners)
+        console.log(r.id, r.child.signalCode, r.handled().length, JSON.stringify(r.lines().filter((l) => l.t !== "h")));
+      throw e;
+    });
+    const heir = runners.find((r) => r !== victim && r.isActive())!;
+    takeovers.push(activeSince(heir)! - killedAt);
+  }
+  await late;
+  await until(() => handledCount(runners) >= TOTAL, 60_000, "every event handled");
+  const { duplicates, problems } = checkHandovers(periods(runners), TOTAL, 2 * BATCH);
+  console.log(
+    `ordered failover: takeover after SIGKILL ${takeovers.join(" ms, ")} ms (pin TTL ${PIN_TTL_MS} ms), ${duplicates} events handled twice`,
+  );
+  expect(problems).toEqual([]);
+  expect(periods(runners).length).toBeGreaterThanOrEqual(3);
+}, 120_000);
+
+it("shared: three processes share 20,000 events, each handled at least once", async () => {
+  for (let i = 0; i < 3; i++) runners.push(await startRunner(i, server.url, { ...ENV, PROJECTION: "shared", MODE: "shared" }));
+  await publishEvents(nc, 1, TOTAL);
+  await until(() => handledCount(runners) >= TOTAL, 60_000, "every event handled");
+  const shares = runners.map((r) => new Set(r.handled()).size);
+  console.log(`shared: the three processes handled ${shares.join(", ")} events`);
+  expect(new Set(runners.flatMap((r) => r.handled()))).toEqual(new Set(Array.from({ length: TOTAL }, (_, i) => i + 1)));
+  // Competing consumers: more than one process got a share.
+  expect(shares.filter((n) => n > 0).length).toBeGreaterThan(1);
+}, 90_000);
