@@ -118,6 +118,12 @@ const META_FAILED = "eventstore_failed";
 const SKIPPED_KEPT = 100;
 const RESET_ATTEMPTS = 5;
 
+// No $JS.API.INFO round trip first: the calls that follow report a missing JetStream themselves,
+// and a projector's permissions need not include it.
+function manager(nc: NatsConnection): Promise<JetStreamManager> {
+  return jetstreamManager(nc, { checkAPI: false });
+}
+
 export function consumerName(name: string): string {
   if (!NAME.test(name)) throw new ValidationError(`projection name must match ${NAME.source}, got ${JSON.stringify(name)}`);
   return CONSUMER_PREFIX + name;
@@ -166,7 +172,7 @@ export class Projection extends EventEmitter<ProjectionEvents> {
     const batch = options.batch ?? DEFAULT_BATCH;
     if (!(Number.isInteger(pinTtlMs) && pinTtlMs >= 3000)) throw new RangeError(`pinTtlMs must be an integer >= 3000, got ${pinTtlMs}`);
     if (!(Number.isInteger(batch) && batch >= 1)) throw new RangeError(`batch must be an integer >= 1, got ${batch}`);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await manager(nc);
     const config = await consumerConfig(jsm, stream, name, mode, options, pinTtlMs, batch);
     await ensureConsumer(jsm, stream, config);
     const consumer = await jetstream(nc).consumers.get(stream, config.durable_name!);
@@ -475,7 +481,7 @@ function describe(info: ConsumerInfo): ProjectionInfo {
 
 /** Every projection of the stream, by name. */
 export async function listProjections(nc: NatsConnection, stream: string): Promise<ProjectionInfo[]> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await manager(nc);
   const found: ProjectionInfo[] = [];
   for await (const info of jsm.consumers.list(stream)) {
     if (info.name.startsWith(CONSUMER_PREFIX) && info.config.metadata?.[META_MODE]) found.push(describe(info));
@@ -489,7 +495,7 @@ export async function listProjections(nc: NatsConnection, stream: string): Promi
  * never goes below the projection's start (the `from` it was created with). Returns the sequence.
  */
 export async function resetProjection(nc: NatsConnection, stream: string, name: string, to: ProjectionResetTo): Promise<number> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await manager(nc);
   const consumer = consumerName(name);
   const info = await consumerInfo(jsm, stream, consumer);
   if (!info) throw new NotFoundError(`no projection ${JSON.stringify(name)} on stream ${stream}`);
@@ -515,7 +521,7 @@ async function sequenceAt(jsm: JetStreamManager, stream: string, time: Date): Pr
 
 /** Deletes the projection's consumer, its position with it; its running processes stop. False when there was none. */
 export async function removeProjection(nc: NatsConnection, stream: string, name: string): Promise<boolean> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await manager(nc);
   try {
     return await jsm.consumers.delete(stream, consumerName(name));
   } catch (err) {
