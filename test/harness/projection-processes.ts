@@ -171,24 +171,35 @@ export async function createEventsStream(nc: NatsConnection, replicas = 1): Prom
   });
 }
 
-/** `count` events of 50 order actors, numbered from `first`, published straight to the stream. */
+/**
+ * `count` events of 50 order actors, numbered from `first`, published straight to the stream. A
+ * chunk that fails (the server away) is sent again: the message id makes a repeat a no-op.
+ */
 export async function publishEvents(nc: NatsConnection, first: number, count: number): Promise<void> {
   const js = jetstream(nc);
   const CHUNK = 500;
   for (let start = first; start < first + count; start += CHUNK) {
-    const acks: Promise<unknown>[] = [];
-    for (let n = start; n < Math.min(start + CHUNK, first + count); n++) {
-      const actorId = `order-${n % 50}`;
-      const event = {
-        id: `e-${n}`,
-        eventType: "ItemAdded",
-        actorId,
-        version: n,
-        data: { amount: n % 7 },
-        timestamp: new Date().toISOString(),
-      };
-      acks.push(js.publish(`EVENTS.events.order.${actorId}`, JSON.stringify(event), { timeout: 20_000 }));
+    for (let attempt = 1; ; attempt++) {
+      const acks: Promise<unknown>[] = [];
+      for (let n = start; n < Math.min(start + CHUNK, first + count); n++) {
+        const actorId = `order-${n % 50}`;
+        const event = {
+          id: `e-${n}`,
+          eventType: "ItemAdded",
+          actorId,
+          version: n,
+          data: { amount: n % 7 },
+          timestamp: new Date().toISOString(),
+        };
+        acks.push(js.publish(`EVENTS.events.order.${actorId}`, JSON.stringify(event), { msgID: event.id, timeout: 5000 }));
+      }
+      try {
+        await Promise.all(acks);
+        break;
+      } catch (err) {
+        if (attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
-    await Promise.all(acks);
   }
 }
