@@ -255,7 +255,9 @@ export class Projection extends EventEmitter<ProjectionEvents> {
         this.pinId = undefined;
         this.setState("standby");
         this.emit("standby");
-      } else if (s.type === "consumer_deleted") {
+      } else if (s.type === "consumer_deleted" || s.type === "consumer_not_found") {
+        // Removed (projections rm): while a pull waits, the server says so; otherwise the library
+        // finds the consumer gone when the heartbeats stop.
         this.setState("removed");
         this.messages.stop();
       }

@@ -52,6 +52,9 @@ describe("a projection", () => {
   it("is a durable consumer proj-<name> whose ack floor is the checkpoint: a new process resumes after it", async () => {
     const seen: StreamEvent[] = [];
     const first = await project("resume", (i) => void seen.push(i));
+    const active = new Promise((resolve) => first.once("active", resolve));
+    await new Promise<void>((resolve) => first.once("started", resolve));
+    await expect(active).resolves.toMatchObject({ pinId: expect.any(String) });
     await until(() => seen.length === 10, 10_000, "10 events");
     await first.stop();
     // stop() waits for the last acknowledgement to be confirmed.
