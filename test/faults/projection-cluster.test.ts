@@ -6,9 +6,11 @@ import {
   checkHandovers,
   createEventsStream,
   handledCount,
+  IN_FLIGHT,
   periods,
   publishEvents,
   type Runner,
+  runnerEnv,
   startRunner,
   stopRunner,
   until,
@@ -16,8 +18,6 @@ import {
 
 // An ordered projection on a replicated (R3) stream, its consumer R3 too, while the node leading
 // the stream is SIGKILLed: the projection goes on from the ack floor the other replicas kept.
-const PIN_TTL_MS = 3000;
-const BATCH = 64;
 const UPFRONT = 6000;
 const TOTAL = 8000;
 
@@ -38,8 +38,7 @@ afterAll(async () => {
 
 it("ordered on a 3-node cluster: the stream leader killed; every event handled, in order per handover", async () => {
   await publishEvents(nc, 1, UPFRONT);
-  const env = { PROJECTION: "cluster", PIN_TTL_MS: String(PIN_TTL_MS), BATCH: String(BATCH) };
-  for (let i = 0; i < 3; i++) runners.push(await startRunner(i, cluster.urls, env));
+  for (let i = 0; i < 3; i++) runners.push(await startRunner(i, cluster.urls, runnerEnv("cluster")));
   await until(() => runners.some((r) => r.isActive() && r.handled().length >= 1000), 60_000, "an active process with 1000 handled");
   const leader = await cluster.leaderOf("EVENTS");
   const consumerLeader = (await (await jetstreamManager(nc)).consumers.info("EVENTS", "proj-cluster")).cluster?.leader;
@@ -52,6 +51,6 @@ it("ordered on a 3-node cluster: the stream leader killed; every event handled, 
     `ordered on a cluster, stream leader ${leader.name} killed (consumer leader ${consumerLeader}): ` +
       `${after.length} new active period(s), the first ${after[0] ? after[0].at - killedAt : "-"} ms after the kill`,
   );
-  const { problems } = checkHandovers(periods(runners), TOTAL, 2 * BATCH);
+  const { problems } = checkHandovers(periods(runners), TOTAL, IN_FLIGHT);
   expect(problems).toEqual([]);
 }, 180_000);

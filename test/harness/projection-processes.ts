@@ -9,6 +9,17 @@ import { ROOT } from "./service-process.js";
 
 const RUNNER = join(ROOT, "test", "harness", "projection-runner.mjs");
 
+// The failover tests' settings: a pin TTL short enough for the takeovers to fit the CI budget, and
+// a small batch. An ordered projection has at most twice its batch unacknowledged.
+export const PIN_TTL_MS = 3000;
+const BATCH = 64;
+export const IN_FLIGHT = 2 * BATCH;
+
+/** The environment of a runner of the projection `name` with the failover tests' settings. */
+export function runnerEnv(name: string, mode = "ordered"): Record<string, string> {
+  return { PROJECTION: name, MODE: mode, PIN_TTL_MS: String(PIN_TTL_MS), BATCH: String(BATCH) };
+}
+
 export type RunnerLine =
   | { t: "started" | "standby" | "stopped"; at: number }
   | { t: "active"; pin: string; at: number }

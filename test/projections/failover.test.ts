@@ -10,21 +10,21 @@ import {
   checkHandovers,
   createEventsStream,
   handledCount,
+  IN_FLIGHT,
+  PIN_TTL_MS,
   periods,
   publishEvents,
   type Runner,
+  runnerEnv,
   startRunner,
   stopRunner,
   until,
 } from "../harness/projection-processes.js";
 
-// Three OS processes run one projection; the active one is SIGKILLed twice while events keep
-// arriving. The pin TTL is short so that the takeovers fit the CI budget.
-const PIN_TTL_MS = 3000;
-const BATCH = 64;
+// Three OS processes run one projection; the active one is SIGKILLed twice while events keep arriving.
 const TOTAL = 20_000;
 const UPFRONT = 15_000;
-const ENV = { PROJECTION: "failover", PIN_TTL_MS: String(PIN_TTL_MS), BATCH: String(BATCH) };
+const ENV = runnerEnv("failover");
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -56,19 +56,14 @@ it("ordered: survives two SIGKILLs of the active process; every event handled, i
     const victim = runners.find((r) => r.isActive())!;
     const killedAt = Date.now();
     victim.child.kill("SIGKILL");
-    await until(() => runners.some((r) => r !== victim && r.isActive()), PIN_TTL_MS + 10_000, "a standby to take over").catch(async (e) => {
-      const { jetstreamManager } = await import("@nats-io/jetstream");
-      console.log(kill, JSON.stringify(await (await jetstreamManager(nc)).consumers.info("EVENTS", "proj-failover")));
-      for (const r of runners)
-        console.log(r.id, r.child.signalCode, r.handled().length, JSON.stringify(r.lines().filter((l) => l.t !== "h")));
-      throw e;
-    });
+    // No bound on the takeover but a generous one that tells a hang: it is measured and logged.
+    await until(() => runners.some((r) => r !== victim && r.isActive()), PIN_TTL_MS + 10_000, "a standby to take over");
     const heir = runners.find((r) => r !== victim && r.isActive())!;
     takeovers.push(activeSince(heir)! - killedAt);
   }
   await late;
   await until(() => handledCount(runners) >= TOTAL, 60_000, "every event handled");
-  const { duplicates, problems } = checkHandovers(periods(runners), TOTAL, 2 * BATCH);
+  const { duplicates, problems } = checkHandovers(periods(runners), TOTAL, IN_FLIGHT);
   console.log(
     `ordered failover: takeover after SIGKILL ${takeovers.join(" ms, ")} ms (pin TTL ${PIN_TTL_MS} ms), ${duplicates} events handled twice`,
   );
@@ -94,7 +89,7 @@ it("ordered: rides out nats-server restarted under it; every event handled, in o
     await until(() => handledCount(runners) >= 12_000, 60_000, "every event handled");
     const resumed = Math.min(...periods(runners).flatMap((p) => (p.at > downAt ? [p.at] : [])));
     console.log(`ordered after a nats-server restart: active again ${resumed - downAt} ms after the stop`);
-    const { problems } = checkHandovers(periods(runners), 12_000, 2 * BATCH);
+    const { problems } = checkHandovers(periods(runners), 12_000, IN_FLIGHT);
     expect(problems).toEqual([]);
   } finally {
     for (const r of runners.splice(0)) await stopRunner(r, "SIGKILL");
@@ -104,7 +99,7 @@ it("ordered: rides out nats-server restarted under it; every event handled, in o
 }, 120_000);
 
 it("shared: three processes share 20,000 events, each handled at least once", async () => {
-  for (let i = 0; i < 3; i++) runners.push(await startRunner(i, server.url, { ...ENV, PROJECTION: "shared", MODE: "shared" }));
+  for (let i = 0; i < 3; i++) runners.push(await startRunner(i, server.url, runnerEnv("shared", "shared")));
   await publishEvents(nc, 1, TOTAL);
   await until(() => handledCount(runners) >= TOTAL, 60_000, "every event handled");
   const shares = runners.map((r) => new Set(r.handled()).size);

@@ -89,6 +89,11 @@ async function exercise(nc: NatsConnection, eraser: NatsConnection): Promise<str
     ["$SRV.STATS", () => nc.request("$SRV.STATS.eventstore", Empty, { timeout: 3000 })],
     ["$SRV.PING", () => nc.request("$SRV.PING.eventstore", Empty, { timeout: 3000 })],
   ];
+  return firstFailure(steps);
+}
+
+/** Runs the named steps in order; the first failure, or undefined. */
+async function firstFailure(steps: [string, () => Promise<unknown>][]): Promise<string | undefined> {
   for (const [name, step] of steps) {
     try {
       await step();
@@ -274,22 +279,25 @@ describe("a permission NATS refuses a caller", () => {
   });
 });
 
-/** The lines of the service's two roles that grant something: each allowed subject. */
-function serviceGrants(text: string): { line: number; role: string; grant: string }[] {
+/** The lines of a role that grant something: each allowed subject. */
+function roleGrants(text: string, role: string): { line: number; role: string; grant: string }[] {
   const lines = text.split("\n");
   const grants: { line: number; role: string; grant: string }[] = [];
-  for (const role of ["EVENTSTORE_SERVICE", "EVENTSTORE_JETSTREAM"]) {
-    const start = lines.findIndex((l) => l.trim() === `${role}: {`);
-    const indent = lines[start]!.indexOf("E");
-    const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
-    for (let i = start + 1; i < end; i++) {
-      const grant = lines[i]!.trim();
-      // A grant only a replicated stream needs cannot be proven needed on this single node.
-      if (lines[i - 1]!.includes("Replicated streams only")) continue;
-      if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, role, grant });
-    }
+  const start = lines.findIndex((l) => l.trim() === `${role}: {`);
+  const indent = lines[start]!.indexOf("E");
+  const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
+  for (let i = start + 1; i < end; i++) {
+    const grant = lines[i]!.trim();
+    // A grant only a replicated stream needs cannot be proven needed on this single node.
+    if (lines[i - 1]!.includes("Replicated streams only")) continue;
+    if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, role, grant });
   }
   return grants;
+}
+
+/** The grants of the service's two roles. */
+function serviceGrants(text: string): { line: number; role: string; grant: string }[] {
+  return ["EVENTSTORE_SERVICE", "EVENTSTORE_JETSTREAM"].flatMap((role) => roleGrants(text, role));
 }
 
 describe("every grant of the service's two roles is needed", () => {
@@ -437,31 +445,10 @@ async function projectorExercise(server: NatsServer, admin: NatsConnection): Pro
     ],
   );
   try {
-    for (const [name, step] of steps) {
-      try {
-        await step();
-      } catch (err) {
-        return `${name}: ${(err as Error).message}`;
-      }
-    }
-    return undefined;
+    return await firstFailure(steps);
   } finally {
     await nc.close();
   }
-}
-
-/** The grants of one role, each allowed subject with its line. */
-function roleGrants(text: string, role: string): { line: number; grant: string }[] {
-  const lines = text.split("\n");
-  const start = lines.findIndex((l) => l.trim() === `${role}: {`);
-  const indent = lines[start]!.indexOf("E");
-  const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
-  const grants: { line: number; grant: string }[] = [];
-  for (let i = start + 1; i < end; i++) {
-    const grant = lines[i]!.trim();
-    if (/^"[^"]+"$/.test(grant)) grants.push({ line: i, grant });
-  }
-  return grants;
 }
 
 describe("the projector role", () => {
