@@ -208,7 +208,8 @@ export async function publishEvents(nc: NatsConnection, first: number, count: nu
         await Promise.all(acks);
         break;
       } catch (err) {
-        if (attempt >= 10) throw err;
+        // Up to 30 s: a cluster electing a new stream leader has none to answer meanwhile.
+        if (attempt >= 60) throw err;
         await new Promise((r) => setTimeout(r, 500));
       }
     }
