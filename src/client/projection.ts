@@ -140,6 +140,7 @@ export class Projection extends EventEmitter<ProjectionEvents> {
   private lostPin?: string;
   private awaitingReset = false;
   private lastHandled = 0;
+  private lastDelivery = 0;
   private lastAcked?: JsMsg;
   private stopRequested = false;
   private stopping?: Promise<void>;
@@ -267,8 +268,10 @@ export class Projection extends EventEmitter<ProjectionEvents> {
   /**
    * Whether an ordered projection handles this message now. A process that becomes active rewinds
    * delivery to the ack floor first: the previous active may have died holding events that
-   * JetStream would redeliver only after their ack wait, behind newer ones. Everything delivered
-   * before the rewind is dropped unacknowledged; it comes again after it, in order.
+   * JetStream would redeliver only after their ack wait, behind newer ones. So does a process that
+   * finds deliveries missing (their delivery sequences jump: a consumer leader changed, or messages
+   * were lost with a connection). Everything delivered before the rewind is dropped
+   * unacknowledged; it comes again after it, in order.
    */
   private async inOrder(msg: JsMsg): Promise<boolean> {
     const pin = msg.headers?.get(PIN_HEADER) ?? "";
@@ -276,24 +279,36 @@ export class Projection extends EventEmitter<ProjectionEvents> {
     if (pin !== this.pinId) {
       this.pinId = pin;
       this.lostPin = undefined;
-      this.awaitingReset = true;
-      await this.resetToAckFloor();
+      // What this process handled when it was active before proves nothing now: another may have replayed since.
+      this.lastHandled = 0;
+      await this.rewind();
       this.setState("active");
       this.emit("active", { pinId: pin });
       return false;
     }
-    // A reset (this process's, or an operator's) restarts delivery sequences at 1: a replay from there.
-    if (msg.info.deliverySequence === 1) {
+    const delivery = msg.info.deliverySequence;
+    // A reset restarts delivery sequences at 1: this process's rewind, or an operator's reset, a replay from there.
+    if (delivery === 1) {
+      if (!this.awaitingReset) this.lastHandled = 0;
       this.awaitingReset = false;
-      this.lastHandled = 0;
+    } else if (this.awaitingReset) {
+      return false;
+    } else if (delivery !== this.lastDelivery + 1) {
+      await this.rewind();
+      return false;
     }
-    if (this.awaitingReset) return false;
-    // A redelivery of an event already handled since the rewind (its ack wait ran out in the buffer).
+    this.lastDelivery = delivery;
+    // Delivered again after it was handled (its ack wait ran out in the buffer, or a rewind).
     if (msg.seq <= this.lastHandled) {
       msg.ack();
       return false;
     }
     return true;
+  }
+
+  private async rewind(): Promise<void> {
+    this.awaitingReset = true;
+    await this.resetToAckFloor();
   }
 
   private async resetToAckFloor(): Promise<void> {
