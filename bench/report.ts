@@ -1,5 +1,5 @@
 import type { RunResult } from "./measure.js";
-import type { Paired } from "./scenarios.js";
+import type { Paired, ProjectionRound } from "./scenarios.js";
 
 /** One run of the raw limit and one of the service right after it, at the same concurrency. */
 export interface SavePair {
@@ -48,6 +48,18 @@ export interface BenchResult {
   version: ({ events: number } & Paired)[];
   append: { concurrency: number; batchSize: number; eventsPerSec: number; p50: number; p99: number } | { skipped: string };
   transact: TransactRow[] | { skipped: string };
+  projection?: ProjectionBench;
+}
+
+/** Events per second read by an ordered projection (no-op handler) beside raw consumers: medians of rounds taken in turn. */
+export interface ProjectionBench {
+  events: number;
+  rounds: ProjectionRound[];
+  median: ProjectionRound;
+  /** projection / raw durable pull consumer with acks. */
+  ratioPull: number;
+  /** projection / raw ordered consumer (no acks). */
+  ratioOrdered: number;
 }
 
 /** Transactions of `actors` actors × `eventsPerActor` events each; p50 and p99 per transaction. */
@@ -131,10 +143,20 @@ export function markdown(r: BenchResult): string {
       );
     }
   }
+  if (r.projection) lines.push(projectionLine(r.projection));
   lines.push(
     `- service process during the save runs: peak RSS ${r.serviceDuringSaves.peakRssMb} MB (${r.serviceDuringSaves.peakRssMbAt256} MB in the 256-in-flight runs), CPU ${r.serviceDuringSaves.cpuPercent}% of one core`,
   );
   return lines.join("\n") + "\n";
+}
+
+export function projectionLine(p: ProjectionBench): string {
+  const m = p.median;
+  return (
+    `- ordered projection, no-op handler, ${fmt(p.events)} events: ${fmt(m.projection)} events/s, ` +
+    `${pct(p.ratioPull)} of a raw durable pull consumer acking each event (${fmt(m.rawPull)}/s), ` +
+    `${pct(p.ratioOrdered)} of a raw ordered consumer (no acks, ${fmt(m.rawOrdered)}/s); medians of ${p.rounds.length} rounds taken in turn`
+  );
 }
 
 /** Two bar charts side by side: throughput and p99 per concurrency, the service beside the limit. */

@@ -3,6 +3,7 @@
 // BENCH_OUT=dir writes the results there instead of bench/results (and leaves docs/ alone).
 // BENCH_ONLY=saves runs only the saves beside the limit (throughput and latency ratios) and prints
 // their rows as JSON, writing no file: for comparing builds or settings in interleaved runs.
+// BENCH_ONLY=projections runs only the projection throughput and prints its line (writes nothing).
 // BENCH_SERVICE_ENV='{"NAME":"value"}' adds to the service's environment (EVENTSTORE_METRICS_PORT, OTEL_...).
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -10,7 +11,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, type } from "node:os";
 import { join } from "node:path";
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { EventStoreClient } from "../src/index.js";
 import { findNatsServer } from "../src/nats/local-server.js";
 import { packageRoot } from "../src/paths.js";
@@ -18,17 +19,29 @@ import { Subjects } from "../src/subjects.js";
 import { startNatsServer } from "../test/harness/nats-server.js";
 import { startServiceProcess } from "../test/harness/service-process.js";
 import { median, medianIndex, ProcessSampler, round } from "./measure.js";
-import { type BenchResult, type FullRead, markdown, type SavePair, type SaveRow, svg, targets } from "./report.js";
+import {
+  type BenchResult,
+  type FullRead,
+  markdown,
+  type ProjectionBench,
+  projectionLine,
+  type SavePair,
+  type SaveRow,
+  svg,
+  targets,
+} from "./report.js";
 import {
   appends,
   bigActor,
   call,
+  fill,
   firstSeq,
   firstVersusKnown,
   fullReads,
   growWithTargets,
   limitSaves,
   pairedCalls,
+  projectionRound,
   rawBatch,
   rawLast,
   serviceSaves,
@@ -70,6 +83,7 @@ const plan = quick
         [2, 1, 300],
         [10, 10, 64],
       ],
+      projectionEvents: 5_000,
     }
   : {
       concurrency: [1, 16, 64, 256],
@@ -87,7 +101,9 @@ const plan = quick
         [2, 1, 4000],
         [10, 10, 400],
       ],
+      projectionEvents: 100_000,
     };
+const PROJECTION_ROUNDS = 3;
 
 async function main(): Promise<void> {
   process.env.NATS_SERVER_BIN ??= findNatsServer();
@@ -102,6 +118,10 @@ async function main(): Promise<void> {
   try {
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
+    if (process.env.BENCH_ONLY === "projections") {
+      process.stdout.write(`${projectionLine(await projections(nc, js, jsm))}\n`);
+      return;
+    }
     await jsm.streams.add({ name: "LIMIT", subjects: ["LIMIT.events.>"], allow_direct: true });
     const sampler = new ProcessSampler(service.process.pid!);
 
@@ -169,6 +189,8 @@ async function main(): Promise<void> {
       transact = { skipped: (err as Error).message };
     }
 
+    const projection = await projections(nc, js, jsm);
+
     log("full reads of a big actor, through the service and straight from JetStream, in turn");
     const big = await bigActor(nc, plan.bigActor);
     const fullRead = await compareFullReads(client, js, jsm, big, plan.bigActor, plan.fullReadRounds);
@@ -231,6 +253,7 @@ async function main(): Promise<void> {
       version,
       append,
       transact,
+      projection,
     };
     const table = markdown(result);
     process.stdout.write(table);
@@ -244,6 +267,29 @@ async function main(): Promise<void> {
     await service.stop();
     await server.stop();
   }
+}
+
+/** An ordered projection's throughput beside raw consumers, over a stream of its own. */
+async function projections(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager): Promise<ProjectionBench> {
+  log(`projection throughput over ${plan.projectionEvents} events, beside raw consumers, ${PROJECTION_ROUNDS} rounds`);
+  await jsm.streams.add({ name: "PROJ", subjects: ["PROJ.events.>"] });
+  await fill(js, "PROJ", plan.projectionEvents);
+  const client = new EventStoreClient(nc, { stream: "PROJ" });
+  const rounds = [];
+  for (let i = 0; i < PROJECTION_ROUNDS; i++) rounds.push(await projectionRound(client, js, jsm, "PROJ", plan.projectionEvents));
+  await jsm.streams.delete("PROJ");
+  const m = {
+    projection: median(rounds.map((r) => r.projection)),
+    rawPull: median(rounds.map((r) => r.rawPull)),
+    rawOrdered: median(rounds.map((r) => r.rawOrdered)),
+  };
+  return {
+    events: plan.projectionEvents,
+    rounds,
+    median: m,
+    ratioPull: round(m.projection / m.rawPull),
+    ratioOrdered: round(m.projection / m.rawOrdered),
+  };
 }
 
 const actors = (n: number) => Array.from({ length: n }, () => `bench-${randomUUID()}`);

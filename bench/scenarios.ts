@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import type { EventStoreClient } from "../src/index.js";
 import type { Event } from "../src/schemas/types.js";
@@ -274,4 +274,66 @@ export const fullReads = {
 function finished(start: number, seen: number, expected: number): number {
   if (seen !== expected) throw new Error(`full read saw ${seen} events, expected ${expected}`);
   return round(performance.now() - start);
+}
+
+/** One reading of the stream's `events` fill events by each reader, in events per second. */
+export interface ProjectionRound {
+  projection: number;
+  rawPull: number;
+  rawOrdered: number;
+}
+
+/**
+ * Reads `events` events three ways, in turn: an ordered projection with a no-op handler (pinned
+ * pull consumer, an ack per event), a raw durable pull consumer acking each message, and a raw
+ * ordered consumer (no acks: the fastest way to read a stream). Each parses every event's JSON.
+ */
+export async function projectionRound(
+  client: EventStoreClient,
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  events: number,
+): Promise<ProjectionRound> {
+  const name = `bench-${randomUUID()}`;
+  let t = performance.now();
+  let seen = 0;
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  const projection = await client.project(
+    name,
+    () => {
+      if (++seen === events) done();
+    },
+    { actorType: "fill" },
+  );
+  await all;
+  const projectionMs = performance.now() - t;
+  await projection.stop();
+  await client.removeProjection(name);
+
+  const subject = `${stream}.events.fill.>`;
+  t = performance.now();
+  await jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, filter_subject: subject });
+  const durable = await js.consumers.get(stream, name);
+  seen = 0;
+  for await (const m of await durable.consume({ max_messages: 256 })) {
+    m.json();
+    m.ack();
+    if (++seen === events) break;
+  }
+  const rawPullMs = performance.now() - t;
+  await jsm.consumers.delete(stream, name);
+
+  t = performance.now();
+  const ordered = await js.consumers.get(stream, { filter_subjects: [subject] });
+  seen = 0;
+  for await (const m of await ordered.consume({ max_messages: 256 })) {
+    m.json();
+    if (++seen === events) break;
+  }
+  const rawOrderedMs = performance.now() - t;
+  await ordered.delete();
+  const rate = (ms: number) => Math.round(events / (ms / 1000));
+  return { projection: rate(projectionMs), rawPull: rate(rawPullMs), rawOrdered: rate(rawOrderedMs) };
 }

@@ -7,6 +7,20 @@ export {
   type EventsOptions,
 } from "./client/client.js";
 export type { EventsEnd, Loaded, Reducer } from "./client/load.js";
+export {
+  DEFAULT_PIN_TTL_MS,
+  Projection,
+  type ProjectionEvents,
+  type ProjectionFailure,
+  type ProjectionHandler,
+  type ProjectionInfo,
+  type ProjectionMode,
+  type ProjectionResetTo,
+  type ProjectionStart,
+  type ProjectionState,
+  type ProjectionStatus,
+  type ProjectOptions,
+} from "./client/projection.js";
 export { DEFAULT_RETRY, type RetryInfo, type RetryOptions } from "./client/retry.js";
 export { EventSubscription, type StreamChange, type StreamEvent, type SubscribeOptions, type Tombstone } from "./client/subscribe.js";
 export { type EndpointName, Endpoints, type RequestOf, type ResponseOf } from "./endpoints.js";

@@ -64,6 +64,11 @@ export class Subjects {
     return `${this.eventsPrefix}${escapeToken(type)}.*`;
   }
 
+  /** What a projection of one actor type reads: `<stream>.events.<actorType>.>` (the contract's form). */
+  projectionFilter(type: string): string {
+    return `${this.eventsPrefix}${escapeToken(type)}.>`;
+  }
+
   /** `<stream>.snapshots.<actorType>.<actorToken>` */
   snapshots(actorId: string): string {
     return this.snapshotsPrefix + actorSuffix(actorId);

@@ -36,6 +36,8 @@ it("runs the quick benchmark end to end and reports every measure", async () => 
     ]);
     for (const t of result.transact) expect(t.eventsPerSec).toBeGreaterThan(0);
     expect(stdout).toContain("- transaction of 10 actors × 10 events at 32 in flight:");
+    expect(result.projection).toMatchObject({ events: 5000, rounds: [{}, {}, {}] });
+    expect(stdout).toContain("- ordered projection, no-op handler, 5,000 events:");
     expect(readFileSync(join(out, "quick.svg"), "utf8")).toContain("<svg");
     expect(stdout).toContain("| saves, in flight |");
   } finally {

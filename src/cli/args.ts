@@ -21,6 +21,9 @@ const OPTIONS = {
   concurrency: { type: "string" },
   reason: { type: "string" },
   yes: { type: "boolean", short: "y" },
+  start: { type: "boolean" },
+  seq: { type: "string" },
+  time: { type: "string" },
 } as const;
 
 export type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
@@ -35,6 +38,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
   export: ["out"],
   import: ["concurrency"],
   erase: ["reason", "yes"],
+  projections: ["start", "seq", "time"],
 };
 
 export interface Invocation {

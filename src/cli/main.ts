@@ -8,6 +8,7 @@ import { erase } from "./commands/erase.js";
 import { exportEvents } from "./commands/export.js";
 import { importEvents } from "./commands/import.js";
 import { ls } from "./commands/ls.js";
+import { projections } from "./commands/projections.js";
 import { endpointCommands } from "./commands/requests.js";
 import { tail } from "./commands/tail.js";
 import { cliConfig, connectCli, explicitStream } from "./connection.js";
@@ -23,6 +24,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   export: exportEvents,
   import: importEvents,
   erase,
+  projections,
 };
 
 const ExitCode = Object.freeze({ ok: 0, failed: 1, usage: 2 } as const);

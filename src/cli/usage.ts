@@ -33,6 +33,10 @@ ${endpointUsage()
                                    whole input (stdin too) is checked first, sizes included
   erase <actorId> [--reason TEXT] [--yes]
                                    erase an actor for good (asks on a terminal unless --yes)
+  projections ls                   projections: mode, filter, ack floor, pending, active, failed/skipped
+  projections reset <name> --start|--seq N|--time T
+                                   move a projection (running or not) to its start, a sequence or a time
+  projections rm <name>            delete a projection and its checkpoint
 
 Connection (flag, else environment variable, as for the service):
   --server URL      NATS_URL (comma-separated; default nats://127.0.0.1:4222)

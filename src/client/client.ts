@@ -17,6 +17,16 @@ import type {
 import type { ActorEvents, StoredEvent } from "../store/store.js";
 import { discoverStream } from "./discovery.js";
 import { type EventsEnd, type Loaded, loadActor, type Reducer } from "./load.js";
+import {
+  listProjections,
+  Projection,
+  type ProjectionHandler,
+  type ProjectionInfo,
+  type ProjectionResetTo,
+  type ProjectOptions,
+  removeProjection,
+  resetProjection,
+} from "./projection.js";
 import { requestWithRetry, sendWithRetry } from "./request.js";
 import { type RetryOptions, retryOptions } from "./retry.js";
 import { EventSubscription, type SubscribeOptions } from "./subscribe.js";
@@ -138,6 +148,29 @@ export class EventStoreClient {
   /** Stored events straight from the stream, catch-up then live, until the loop ends or stop() is called. */
   async subscribe(options: SubscribeOptions = {}): Promise<EventSubscription> {
     return EventSubscription.open(this.nc, await this.streamName(), options);
+  }
+
+  /**
+   * Runs the projection `name` in this process: a durable reader of the stream that resumes at its
+   * checkpoint. In `ordered` mode one process of all that run it receives; the others stand by.
+   */
+  async project(name: string, handler: ProjectionHandler, options: ProjectOptions = {}): Promise<Projection> {
+    return Projection.start(this.nc, await this.streamName(), name, handler, options);
+  }
+
+  /** Every projection on the stream with its checkpoint, lag, active process and failed or skipped sequences. */
+  async projections(): Promise<ProjectionInfo[]> {
+    return listProjections(this.nc, await this.streamName());
+  }
+
+  /** Moves a projection (running or not) to its start, a sequence or a time; returns the sequence it resumes at. */
+  async resetProjection(name: string, to: ProjectionResetTo): Promise<number> {
+    return resetProjection(this.nc, await this.streamName(), name, to);
+  }
+
+  /** Deletes a projection and its checkpoint; false when there was none. */
+  async removeProjection(name: string): Promise<boolean> {
+    return removeProjection(this.nc, await this.streamName(), name);
   }
 
   /** The events stream's name: given in the options or discovered once from the service. */

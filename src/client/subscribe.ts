@@ -45,6 +45,13 @@ export type StreamEvent =
   | { sequence: number; event: StoredEvent /** The event's JSON exactly as stored. */; json: string; erased?: undefined }
   | { sequence: number; erased: Tombstone; event?: undefined; json?: undefined };
 
+/** A message of the events stream as what it holds: an event (with its stored JSON), or an erased actor's tombstone. */
+export function decodeStreamMessage(msg: JsMsg): StreamEvent {
+  if (msg.headers?.has(Headers.erased)) return { sequence: msg.seq, erased: msg.json<Tombstone>() };
+  const json = msg.string();
+  return { sequence: msg.seq, event: JSON.parse(json) as StoredEvent, json };
+}
+
 // A safety net for callers that die without stopping: the server drops an idle consumer after this.
 const INACTIVE_THRESHOLD_MS = 60_000;
 // A pull lasts at most this long, and the server's heartbeats come every half of it, so a consumer
@@ -130,7 +137,7 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
         try {
           for await (const msg of this.leg.messages) {
             this.next = msg.seq + 1;
-            yield toStreamEvent(msg);
+            yield decodeStreamMessage(msg);
           }
         } catch (err) {
           failure = err;
@@ -220,12 +227,6 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
     // away: the server drops the consumer after its inactivity threshold anyway.
     await leg.consumer.delete().catch(() => undefined);
   }
-}
-
-function toStreamEvent(msg: JsMsg): StreamEvent {
-  if (msg.headers?.has(Headers.erased)) return { sequence: msg.seq, erased: msg.json<Tombstone>() };
-  const json = msg.string();
-  return { sequence: msg.seq, event: JSON.parse(json) as StoredEvent, json };
 }
 
 function checkOptions(options: SubscribeOptions): void {

@@ -10,6 +10,9 @@ const Code = Object.freeze({
   /** The same refusal without the current sequence: replicated streams and atomic batches in flight. */
   WrongLastSequenceUnknown: JetStreamApiCodes.StreamWrongLastSequenceUnknown,
   StreamNotFound: JetStreamApiCodes.StreamNotFound,
+  ConsumerNotFound: JetStreamApiCodes.ConsumerNotFound,
+  /** A consumer of this name exists with another configuration. */
+  ConsumerExists: 10148,
   /** A replicated stream is storing a message with this id right now: its outcome is not known yet. */
   DuplicateMessageIdInProcess: 10158,
   /** Over the stream's max_msg_size. */
@@ -44,6 +47,10 @@ export const isMsgIdInProcess = (err: unknown) => hasCode(err, Code.DuplicateMes
 export const isBatchTooLarge = (err: unknown) => hasCode(err, Code.AtomicPublishTooLargeBatch);
 
 export const isStreamNotFound = (err: unknown) => hasCode(err, Code.StreamNotFound);
+
+export const isConsumerNotFound = (err: unknown) => hasCode(err, Code.ConsumerNotFound);
+
+export const isConsumerExists = (err: unknown) => hasCode(err, Code.ConsumerExists);
 
 // A stored message over the stream's max_msg_size or a header block over 64 KiB: the request, not the store.
 const TOO_LARGE: ReadonlySet<number> = new Set([Code.MessageTooLarge, Code.HeaderTooLarge]);

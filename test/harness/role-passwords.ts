@@ -12,6 +12,7 @@ export function rolePasswords() {
     "eventstore-writer": secret(),
     "eventstore-reader": secret(),
     "eventstore-eraser": secret(),
+    "eventstore-projector": secret(),
     admin: secret(),
   };
   process.env.EVENTSTORE_NATS_PASSWORD = passwords.eventstore;
@@ -19,6 +20,7 @@ export function rolePasswords() {
   process.env.WRITER_NATS_PASSWORD = passwords["eventstore-writer"];
   process.env.READER_NATS_PASSWORD = passwords["eventstore-reader"];
   process.env.ERASER_NATS_PASSWORD = passwords["eventstore-eraser"];
+  process.env.PROJECTOR_NATS_PASSWORD = passwords["eventstore-projector"];
   return passwords;
 }
 

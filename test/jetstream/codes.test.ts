@@ -4,6 +4,8 @@ import { InternalError, UnavailableError, ValidationError } from "../../src/erro
 import {
   fromJetStreamApiError,
   isBatchTooLarge,
+  isConsumerExists,
+  isConsumerNotFound,
   isKnownBatchMsgId,
   isMsgIdInProcess,
   isStreamNotFound,
@@ -20,6 +22,8 @@ describe("JetStream API codes", () => {
       [isMsgIdInProcess, [10158]],
       [isBatchTooLarge, [10199]],
       [isStreamNotFound, [10059]],
+      [isConsumerNotFound, [10014]],
+      [isConsumerExists, [10148]],
     ];
     const all = cases.flatMap(([, codes]) => codes);
     for (const [is, codes] of cases) {

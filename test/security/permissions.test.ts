@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AckPolicy, DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connect, Empty, errors, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
@@ -94,6 +94,11 @@ async function exercise(nc: NatsConnection, eraser: NatsConnection): Promise<str
     ["$SRV.STATS", () => nc.request("$SRV.STATS.eventstore", Empty, { timeout: 3000 })],
     ["$SRV.PING", () => nc.request("$SRV.PING.eventstore", Empty, { timeout: 3000 })],
   ];
+  return firstFailure(steps);
+}
+
+/** Runs the named steps in order; the first failure, or undefined. */
+async function firstFailure(steps: [string, () => Promise<unknown>][]): Promise<string | undefined> {
   for (const [name, step] of steps) {
     try {
       await step();
@@ -289,22 +294,25 @@ describe("a permission NATS refuses a caller", () => {
   });
 });
 
-/** The lines of the service's two roles that grant something: each allowed subject. */
-function serviceGrants(text: string): { line: number; role: string; grant: string }[] {
+/** The lines of a role that grant something: each allowed subject. */
+function roleGrants(text: string, role: string): { line: number; role: string; grant: string }[] {
   const lines = text.split("\n");
   const grants: { line: number; role: string; grant: string }[] = [];
-  for (const role of ["EVENTSTORE_SERVICE", "EVENTSTORE_JETSTREAM"]) {
-    const start = lines.findIndex((l) => l.trim() === `${role}: {`);
-    const indent = lines[start]!.indexOf("E");
-    const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
-    for (let i = start + 1; i < end; i++) {
-      const grant = lines[i]!.trim();
-      // A grant only a replicated stream needs cannot be proven needed on this single node.
-      if (lines[i - 1]!.includes("Replicated streams only")) continue;
-      if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, role, grant });
-    }
+  const start = lines.findIndex((l) => l.trim() === `${role}: {`);
+  const indent = lines[start]!.indexOf("E");
+  const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
+  for (let i = start + 1; i < end; i++) {
+    const grant = lines[i]!.trim();
+    // A grant only a replicated stream needs cannot be proven needed on this single node.
+    if (lines[i - 1]!.includes("Replicated streams only")) continue;
+    if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, role, grant });
   }
   return grants;
+}
+
+/** The grants of the service's two roles. */
+function serviceGrants(text: string): { line: number; role: string; grant: string }[] {
+  return ["EVENTSTORE_SERVICE", "EVENTSTORE_JETSTREAM"].flatMap((role) => roleGrants(text, role));
 }
 
 describe("every grant of the service's two roles is needed", () => {
@@ -368,6 +376,132 @@ describe("a missing permission stops the start with a message that names it", ()
       expect(code, output).toBe(1);
       expect(output).toMatch(says);
     } finally {
+      await server.stop();
+    }
+  });
+});
+
+/**
+ * A projection's whole life as the projector role, over events an admin stored: run it ordered
+ * (create, pull, ack, the rewind on becoming active, the hand-over on stop), from "new" in shared
+ * mode with a skipped event (stream info, metadata update), list, reset to a time and remove.
+ * The first failure, or undefined.
+ */
+async function projectorExercise(server: NatsServer, admin: NatsConnection): Promise<string | undefined> {
+  const jsm = await jetstreamManager(admin);
+  await jsm.streams.delete("EVENTS").catch(() => undefined);
+  await jsm.streams.add({ name: "EVENTS", subjects: ["EVENTS.events.>"], storage: StorageType.File, allow_direct: true });
+  const js = jetstream(admin);
+  const publish = (n: number) =>
+    js.publish(`EVENTS.events.order.order-${n}`, JSON.stringify({ id: `e-${n}`, actorId: `order-${n}`, version: 1, data: {} }));
+  await publish(1);
+  const nc = await as(server, "eventstore-projector");
+  const store = new EventStoreClient(nc, { stream: "EVENTS", timeoutMs: 3000 });
+  const wait = async (what: string, condition: () => boolean) => {
+    const deadline = Date.now() + 5000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const steps: [string, () => Promise<unknown>][] = [];
+  const ordered: number[] = [];
+  const shared: number[] = [];
+  let skipped = 0;
+  steps.push(
+    [
+      "ordered",
+      async () => {
+        const p = await store.project("perm-ordered", (i) => void ordered.push(i.sequence), {
+          pinTtlMs: 3000,
+          initialDelayMs: 1,
+          maxDelayMs: 1,
+        });
+        await wait("the ordered projection's event", () => ordered.length === 1);
+        await p.stop();
+        const info = await (await jetstreamManager(nc, { checkAPI: false })).consumers.info("EVENTS", "proj-perm-ordered");
+        if (info.ack_floor.stream_seq !== 1) throw new Error("not acknowledged");
+        // Handed over: no process is pinned any more.
+        const pinned = (info as { priority_groups?: { pinned_client_id?: string }[] }).priority_groups?.[0]?.pinned_client_id;
+        if (pinned) throw new Error(`still pinned to ${pinned} after stop`);
+      },
+    ],
+    [
+      "shared from new, skipping",
+      async () => {
+        const p = await store.project(
+          "perm-shared",
+          (i) => {
+            if (i.sequence === 2) throw new Error("bad event");
+            shared.push(i.sequence);
+          },
+          { mode: "shared", from: "new", maxAttempts: 2, onFailure: "skip", initialDelayMs: 1, maxDelayMs: 1 },
+        );
+        p.on("skipped", () => skipped++);
+        await publish(2);
+        await publish(3);
+        await wait("the shared projection's events", () => shared.length === 1 && skipped === 1);
+        await p.stop();
+      },
+    ],
+    [
+      "ls",
+      async () => {
+        const names = (await store.projections()).map((p) => `${p.name}:${p.skipped.join(",")}`);
+        if (names.join(" ") !== "perm-ordered: perm-shared:2") throw new Error(`ls showed ${names.join(" ")}`);
+      },
+    ],
+    ["reset to a time", () => store.resetProjection("perm-ordered", { time: new Date(0) })],
+    [
+      "rm",
+      async () => {
+        if (!(await store.removeProjection("perm-ordered"))) throw new Error("nothing removed");
+      },
+    ],
+  );
+  try {
+    return await firstFailure(steps);
+  } finally {
+    await nc.close();
+  }
+}
+
+describe("the projector role", () => {
+  const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
+  const grants = roleGrants(shipped, "EVENTSTORE_PROJECTOR");
+
+  it("runs, lists, resets and removes projections, and may not write to the stream, delete it or call the service", async () => {
+    const server = await serverWith(shipped);
+    const admin = await as(server, "admin");
+    const projector = await as(server, "eventstore-projector");
+    try {
+      expect(await projectorExercise(server, admin)).toBeUndefined();
+      expect(server.log()).not.toMatch(/violation/i);
+      await expectRefused(projector.request("EVENTS.events.order.order-1", "{}", { timeout: 3000 }), "EVENTS.events.order.order-1");
+      await expectRefused(projector.request("$JS.API.STREAM.DELETE.EVENTS", Empty, { timeout: 3000 }), "$JS.API.STREAM.DELETE.EVENTS");
+      await expectRefused(projector.request("$JS.API.STREAM.PURGE.EVENTS", Empty, { timeout: 3000 }), "$JS.API.STREAM.PURGE.EVENTS");
+      await expectRefused(projector.request("eventstore.save", "{}", { timeout: 3000 }), "eventstore.save");
+    } finally {
+      await projector.close();
+      await admin.close();
+      await server.stop();
+    }
+  });
+
+  it("finds the projector's grants in the shipped file", () => {
+    expect(grants.length).toBeGreaterThanOrEqual(10);
+    expect(grants.map((g) => g.grant)).toContain('"$JS.API.CONSUMER.RESET.EVENTS.*"');
+  });
+
+  it.each(grants)("without $grant the projection's life fails", async ({ line }) => {
+    const lines = shipped.split("\n");
+    lines[line] = lines[line]!.replace(/"[^"]+"/, '"nothing.granted"');
+    const server = await serverWith(lines.join("\n"));
+    const admin = await as(server, "admin");
+    try {
+      expect(await projectorExercise(server, admin)).toBeDefined();
+    } finally {
+      await admin.close();
       await server.stop();
     }
   });
