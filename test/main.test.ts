@@ -5,32 +5,22 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import { useNatsServer } from "./harness/fixture.js";
 import { freePort, type NatsServer, startNatsServer } from "./harness/nats-server.js";
 import { stopProcess, track } from "./harness/processes.js";
 import { request } from "./harness/requests.js";
 import { MAIN, ROOT, runServiceToExit, startServiceProcess } from "./harness/service-process.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-});
+const f = useNatsServer();
 
 const save = (actorId: string, version: number, data: Record<string, unknown> = {}) =>
-  request(nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data }, 5000);
+  request(f.nc, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data }, 5000);
 
 describe("the service process", () => {
   it("answers the requests in flight on SIGTERM, then exits 0", async () => {
-    const service = await startServiceProcess(server.url, { EVENTSTORE_STREAM: "DRAIN" });
+    const service = await startServiceProcess(f.server.url, { EVENTSTORE_STREAM: "DRAIN" });
     const actors = Array.from({ length: 200 }, () => `order-${randomUUID()}`);
     const outcomes = actors.map((a) =>
       save(a, 1).then(
@@ -46,16 +36,16 @@ describe("the service process", () => {
     expect(stored).toBeGreaterThan(0);
     // what was not taken before the drain found no responder; nothing taken was left unanswered
     for (const r of results) expect(["stored", "NoRespondersError"]).toContain(r);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(f.nc);
     expect((await jsm.streams.info("DRAIN")).state.messages).toBe(stored);
     expect(service.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(["shutting down: draining requests", "stopped"]));
   });
 
   it("logs JSON lines at LOG_LEVEL and keeps payloads and credentials out of info", async () => {
     const secret = `payload-${randomUUID()}`;
-    const service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: "LOGS" });
+    const service = await startServiceProcess(f.server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: "LOGS" });
     await save(`order-${randomUUID()}`, 1, { secret });
-    await request(nc, "eventstore.save", { id: "x", eventType: "T", actorId: "order-1", version: -1, data: { secret } });
+    await request(f.nc, "eventstore.save", { id: "x", eventType: "T", actorId: "order-1", version: -1, data: { secret } });
     expect(await service.stop()).toBe(0);
     expect(service.output()).not.toContain(secret);
     for (const line of service.logs) expect(line).toMatchObject({ level: expect.any(Number), msg: expect.any(String) });
@@ -94,11 +84,11 @@ describe("the service process", () => {
   });
 
   it("answers 503 when JetStream has lost the stream, and serves again when it is back", async () => {
-    const service = await startServiceProcess(server.url, { EVENTSTORE_STREAM: "GONE" });
+    const service = await startServiceProcess(f.server.url, { EVENTSTORE_STREAM: "GONE" });
     try {
       const actorId = `order-${randomUUID()}`;
       expect((await save(actorId, 1)).code).toBe(0);
-      const jsm = await jetstreamManager(nc);
+      const jsm = await jetstreamManager(f.nc);
       const config = (await jsm.streams.info("GONE")).config;
       await jsm.streams.delete("GONE");
       const r = await save(actorId, 2);
@@ -112,16 +102,16 @@ describe("the service process", () => {
   });
 
   it("refuses to start on a stream whose settings would drop events", async () => {
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(f.nc);
     await jsm.streams.add({ name: "AGED", subjects: ["AGED.events.>"], max_age: 60_000_000_000 });
-    const { code, output } = await runServiceToExit({ NATS_URL: server.url, EVENTSTORE_STREAM: "AGED" });
+    const { code, output } = await runServiceToExit({ NATS_URL: f.server.url, EVENTSTORE_STREAM: "AGED" });
     expect(code).toBe(1);
     expect(output).toContain("max_age");
     expect(output).toContain("eventstore could not start");
   });
 
   it("refuses to start on a bad configuration or an unreachable server, with a message", async () => {
-    const bad = await runServiceToExit({ NATS_URL: server.url, EVENTSTORE_REPLICAS: "nine" });
+    const bad = await runServiceToExit({ NATS_URL: f.server.url, EVENTSTORE_REPLICAS: "nine" });
     expect(bad.code).toBe(1);
     expect(bad.output).toContain("EVENTSTORE_REPLICAS");
     const started = Date.now();

@@ -7,6 +7,26 @@ import { type NatsCluster, startNatsCluster } from "./nats-cluster.js";
 import { type NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "./service-process.js";
 
+export interface ServerFixture {
+  server: NatsServer;
+  /** A plain client connection to the server. */
+  nc: NatsConnection;
+}
+
+/** A nats-server and a client connection for the tests of one file, both stopped after them. */
+export function useNatsServer(options?: NatsServerOptions): ServerFixture {
+  const f = {} as ServerFixture;
+  beforeAll(async () => {
+    f.server = await startNatsServer(options);
+    f.nc = await connect({ servers: f.server.url });
+  });
+  afterAll(async () => {
+    await f.nc?.close();
+    await f.server?.stop();
+  });
+  return f;
+}
+
 export interface ServiceFixture {
   server: NatsServer;
   /** The service processes, in start order; a test may replace one (and the fixture stops it). */

@@ -2,9 +2,10 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { connect } from "@nats-io/transport-node";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { useNatsServer } from "../harness/fixture.js";
+import { startNatsServer } from "../harness/nats-server.js";
 import {
   activeSince,
   checkHandovers,
@@ -26,30 +27,21 @@ const TOTAL = 20_000;
 const UPFRONT = 15_000;
 const ENV = runnerEnv("failover");
 
-let server: NatsServer;
-let nc: NatsConnection;
+const f = useNatsServer();
 const runners: Runner[] = [];
 
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-});
 beforeEach(async () => {
-  await createEventsStream(nc);
+  await createEventsStream(f.nc);
 });
 afterEach(async () => {
   for (const r of runners.splice(0)) await stopRunner(r, "SIGKILL");
-  await (await jetstreamManager(nc)).streams.delete("EVENTS");
+  await (await jetstreamManager(f.nc)).streams.delete("EVENTS");
 });
 
 it("ordered: survives two SIGKILLs of the active process; every event handled, in order per handover", async () => {
-  await publishEvents(nc, 1, UPFRONT);
-  for (let i = 0; i < 3; i++) runners.push(await startRunner(i, server.url, ENV));
-  const late = publishEvents(nc, UPFRONT + 1, TOTAL - UPFRONT);
+  await publishEvents(f.nc, 1, UPFRONT);
+  for (let i = 0; i < 3; i++) runners.push(await startRunner(i, f.server.url, ENV));
+  const late = publishEvents(f.nc, UPFRONT + 1, TOTAL - UPFRONT);
   const takeovers: number[] = [];
   for (let kill = 0; kill < 2; kill++) {
     await until(() => runners.some((r) => r.isActive() && r.handled().length >= 2000), 30_000, "an active process with 2000 handled");
@@ -99,8 +91,8 @@ it("ordered: rides out nats-server restarted under it; every event handled, in o
 }, 120_000);
 
 it("shared: three processes share 20,000 events, each handled at least once", async () => {
-  for (let i = 0; i < 3; i++) runners.push(await startRunner(i, server.url, runnerEnv("shared", "shared")));
-  await publishEvents(nc, 1, TOTAL);
+  for (let i = 0; i < 3; i++) runners.push(await startRunner(i, f.server.url, runnerEnv("shared", "shared")));
+  await publishEvents(f.nc, 1, TOTAL);
   await until(() => handledCount(runners) >= TOTAL, 60_000, "every event handled");
   const shares = runners.map((r) => new Set(r.handled()).size);
   console.log(`shared: the three processes handled ${shares.join(", ")} events`);
