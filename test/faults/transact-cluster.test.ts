@@ -1,13 +1,11 @@
-import { randomUUID } from "node:crypto";
 import type { Subscription } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
-import type { Event } from "../../src/schemas/types.js";
 import { Subjects } from "../../src/subjects.js";
-import { event as anEvent } from "../harness/events.js";
 import { useClusterService } from "../harness/fixture.js";
 import { type ClusterNode, withConnection } from "../harness/nats-cluster.js";
 import { type Reply, request, untilAnswered } from "../harness/requests.js";
 import { lastSequence, readStoredEvents, type StoredEventMsg } from "../harness/stored-events.js";
+import { prepareTransaction } from "../harness/transactions.js";
 
 // A nats-server of a 3-node cluster killed while a transaction's atomic batch is half-way to an R3
 // stream: every node holds all of the transaction's events or none of them, the reply agrees, and
@@ -26,26 +24,9 @@ const HALFWAY = 150;
 
 const f = useClusterService(SERVICE_ENV, 120_000);
 
-type Transaction = { actorId: string; events: Event[] }[];
 type TransactReply = { appends: { actorId: string; sequences: number[] }[]; duplicate: boolean };
 
-const padding = "x".repeat(100);
-const event = (actorId: string, version: number) => anEvent(actorId, version, { eventType: "LineAdded", data: { version, padding } });
-
-/** Actors, half of them with PRIOR events stored already, and a transaction of EVENTS_PER_ACTOR events for each. */
-async function prepare() {
-  const actors = Array.from({ length: ACTORS }, (_, i) => ({ actorId: `order-${randomUUID()}`, prior: i % 2 === 0 ? PRIOR : 0 }));
-  for (const { actorId, prior } of actors) {
-    if (prior === 0) continue;
-    const events = Array.from({ length: prior }, (_, v) => event(actorId, v + 1));
-    expect((await untilAnswered(() => request(f.nc, "eventstore.append", { actorId, events }), 60_000)).code).toBe(0);
-  }
-  const appends: Transaction = actors.map(({ actorId, prior }) => ({
-    actorId,
-    events: Array.from({ length: EVENTS_PER_ACTOR }, (_, v) => event(actorId, prior + v + 1)),
-  }));
-  return { actors, appends };
-}
+const prepare = () => prepareTransaction(f.nc, ACTORS, PRIOR, EVENTS_PER_ACTOR);
 
 /** Resolves once `after` messages of batches for these actors have passed their subjects. */
 function watchBatch(actorIds: string[], after: number) {

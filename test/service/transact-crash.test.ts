@@ -1,11 +1,10 @@
-import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
 import type { Event } from "../../src/schemas/types.js";
 import { Subjects } from "../../src/subjects.js";
-import { event as anEvent } from "../harness/events.js";
 import { useBatchCrashServer } from "../harness/fixture.js";
 import { request } from "../harness/requests.js";
 import { lastSequence, readStoredEvents, type StoredEventMsg } from "../harness/stored-events.js";
+import { prepareTransaction } from "../harness/transactions.js";
 
 // A transaction whose service process dies half-way through its atomic batch: the stream holds
 // none of its events, for any of its actors, and the retry stores all of them.
@@ -17,26 +16,10 @@ const EVENTS_PER_ACTOR = 100;
 const PRIOR = 3;
 // The batch has come this far (three actors' events and part of a fourth) when the process is stopped.
 const HALFWAY = 350;
-const padding = "x".repeat(100);
 
 const f = useBatchCrashServer();
 
-const event = (actorId: string, version: number) => anEvent(actorId, version, { eventType: "LineAdded", data: { version, padding } });
-
-/** Actors, half of them with PRIOR events stored already, and a transaction of EVENTS_PER_ACTOR events for each. */
-async function prepare() {
-  const actors = Array.from({ length: ACTORS }, (_, i) => ({ actorId: `order-${randomUUID()}`, prior: i % 2 === 0 ? PRIOR : 0 }));
-  for (const { actorId, prior } of actors) {
-    if (prior === 0) continue;
-    const events = Array.from({ length: prior }, (_, v) => event(actorId, v + 1));
-    expect((await request(f.nc, "eventstore.append", { actorId, events })).code).toBe(0);
-  }
-  const appends = actors.map(({ actorId, prior }) => ({
-    actorId,
-    events: Array.from({ length: EVENTS_PER_ACTOR }, (_, v) => event(actorId, prior + v + 1)),
-  }));
-  return { actors, appends };
-}
+const prepare = () => prepareTransaction(f.nc, ACTORS, PRIOR, EVENTS_PER_ACTOR);
 
 /** Resolves once `after` messages of batches for these actors have passed their subjects; counts what passes. */
 const watchBatch = (actorIds: string[], after: number) =>
