@@ -38,7 +38,7 @@ export function versionHeader(version: number): Record<string, string> {
  */
 export function jetStreamWrite(replica: Replica): write.Write {
   return async (entries, counters, kind) => {
-    const generation = replica.generation;
+    let generation = replica.generation;
     const subjects = entries.map((e) => replica.subjects.events(e.actorId));
     const values = entries.map((e) => e.events.map((x) => x.value));
     const fresh = entries.map(() => false);
@@ -107,6 +107,17 @@ export function jetStreamWrite(replica: Replica): write.Write {
       }
       const answered = answer(outcome, counters, kind);
       if (answered) return answered;
+      // Whatever the write learned (cached heads, heads read before a pause) must be of the stream
+      // as it is now: nothing awaited between this check and the publish. See StreamIdentity.
+      if (!replica.trusts(generation)) {
+        await replica.confirmStreams();
+        if (++lost >= MAX_WRITE_ATTEMPTS) throw contention();
+        if (generation !== replica.generation) {
+          generation = replica.generation;
+          await refresh(() => true);
+        }
+        continue;
+      }
       const sent: Head[] = [...heads];
       let refused = false;
       try {
