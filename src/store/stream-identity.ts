@@ -2,11 +2,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Requester } from "../jetstream/requester.js";
 import { StreamWatch } from "../jetstream/streams.js";
 
-// The process looks at the clock this often between other work. A look that comes more than
-// MAX_GAP_MS after the one before means the process did not run meanwhile (stopped, a long stall
-// of its event loop) and has not read what the server sent it in that time, an announcement that
-// a stream was replaced included. The smaller the gap allowed, the shorter the time in which a
-// replacement can go unnoticed; a gap costs one look at the streams.
+// A timer ticks this often, once per turn of the event loop at most, next to its reads of the
+// connections. A tick (or a write's check) that comes more than MAX_GAP_MS after the last tick
+// means the process did not run meanwhile (stopped, a long stall of its event loop) and has not
+// read what the server sent it in that time, an announcement that a stream was replaced included.
+// The smaller the gap allowed, the shorter the time in which a replacement can go unnoticed; a
+// gap costs one look at the streams.
 const TICK_MS = 50;
 const MAX_GAP_MS = 250;
 
@@ -26,7 +27,7 @@ export class StreamIdentity {
   private readonly created = new Map<string, string | null>();
   private readonly watch: StreamWatch;
   private readonly ticker: NodeJS.Timeout;
-  private lastRun = performance.now();
+  private lastTick = performance.now();
   // Gaps seen in this process's running, and how many of them a look made after them has covered.
   private gaps = 0;
   private confirmedGaps = 0;
@@ -40,7 +41,10 @@ export class StreamIdentity {
         this.created.set(stream, created);
       },
     });
-    this.ticker = setInterval(() => this.running(), TICK_MS);
+    this.ticker = setInterval(() => {
+      this.noteGap();
+      this.lastTick = performance.now();
+    }, TICK_MS);
     this.ticker.unref();
   }
 
@@ -49,7 +53,7 @@ export class StreamIdentity {
    * without a gap since the last look that covered a gap. A clock reading, no request.
    */
   confirmed(): boolean {
-    this.running();
+    this.noteGap();
     return this.confirmedGaps === this.gaps;
   }
 
@@ -80,10 +84,14 @@ export class StreamIdentity {
     this.watch.stop();
   }
 
-  /** The process runs now: a gap since it last did is counted. */
-  private running(): void {
+  /**
+   * Counts a gap since the last tick, once: a write's check that finds one starts the gap's count
+   * again, and the look that must follow lets the event loop read its connections.
+   */
+  private noteGap(): void {
     const now = performance.now();
-    if (now - this.lastRun > MAX_GAP_MS) this.gaps++;
-    this.lastRun = now;
+    if (now - this.lastTick <= MAX_GAP_MS) return;
+    this.gaps++;
+    this.lastTick = now;
   }
 }
