@@ -67,19 +67,19 @@ export class StreamWatch {
       this.subs.push(
         onStreamReplaced(nc, stream, () => {
           this.listener.hint("advisory");
-          this.look();
+          void this.look();
         }),
       );
     }
     void this.watchReconnects();
-    this.timer = setInterval(() => this.look(), LOOK_INTERVAL_MS);
+    this.timer = setInterval(() => void this.look(), LOOK_INTERVAL_MS);
     this.timer.unref();
-    this.look();
+    void this.look();
   }
 
   /** A stream did not answer: look whether it is still the same one, unless a look is under way. */
   suspect(): void {
-    if (!this.looking) this.look();
+    if (!this.looking) void this.look();
   }
 
   stop(): void {
@@ -93,19 +93,21 @@ export class StreamWatch {
       if (this.stopped) return;
       if (s.type === "reconnect") {
         this.listener.hint("reconnect");
-        this.look();
+        void this.look();
       }
     }
   }
 
-  private look(): void {
+  /** Looks at every stream now (the listener hears what it finds); resolves to whether all of them answered. */
+  look(): Promise<boolean> {
     this.looking = true;
-    void Promise.all(this.streams.map((s) => streamCreated(this.requester, s))).then((now) => {
+    return Promise.all(this.streams.map((s) => streamCreated(this.requester, s))).then((now) => {
       this.looking = false;
-      if (this.stopped) return;
+      if (this.stopped) return false;
       now.forEach((created, i) => {
         if (created !== undefined) this.listener.seen(this.streams[i]!, created);
       });
+      return now.every((created) => created !== undefined);
     });
   }
 }

@@ -10,10 +10,14 @@ import type { Head } from "./decide.js";
  *
  * Entries are only ever appended to the arrays in place; trimming replaces them, so a read that
  * holds an index's arrays walks them by position safely while others add to or trim the index.
+ * An index is not trimmed while reads scan into it: each of them chose it because it covered
+ * what the read asks for, and takes its view of the arrays once its scan is done.
  */
 export class ActorIndex {
   versions: number[] = [];
   seqs: number[] = [];
+  /** Reads scanning into the index now. */
+  scans = 0;
 
   /**
    * @param complete true when the index starts at the actor's first event, so that nothing
@@ -45,10 +49,10 @@ export class ActorIndex {
     this.seqs.push(seq);
   }
 
-  /** Keeps at most the newest `keep` entries; the index is then a tail. */
+  /** Keeps at most the newest `keep` entries (none dropped while a read scans into it); the index is then a tail. */
   trim(keep: number): void {
     const drop = this.versions.length - keep;
-    if (drop <= 0) return;
+    if (drop <= 0 || this.scans > 0) return;
     this.versions = this.versions.slice(drop);
     this.seqs = this.seqs.slice(drop);
     this.complete = false;
@@ -57,6 +61,15 @@ export class ActorIndex {
   /** Whether every event after `version` is in the index. */
   covers(version: number): boolean {
     return this.complete || (this.versions.length > 0 && this.versions[0]! <= version + 1) || version >= this.lastVersion;
+  }
+
+  /**
+   * How many entries make the actor's history up to the head: the index must hold the head's
+   * sequence at its version (writes of this replica may already follow it); -1 when it does not.
+   */
+  endingAt(head: Head): number {
+    const n = firstAfter(this.seqs, head.seq);
+    return n > 0 && this.seqs[n - 1] === head.seq && this.versions[n - 1] === head.version ? n : -1;
   }
 }
 
@@ -67,13 +80,13 @@ export interface IndexView {
   readonly length: number;
 }
 
-/** Position of the first entry whose version is greater than `version`. */
-export function firstAfter(versions: readonly number[], version: number): number {
+/** Position of the first entry greater than `value` in ascending entries (versions or sequences). */
+export function firstAfter(entries: readonly number[], value: number): number {
   let lo = 0;
-  let hi = versions.length;
+  let hi = entries.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (versions[mid]! <= version) lo = mid + 1;
+    if (entries[mid]! <= value) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -123,26 +136,27 @@ export class ActorIndexes {
     generation: number,
   ): Promise<IndexView> {
     let index = this.indexes.get(actorId);
-    const usable =
-      index &&
-      index.generation === generation &&
-      index.covers(from) &&
-      (index.lastSeq < head.seq || (index.lastSeq === head.seq && index.lastVersion === head.version));
+    const usable = index && index.generation === generation && index.covers(from) && (index.lastSeq < head.seq || index.endingAt(head) > 0);
     if (!index || !usable) index = new ActorIndex(true, generation);
     const idx = index;
     if (idx.lastSeq < head.seq) {
-      await reader.scan(subject, idx.lastSeq + 1, head.seq, (msg) => {
-        if (msg.seq > head.seq) return false;
-        // Another read or a write of this replica may have added it meanwhile.
-        if (msg.seq > idx.lastSeq) idx.add(msg.version, msg.seq);
-        seen.set(msg.seq, msg);
-        return msg.seq < head.seq;
-      });
+      // The index covers `from` now, and nothing is trimmed from it until this scan is done.
+      idx.scans++;
+      try {
+        await reader.scan(subject, idx.lastSeq + 1, head.seq, (msg) => {
+          if (msg.seq > head.seq) return false;
+          // Another read or a write of this replica may have added it meanwhile.
+          if (msg.seq > idx.lastSeq) idx.add(msg.version, msg.seq);
+          seen.set(msg.seq, msg);
+          return msg.seq < head.seq;
+        });
+      } finally {
+        idx.scans--;
+      }
     }
-    if (idx.lastSeq !== head.seq || idx.lastVersion !== head.version) {
-      throw new StaleIndexError(`${subject} does not end at version ${head.version}, sequence ${head.seq}`);
-    }
-    const view: IndexView = { versions: idx.versions, seqs: idx.seqs, length: idx.length };
+    const length = idx.endingAt(head);
+    if (length < 0) throw new StaleIndexError(`${subject} does not end at version ${head.version}, sequence ${head.seq}`);
+    const view: IndexView = { versions: idx.versions, seqs: idx.seqs, length };
     this.keep(actorId, idx);
     return view;
   }

@@ -9,11 +9,17 @@ import { MemoryEventStore } from "../../src/store/memory.js";
 import { MemoryStream } from "../../src/store/memory-stream.js";
 import { decodePage, type EventStore } from "../../src/store/store.js";
 import { ensureStreams, eventsStreamConfig } from "../../src/store/streams.js";
-import { Subjects } from "../../src/subjects.js";
+import { Headers, Subjects } from "../../src/subjects.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { eventMessage, replaceStreamWhileStalled, type StreamMessage } from "../harness/stalled.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 // The same random operations, deletions, purges and stream recreations included, against the
-// memory and the JetStream store: every answer must be the same, sequences included.
+// memory and the JetStream store: every answer must be the same, sequences included. A stream is
+// also replaced while a save is under way and the JetStream store's process stalls: its heads are
+// of the old stream then, and it must answer as the memory store does on the new one.
 
 const subjects = new Subjects("DIFF");
 const settings = { subjects, replicas: 1, snapshotsKeep: 3, atomicBatch: true };
@@ -111,10 +117,30 @@ it.each([11, 22, 33, 44, 55])("agrees with the memory store over 150 random oper
       memory.streams.events.delete(seq);
       await jsm.streams.deleteMessage(subjects.stream, seq);
       continue;
-    } else if (roll < 0.97) {
+    } else if (roll < 0.96) {
       const filter = rnd() < 0.5 ? subjects.events(actorId) : undefined;
       memory.streams.events.purge(filter);
       await jsm.streams.purge(subjects.stream, filter ? { filter } : undefined);
+      continue;
+    } else if (roll < 0.985) {
+      // The new stream holds the actor's history and one event more, which ends where the old one did.
+      const held = memory.streams.events.subject(subjects.events(actorId));
+      const last = held.at(-1);
+      if (!last || last.seq <= held.length) continue;
+      const filler = { subject: subjects.events(`filler-${seed}`), headers: { [Headers.version]: "1" }, data: "{}" };
+      const refill: StreamMessage[] = [
+        ...Array.from({ length: last.seq - held.length - 1 }, () => filler),
+        ...held.map((m) => ({ subject: m.subject, headers: { [Headers.version]: String(m.version) }, data: decoder.decode(m.json) })),
+        eventMessage(subjects.events(actorId), event(actorId, head + 1)),
+      ];
+      const e = event(actorId, head + 1);
+      const saving = outcome(() => js.save(e));
+      replaceStreamWhileStalled(server.url, eventsStreamConfig(settings), refill);
+      memory.streams.events = new MemoryStream();
+      for (const m of refill) memory.streams.events.publish(m.subject, Number(m.headers[Headers.version]), encoder.encode(m.data));
+      const actual = await saving;
+      const expected = await outcome(() => memory.save(e));
+      expect({ op: i, name: "save while stalled", actual }).toEqual({ op: i, name: "save while stalled", actual: expected });
       continue;
     } else {
       memory.streams.events = new MemoryStream();

@@ -5,11 +5,12 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StaleIndexError, StreamReader } from "../../src/jetstream/reader.js";
 import { Requester } from "../../src/jetstream/requester.js";
+import type { Event } from "../../src/schemas/types.js";
 import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
-import { event as ev } from "../harness/events.js";
+import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 
 // Reads by known sequence: the per-actor index must give the same answers as a scan would, and
@@ -91,6 +92,42 @@ describe("reads by sequence", () => {
     const actors = Array.from({ length: 5 }, () => `order-${randomUUID()}`);
     for (let v = 1; v <= 6; v++) for (const a of actors) await store.save(ev(a, v));
     for (const a of actors) expect(await versions(store, a, 2)).toEqual([3, 4, 5, 6]);
+  });
+});
+
+describe("concurrent reads of a long actor through a small index", () => {
+  it("reads exactly what each read asks for, and answers a retry as a duplicate, while others trim the index", async () => {
+    const a = `long-${randomUUID()}`;
+    const writer = open();
+    // 200 entries in all: the reader keeps a tail of 136 entries of the actor
+    const reader = open(200);
+    const stored: Event[] = [];
+    const write = async (count: number) => {
+      for (let left = count; left > 0; left -= 500) {
+        const batch = evs(a, stored.length + 1, Math.min(500, left));
+        await writer.append(a, batch);
+        stored.push(...batch);
+      }
+    };
+    await write(1000);
+    expect(await versions(reader, a, 990)).toHaveLength(10);
+    for (let round = 0; round < 3; round++) {
+      const head = stored.length;
+      // written elsewhere: the reader's tail of the actor is far behind, and every read scans
+      await write(2000);
+      const retried = stored[head - 20]!;
+      const [early, late, retry] = await Promise.all([
+        versions(reader, a, head - 100, 5),
+        versions(reader, a, head - 50, 5),
+        reader.save(retried),
+      ]);
+      expect({ round, early, late }).toEqual({
+        round,
+        early: [1, 2, 3, 4, 5].map((i) => head - 100 + i),
+        late: [1, 2, 3, 4, 5].map((i) => head - 50 + i),
+      });
+      expect(retry).toMatchObject({ version: retried.version, duplicate: true });
+    }
   });
 });
 

@@ -3,12 +3,13 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InternalError, VersionConflictError } from "../../src/errors.js";
+import { ErasedError, InternalError, VersionConflictError } from "../../src/errors.js";
+import type { Event } from "../../src/schemas/types.js";
 import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
 import { Subjects } from "../../src/subjects.js";
-import { event as ev } from "../harness/events.js";
+import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { storeConformance } from "../store.conformance.js";
 
@@ -99,5 +100,65 @@ describe("JetStream store", () => {
     const info = await jsm.streams.info(subjects.snapshotsStream, { subjects_filter: subjects.snapshots(a) });
     expect(info.state.subjects?.[subjects.snapshots(a)]).toBe(2);
     expect((await store.getSnapshot(a))?.snapshot.version).toBe(5);
+  });
+});
+
+/**
+ * A connection whose next subject scan (a batch direct get) waits until `before` has run: what a
+ * scan finds is then the stream as `before` left it, while the caller decided on what it read earlier.
+ */
+function holdingNextScan(conn: NatsConnection, before: () => Promise<unknown>): NatsConnection {
+  let armed = true;
+  return new Proxy(conn, {
+    get(target, prop, receiver) {
+      if (prop !== "requestMany") return Reflect.get(target, prop, receiver);
+      return async (...args: Parameters<NatsConnection["requestMany"]>) => {
+        if (armed) {
+          armed = false;
+          await before();
+        }
+        return target.requestMany(...args);
+      };
+    },
+  });
+}
+
+describe("writes that compare stored versions while their actor is erased", () => {
+  // Each write must read the actor's history below its head, and the actor is erased (tombstone,
+  // purge) between its head read and that scan: 410, never a 500 from the vanished history.
+  const cases: [string, (store: JetStreamEventStore, a: string, stored: Event[]) => Promise<unknown>][] = [
+    ["a save retried", (store, _, stored) => store.save(stored[4]!)],
+    ["a save below the head", (store, a) => store.save(ev(a, 5))],
+    ["an append retried", (store, a, stored) => store.append(a, stored.slice(4, 7))],
+    [
+      "a transaction retried",
+      (store, a, stored) => {
+        const b = `other-${randomUUID()}`;
+        return store.transact([
+          { actorId: a, events: stored.slice(4, 6) },
+          { actorId: b, events: [ev(b, 1)] },
+        ]);
+      },
+    ],
+  ];
+
+  it.each(cases)("%s answers 410", async (_, write) => {
+    const a = `erased-${randomUUID()}`;
+    const stored = evs(a, 1, 30);
+    await store.append(a, stored);
+    const eraser = open(other);
+    const racing = new JetStreamEventStore(
+      holdingNextScan(nc, () => eraser.erase(a)),
+      {
+        subjects,
+        cacheSize: 1000,
+        timeoutMs: 5000,
+        atomicBatch: true,
+      },
+    );
+    const err = await write(racing, a, stored).catch((e: unknown) => e);
+    racing.close();
+    expect(err).toBeInstanceOf(ErasedError);
+    expect(await store.versionInfo(a)).toEqual({ actorId: a, version: 30, erased: true });
   });
 });

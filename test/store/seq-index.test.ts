@@ -44,6 +44,36 @@ describe("ActorIndex", () => {
   });
 });
 
+describe("ActorIndex under reads that scan into it", () => {
+  it("is not trimmed while a read scans into it, so that what the read chose it for stays", () => {
+    const i = new ActorIndex(true, 0);
+    for (let v = 1; v <= 4; v++) i.add(v, v * 10);
+    i.scans++;
+    i.trim(2);
+    expect(i.versions).toEqual([1, 2, 3, 4]);
+    expect(i.covers(0)).toBe(true);
+    i.scans--;
+    i.trim(2);
+    expect(i.versions).toEqual([3, 4]);
+  });
+
+  it("says how many entries end at a head, writes after it included", () => {
+    const i = new ActorIndex(true, 0);
+    for (const [v, s] of [
+      [1, 10],
+      [2, 50],
+      [5, 51],
+    ])
+      i.add(v!, s!);
+    expect(i.endingAt({ version: 2, seq: 50 })).toBe(2);
+    expect(i.endingAt({ version: 5, seq: 51 })).toBe(3);
+    // the head's sequence holds another version, or is not in the index
+    expect(i.endingAt({ version: 3, seq: 50 })).toBe(-1);
+    expect(i.endingAt({ version: 2, seq: 49 })).toBe(-1);
+    expect(i.endingAt({ version: 6, seq: 60 })).toBe(-1);
+  });
+});
+
 describe("planRuns", () => {
   it("groups close sequences and leaves far ones alone", () => {
     expect(planRuns([1, 2, 3, 10, 100, 101, 5000], 8)).toEqual([

@@ -86,6 +86,23 @@ export class Replica {
     return this.current;
   }
 
+  /**
+   * Whether a write that learned what it knows under this generation may send it now: the streams
+   * have not been replaced since as far as this replica has heard, and it has heard everything
+   * but the last moment (no pause or stall since it last confirmed them). A clock reading.
+   */
+  trusts(generation: number): boolean {
+    return this.identity.confirmed() && generation === this.current;
+  }
+
+  /**
+   * Looks at the streams after a pause or stall, forgetting everything when they were replaced
+   * (the generation moves on); fails with 503 when they do not answer.
+   */
+  async confirmStreams(): Promise<void> {
+    if (!(await this.identity.confirm())) throw new UnavailableError("the streams did not answer whether they are still the same; retry");
+  }
+
   /** Stops watching the streams; the connection stays the caller's. */
   close(): void {
     this.identity.stop();

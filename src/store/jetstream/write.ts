@@ -4,11 +4,11 @@ import { publishAtomicBatch } from "../../jetstream/batch.js";
 import { isBatchTooLarge, isKnownBatchMsgId, isMsgIdInProcess, isWrongLastSequence } from "../../jetstream/codes.js";
 import { observed } from "../../jetstream/observer.js";
 import { publish, publishHeaders } from "../../jetstream/publish.js";
-import { CATCH_UP_PAUSE_MS, type StoredMsg } from "../../jetstream/reader.js";
+import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg } from "../../jetstream/reader.js";
 import type { Event } from "../../schemas/types.js";
 import { sleep } from "../../sleep.js";
 import { Headers } from "../../subjects.js";
-import { decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "../decide.js";
+import { type ActorDecision, decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "../decide.js";
 import { type Encoded, messageId, storedEventId } from "../encode.js";
 import { serverBatchLimitError } from "../rules.js";
 import { firstAfter } from "../seq-index.js";
@@ -19,6 +19,13 @@ import type { FreshHead, Replica } from "./replica.js";
 // A write that keeps losing the expectation race to other writers of higher versions ends as a
 // conflict by itself; this bound only stops a livelock against writers that never finish.
 export const MAX_WRITE_ATTEMPTS = 10;
+// A replicated stream refuses an expectation on a subject while an earlier write to it is still
+// being stored ("wrong last sequence unknown"), and the head read back does not show that write
+// yet: asking again at once meets the same write. The write waits for it instead, with a pause
+// that starts here and doubles up to MAX_IN_FLIGHT_PAUSE_MS (jittered, so that waiting writers do
+// not ask again together), for at most the JetStream timeout in all. Waiting is not a race lost.
+const IN_FLIGHT_PAUSE_MS = 5;
+const MAX_IN_FLIGHT_PAUSE_MS = 200;
 
 export function versionHeader(version: number): Record<string, string> {
   return { [Headers.version]: String(version) };
@@ -31,7 +38,7 @@ export function versionHeader(version: number): Record<string, string> {
  */
 export function jetStreamWrite(replica: Replica): write.Write {
   return async (entries, counters, kind) => {
-    const generation = replica.generation;
+    let generation = replica.generation;
     const subjects = entries.map((e) => replica.subjects.events(e.actorId));
     const values = entries.map((e) => e.events.map((x) => x.value));
     const fresh = entries.map(() => false);
@@ -59,22 +66,39 @@ export function jetStreamWrite(replica: Replica): write.Write {
     // Set once JetStream recognised an id whose event is no longer stored (deleted or purged):
     // the new write must not be taken for that one.
     let renew = false;
-    for (let attempt = 1; ; attempt++) {
+    // Attempts lost to other writers (or to deletes), and the time spent waiting for writes in flight.
+    let lost = 0;
+    let waited = 0;
+    let pause = 0;
+    const contention = () =>
+      new UnavailableError(`${entries.map((e) => JSON.stringify(e.actorId)).join(", ")}: under heavy contention; retry`);
+    for (;;) {
       // What this replica remembers may be behind: a write that looks like a repeat is judged on the stream.
       const stale = (i: number) => !fresh[i] && values[i]![0]!.version <= heads[i]!.version;
       if (entries.some((_, i) => stale(i))) await refresh(stale);
-      const decisions = await Promise.all(
-        entries.map(async ({ actorId }, i) => {
-          const head = heads[i]!;
-          const stored = await storedVersions(replica, actorId, versionsToCompare(values[i]!, head), head, generation);
-          return {
-            actorId,
-            attemptedVersion: values[i]![0]!.version,
-            currentVersion: head.version,
-            decision: decide(values[i]!, head, stored),
-          };
-        }),
-      );
+      let decisions: ActorDecision[];
+      try {
+        decisions = await Promise.all(
+          entries.map(async ({ actorId }, i) => {
+            const head = heads[i]!;
+            const stored = await storedVersions(replica, actorId, versionsToCompare(values[i]!, head), head, generation);
+            return {
+              actorId,
+              attemptedVersion: values[i]![0]!.version,
+              currentVersion: head.version,
+              decision: decide(values[i]!, head, stored),
+            };
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof StaleIndexError)) throw err;
+        // The history below a head changed since it was read (messages deleted, the actor erased):
+        // decide again on the heads as they are now.
+        if (++lost >= MAX_WRITE_ATTEMPTS) throw contention();
+        for (const { actorId } of entries) replica.indexes.forget(actorId);
+        await refresh(() => true);
+        continue;
+      }
       const outcome = decideAll(decisions);
       // A repeat or a conflict is answered on the stream as it is now, every actor of it included.
       if (outcome.kind !== "write" && fresh.some((f) => !f)) {
@@ -83,7 +107,19 @@ export function jetStreamWrite(replica: Replica): write.Write {
       }
       const answered = answer(outcome, counters, kind);
       if (answered) return answered;
+      // Whatever the write learned (cached heads, heads read before a pause) must be of the stream
+      // as it is now: nothing awaited between this check and the publish. See StreamIdentity.
+      if (!replica.trusts(generation)) {
+        await replica.confirmStreams();
+        if (++lost >= MAX_WRITE_ATTEMPTS) throw contention();
+        if (generation !== replica.generation) {
+          generation = replica.generation;
+          await refresh(() => true);
+        }
+        continue;
+      }
       const sent: Head[] = [...heads];
+      let refused = false;
       try {
         const ids = values.map((events, i) =>
           events.map((e) => messageId(entries[i]!.actorId, e.version, e.id) + (renew ? `.${nuid.next()}` : "")),
@@ -113,7 +149,8 @@ export function jetStreamWrite(replica: Replica): write.Write {
         const idKnown = isKnownBatchMsgId(err);
         // A retry that overtook its own original on a replicated stream: the head shows the outcome soon.
         const idInProcess = isMsgIdInProcess(err);
-        if (!isWrongLastSequence(err) && !idKnown && !idInProcess) {
+        refused = isWrongLastSequence(err);
+        if (!refused && !idKnown && !idInProcess) {
           // The write may have been stored: forget what we knew so the retry re-reads.
           for (const { actorId } of entries) replica.forgetHead(actorId);
           throw toEventStoreError(replica.seen(err));
@@ -122,11 +159,19 @@ export function jetStreamWrite(replica: Replica): write.Write {
         if (idKnown) renew = true;
         counters.retries++;
       }
-      if (attempt >= MAX_WRITE_ATTEMPTS) {
-        throw new UnavailableError(`${entries.map((e) => JSON.stringify(e.actorId)).join(", ")}: under heavy contention; retry`);
-      }
       // A refused batch does not say whose expectation failed: read every head again.
       await refresh(() => true);
+      if (refused && heads.every((h, i) => h.seq === sent[i]!.seq)) {
+        // Refused, yet no head moved: another write of these actors is still being stored.
+        if (waited >= replica.timeoutMs) throw contention();
+        pause = Math.min(MAX_IN_FLIGHT_PAUSE_MS, pause === 0 ? IN_FLIGHT_PAUSE_MS : pause * 2);
+        const ms = pause * (0.5 + Math.random());
+        waited += ms;
+        await sleep(ms);
+      } else {
+        if (++lost >= MAX_WRITE_ATTEMPTS) throw contention();
+        pause = 0;
+      }
     }
   };
 }
@@ -191,14 +236,12 @@ async function storedVersions(
     return found;
   }
   const subject = replica.subjects.events(actorId);
-  return replica.withIndex(actorId, async () => {
-    const seen = new Map<number, StoredMsg>();
-    const index = await replica.indexes.upTo(replica.events, actorId, subject, head, versions[0]! - 1, seen, generation);
-    const at = firstAfter(index.versions, versions[0]! - 1);
-    let end = at;
-    while (end < index.length && index.versions[end]! <= versions.at(-1)!) end++;
-    const msgs = await replica.events.fetch(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
-    for (const msg of msgs) found.set(msg.version, { seq: msg.seq, id: storedEventId(msg.data) });
-    return found;
-  });
+  const seen = new Map<number, StoredMsg>();
+  const index = await replica.indexes.upTo(replica.events, actorId, subject, head, versions[0]! - 1, seen, generation);
+  const at = firstAfter(index.versions, versions[0]! - 1);
+  let end = at;
+  while (end < index.length && index.versions[end]! <= versions.at(-1)!) end++;
+  const msgs = await replica.events.fetch(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
+  for (const msg of msgs) found.set(msg.version, { seq: msg.seq, id: storedEventId(msg.data) });
+  return found;
 }
