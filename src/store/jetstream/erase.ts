@@ -1,7 +1,6 @@
 import { toEventStoreError, UnavailableError } from "../../errors.js";
 import { isWrongLastSequence } from "../../jetstream/codes.js";
 import { publish } from "../../jetstream/publish.js";
-import { StaleIndexError } from "../../jetstream/reader.js";
 import { eraseMessage } from "../../jetstream/streams.js";
 import type { EraseResponse } from "../../schemas/types.js";
 import { Headers } from "../../subjects.js";
@@ -44,17 +43,17 @@ export async function erase(replica: Replica, actorId: string, reason?: string):
     }
     replica.remember(actorId, { version: head.version, seq, erasedAt }, generation);
     replica.indexes.forget(actorId);
-    // Everything on the subject before the tombstone: the actor's events.
-    const events = (await seqsOf(replica, "events", subject, seq, generation)).filter((s) => s < seq);
-    const erasedEvents = await eraseAll(replica, subjects.stream, events, generation);
+    const erasedEvents = await eraseAll(replica, subjects.stream, await eventSeqsBefore(replica, subject, seq, generation), generation);
     const erasedSnapshots = await eraseSnapshots(replica, actorId, generation);
     return { actorId, version: head.version, erasedEvents, erasedSnapshots, erasedAt };
   }
 }
 
 /**
- * Deletes every snapshot of the actor, with overwriting; resolves to how many this call deleted.
- * Also what a snapshot save does that finds it raced an erase.
+ * Deletes every snapshot of the actor with overwriting, newest first (there are few: the stream
+ * keeps a bounded number per actor); resolves to how many this call deleted. Also what a snapshot
+ * save does that finds it raced an erase. It asks only for the subject's last message, which the
+ * JetStream identity may read.
  */
 export async function eraseSnapshots(replica: Replica, actorId: string, generation: number): Promise<number> {
   const subject = replica.subjects.snapshots(actorId);
@@ -64,34 +63,18 @@ export async function eraseSnapshots(replica: Replica, actorId: string, generati
       throw replica.seen(err);
     });
     if (!last) return erased;
-    try {
-      erased += await eraseAll(
-        replica,
-        replica.subjects.snapshotsStream,
-        await seqsOf(replica, "snapshots", subject, last.seq, generation),
-        generation,
-      );
-    } catch (err) {
-      // Another erase deleted the last one while this one listed them: look again.
-      if (!(err instanceof StaleIndexError)) throw err;
-    }
+    erased += await eraseAll(replica, replica.subjects.snapshotsStream, [last.seq], generation);
   }
 }
 
-/** The sequences of a subject's messages up to and including `untilSeq`, in order. */
-async function seqsOf(
-  replica: Replica,
-  stream: "events" | "snapshots",
-  subject: string,
-  untilSeq: number,
-  generation: number,
-): Promise<number[]> {
+/** The sequences of the events subject's messages before `untilSeq` (the tombstone's), in order. */
+async function eventSeqsBefore(replica: Replica, subject: string, untilSeq: number, generation: number): Promise<number[]> {
   const seqs: number[] = [];
-  await replica[stream]
+  await replica.events
     .scan(subject, 1, untilSeq, (msg) => {
-      if (msg.seq > untilSeq) return false;
+      if (msg.seq >= untilSeq) return false;
       seqs.push(msg.seq);
-      return msg.seq < untilSeq;
+      return true;
     })
     .catch((err) => {
       throw replica.seen(err);
