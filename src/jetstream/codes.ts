@@ -10,6 +10,8 @@ const Code = Object.freeze({
   /** The same refusal without the current sequence: replicated streams and atomic batches in flight. */
   WrongLastSequenceUnknown: JetStreamApiCodes.StreamWrongLastSequenceUnknown,
   StreamNotFound: JetStreamApiCodes.StreamNotFound,
+  /** A message delete of a sequence that holds no message (any more). */
+  SequenceNotFound: 10043,
   ConsumerNotFound: JetStreamApiCodes.ConsumerNotFound,
   /** A consumer of this name exists with another configuration. */
   ConsumerExists: 10148,
@@ -45,6 +47,8 @@ export const isMsgIdInProcess = (err: unknown) => hasCode(err, Code.DuplicateMes
 
 /** An atomic batch over the server's batch size limit. */
 export const isBatchTooLarge = (err: unknown) => hasCode(err, Code.AtomicPublishTooLargeBatch);
+
+export const isSequenceNotFound = (err: unknown) => hasCode(err, Code.SequenceNotFound);
 
 export const isStreamNotFound = (err: unknown) => hasCode(err, Code.StreamNotFound);
 

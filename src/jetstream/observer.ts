@@ -5,7 +5,7 @@ export type JetStreamOperation =
   | "direct_get"
   | "direct_get_batch"
   | "leader_get"
-  | "purge"
+  | "msg_delete"
   | "stream_info"
   | "consumer"
   | "other";
@@ -23,7 +23,7 @@ export function operationOf(subject: string): JetStreamOperation {
   if (!subject.startsWith("$JS.API.")) return "publish";
   if (subject.startsWith("$JS.API.DIRECT.GET.")) return "direct_get";
   if (subject.startsWith("$JS.API.STREAM.MSG.GET.")) return "leader_get";
-  if (subject.startsWith("$JS.API.STREAM.PURGE.")) return "purge";
+  if (subject.startsWith("$JS.API.STREAM.MSG.DELETE.")) return "msg_delete";
   if (subject.startsWith("$JS.API.STREAM.INFO.")) return "stream_info";
   if (subject.startsWith("$JS.API.CONSUMER.")) return "consumer";
   return "other";

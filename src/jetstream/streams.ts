@@ -1,5 +1,6 @@
 import { type ApiError, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { isSequenceNotFound } from "./codes.js";
 import { request } from "./request.js";
 import type { Requester } from "./requester.js";
 
@@ -112,11 +113,18 @@ export class StreamWatch {
   }
 }
 
-/** Removes a subject's messages from a stream, but for its last `keep`; resolves to how many went. */
-export async function purge(requester: Requester, stream: string, filter: string, keep = 0): Promise<number> {
-  const body = new TextEncoder().encode(JSON.stringify(keep > 0 ? { filter, keep } : { filter }));
-  const reply = await request(requester, `$JS.API.STREAM.PURGE.${stream}`, body);
-  const r = JSON.parse(decoder.decode(reply.data)) as { error?: ApiError; purged?: number };
-  if (r.error) throw new JetStreamApiError(r.error);
-  return r.purged ?? 0;
+/**
+ * Deletes the message at `seq` and overwrites its bytes in the store on every replica (the
+ * server's default for a message delete: random bytes in place of the record, subject included).
+ * A purge would leave them in the message blocks. Resolves to false when the message was gone.
+ */
+export async function eraseMessage(requester: Requester, stream: string, seq: number): Promise<boolean> {
+  const reply = await request(requester, `$JS.API.STREAM.MSG.DELETE.${stream}`, new TextEncoder().encode(JSON.stringify({ seq })));
+  const r = JSON.parse(decoder.decode(reply.data)) as { error?: ApiError; success?: boolean };
+  if (r.error) {
+    const err = new JetStreamApiError(r.error);
+    if (isSequenceNotFound(err)) return false;
+    throw err;
+  }
+  return r.success === true;
 }

@@ -156,7 +156,6 @@ function contractProblems(have: StreamConfig, want: NamedStreamConfig, s: Stream
   }
   // The contract's erase deletes an actor's events and snapshots.
   if (have.deny_delete) problems.push("deny_delete is set: erasing an actor needs message deletes");
-  if (have.deny_purge) problems.push("deny_purge is set: erasing an actor needs purges");
   if (have.sealed) problems.push("the stream is sealed: it takes no writes");
   if (have.mirror) problems.push("the stream is a mirror: it takes no writes");
   return problems;

@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
 import { Headers, Subjects } from "../../src/subjects.js";
+import { filesHolding, untilNoFileHolds } from "../harness/disk.js";
 import { event } from "../harness/events.js";
 import { useClusterService } from "../harness/fixture.js";
-import { withConnection } from "../harness/nats-cluster.js";
+import { type ClusterNode, withConnection } from "../harness/nats-cluster.js";
 import { request, untilAnswered } from "../harness/requests.js";
 import { startServiceProcess } from "../harness/service-process.js";
 
@@ -205,3 +207,41 @@ it("erases an actor of 1,000 events and 3 snapshots from every node of an R3 clu
     await late.stop();
   }
 }, 120_000);
+
+it("leaves no byte of the erased events and snapshots in any file of any node once the raft logs are compacted, a node down during the erase included", async () => {
+  const marker = `PII-${randomUUID()}`;
+  const kept = `KEPT-${randomUUID()}`;
+  const actorId = `person-${randomUUID()}`;
+  const other = `person-${randomUUID()}`;
+  const secret = (id: string, version: number, m: string) => event(id, version, { eventType: "Named", data: { name: `${m} Jane Doe` } });
+  await ok("eventstore.save", secret(other, 1, kept));
+  await ok("eventstore.append", { actorId, events: Array.from({ length: 300 }, (_, i) => secret(actorId, i + 1, marker)) });
+  for (const version of [298, 299, 300]) await ok("eventstore.snapshot.save", { actorId, version, state: { name: `${marker} Jane Doe` } });
+  await ok("eventstore.save", secret(other, 2, kept));
+  await f.cluster.replicasCurrent(subjects.stream);
+  await f.cluster.replicasCurrent(subjects.snapshotsStream);
+  const storeDir = (node: ClusterNode) => join(node.dir, "js");
+  for (const node of f.cluster.nodes) expect(filesHolding(storeDir(node), marker).size, node.name).toBeGreaterThan(0);
+
+  // A node that leads neither stream is down while the erase runs, and comes back right after it.
+  const leaders = [await f.cluster.leaderOf(subjects.stream), await f.cluster.leaderOf(subjects.snapshotsStream)];
+  const down = f.cluster.nodes.find((n) => !leaders.includes(n)) ?? f.cluster.nodes.find((n) => n !== leaders[0])!;
+  await f.cluster.kill(down);
+  const erased = await ok("eventstore.erase", { actorId });
+  const answered = Date.now();
+  expect(erased.body).toMatchObject({ erasedEvents: 300, erasedSnapshots: 3 });
+  await f.cluster.restart(down);
+
+  // Each node's raft logs still hold the writes until that node compacts them: nats-server does
+  // every 2 minutes plus up to 1 more (per stream, at random), so 4 minutes bound the wait here.
+  const took: Record<string, number> = {};
+  for (const node of f.cluster.nodes) {
+    const result = await untilNoFileHolds(storeDir(node), marker, 240_000 - (Date.now() - answered));
+    expect("left" in result ? Object.fromEntries(result.left) : {}, node.name).toEqual({});
+    took[node.name] = Date.now() - answered;
+  }
+  console.log(
+    `erased bytes gone from every file of every node (ms after the erase answered; ${down.name} was down): ${JSON.stringify(took)}`,
+  );
+  for (const node of f.cluster.nodes) expect(filesHolding(storeDir(node), kept).size, node.name).toBeGreaterThan(0);
+}, 400_000);

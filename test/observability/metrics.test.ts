@@ -61,9 +61,9 @@ describe("/metrics of a running service", () => {
       duplicates: d("eventstore_duplicates_total", { endpoint: "save" }),
       erasures: d("eventstore_erasures_total"),
       retries: d("eventstore_write_retries_total", { endpoint: "save" }),
-      // Four events stored (the erased actor's included) and one tombstone; the erase purges events and snapshots.
+      // Four events stored (the erased actor's included) and one tombstone; the erase deletes its one event (no snapshots).
       publishes: d("eventstore_jetstream_request_duration_seconds", { operation: "publish" }),
-      purges: d("eventstore_jetstream_request_duration_seconds", { operation: "purge" }),
+      msgDeletes: d("eventstore_jetstream_request_duration_seconds", { operation: "msg_delete" }),
       // Each of the seven saves looks the actor's head up in the version cache once.
       cacheLookups: d("eventstore_cache_hits_total", { cache: "version" }) + d("eventstore_cache_misses_total", { cache: "version" }),
     }).toEqual({
@@ -83,7 +83,7 @@ describe("/metrics of a running service", () => {
       erasures: 1,
       retries: 0,
       publishes: 5,
-      purges: 2,
+      msgDeletes: 1,
       cacheLookups: 7,
     });
     expect(after.value("eventstore_cache_entries", { cache: "version" })).toBeGreaterThanOrEqual(2);

@@ -25,7 +25,6 @@ describe("an existing stream with a setting the contract cannot live with stops 
     ["no_ack", { no_ack: true }, "no_ack is set"],
     ["a max_msg_size below what the service accepts", { max_msg_size: 2048 }, "max_msg_size is 2048"],
     ["deny_delete", { deny_delete: true }, "deny_delete is set"],
-    ["deny_purge", { deny_purge: true }, "deny_purge is set"],
     ["discard new", { discard: DiscardPolicy.New }, "discard is new"],
   ])("%s", async (_label, settings, says) => {
     const stream = await operatorStream(settings);

@@ -1,18 +1,26 @@
 import { toEventStoreError, UnavailableError } from "../../errors.js";
 import { isWrongLastSequence } from "../../jetstream/codes.js";
 import { publish } from "../../jetstream/publish.js";
-import { purge } from "../../jetstream/streams.js";
+import { eraseMessage } from "../../jetstream/streams.js";
 import type { EraseResponse } from "../../schemas/types.js";
 import { Headers } from "../../subjects.js";
 import { tombstone } from "../write.js";
 import type { Replica } from "./replica.js";
 import { MAX_WRITE_ATTEMPTS } from "./write.js";
 
+// Message deletes in flight at once. The server overwrites a message by rewriting its block (up
+// to 8 MB), one delete after another in its JetStream API queue: a few in flight hide the round
+// trips, more would only make every other API request (reads through the leader, stream info)
+// wait behind them.
+const DELETES_IN_FLIGHT = 4;
+
 /**
  * The tombstone is published with the actor's expectation before anything is deleted: a save
- * racing the erase lands before it (and goes with the rest) or meets the tombstone (410). Then the
- * subject is purged but for the tombstone, and the snapshots. A crash between the steps leaves a
- * tombstone that the next erase finds and finishes from.
+ * racing the erase lands before it (and goes with the rest) or meets the tombstone (410). Then
+ * every other message of the actor's subject, and its snapshots, are deleted one by one with
+ * overwriting: a purge would leave their bytes in the store's files. A crash at any point leaves
+ * the tombstone, which the next erase finds and finishes from; what it deleted is counted by the
+ * erase that deleted it.
  */
 export async function erase(replica: Replica, actorId: string, reason?: string): Promise<EraseResponse> {
   const generation = replica.generation;
@@ -35,8 +43,66 @@ export async function erase(replica: Replica, actorId: string, reason?: string):
     }
     replica.remember(actorId, { version: head.version, seq, erasedAt }, generation);
     replica.indexes.forget(actorId);
-    const erasedEvents = await purge(requester, subjects.stream, subject, 1);
-    const erasedSnapshots = await purge(requester, subjects.snapshotsStream, subjects.snapshots(actorId));
+    const erasedEvents = await eraseAll(replica, subjects.stream, await eventSeqsBefore(replica, subject, seq, generation), generation);
+    const erasedSnapshots = await eraseSnapshots(replica, actorId, generation);
     return { actorId, version: head.version, erasedEvents, erasedSnapshots, erasedAt };
   }
+}
+
+/**
+ * Deletes every snapshot of the actor with overwriting, newest first (there are few: the stream
+ * keeps a bounded number per actor); resolves to how many this call deleted. Also what a snapshot
+ * save does that finds it raced an erase. It asks only for the subject's last message, which the
+ * JetStream identity may read.
+ */
+export async function eraseSnapshots(replica: Replica, actorId: string, generation: number): Promise<number> {
+  const subject = replica.subjects.snapshots(actorId);
+  let erased = 0;
+  for (;;) {
+    const last = await replica.snapshots.current(subject).catch((err) => {
+      throw replica.seen(err);
+    });
+    if (!last) return erased;
+    erased += await eraseAll(replica, replica.subjects.snapshotsStream, [last.seq], generation);
+  }
+}
+
+/** The sequences of the events subject's messages before `untilSeq` (the tombstone's), in order. */
+async function eventSeqsBefore(replica: Replica, subject: string, untilSeq: number, generation: number): Promise<number[]> {
+  const seqs: number[] = [];
+  await replica.events
+    .scan(subject, 1, untilSeq, (msg) => {
+      if (msg.seq >= untilSeq) return false;
+      seqs.push(msg.seq);
+      return true;
+    })
+    .catch((err) => {
+      throw replica.seen(err);
+    });
+  checkSameStream(replica, generation);
+  return seqs;
+}
+
+/** Deletes these messages with overwriting, a few at a time; resolves to how many were still there. */
+async function eraseAll(replica: Replica, stream: string, seqs: readonly number[], generation: number): Promise<number> {
+  let next = 0;
+  let erased = 0;
+  const worker = async () => {
+    while (next < seqs.length) {
+      const seq = seqs[next++]!;
+      // A sequence means another message in a stream that was deleted and created again.
+      checkSameStream(replica, generation);
+      try {
+        if (await eraseMessage(replica.requester, stream, seq)) erased++;
+      } catch (err) {
+        throw toEventStoreError(replica.seen(err));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(DELETES_IN_FLIGHT, seqs.length) }, worker));
+  return erased;
+}
+
+function checkSameStream(replica: Replica, generation: number): void {
+  if (replica.generation !== generation) throw new UnavailableError("the stream was replaced during the erase; erase again");
 }

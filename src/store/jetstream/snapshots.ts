@@ -1,11 +1,11 @@
 import { ErasedError, UnavailableError } from "../../errors.js";
 import { isWrongLastSequence } from "../../jetstream/codes.js";
 import { publish } from "../../jetstream/publish.js";
-import { purge } from "../../jetstream/streams.js";
 import type { Snapshot, SnapshotSaveResponse } from "../../schemas/types.js";
 import { checkStoredSize, encode } from "../encode.js";
 import { snapshotAheadError } from "../rules.js";
 import { maxStoredEventBytes, type StoreCounters, type StoredSnapshot } from "../store.js";
+import { eraseSnapshots } from "./erase.js";
 import type { Replica } from "./replica.js";
 import { MAX_WRITE_ATTEMPTS, versionHeader } from "./write.js";
 
@@ -33,10 +33,11 @@ export async function saveSnapshot(
     if (newest && version < newest.version) return { actorId, version };
     try {
       await publish(replica.requester, subject, body, { lastSubjectSeq: newest?.seq ?? 0, headers: versionHeader(version) });
-      // An erase that began after the check above may have purged the snapshots before this one landed.
-      const after = await replica.freshHead(actorId, replica.generation);
+      // An erase that began after the check above may have deleted the snapshots before this one landed.
+      const generation = replica.generation;
+      const after = await replica.freshHead(actorId, generation);
       if (after.erasedAt !== undefined) {
-        await purge(replica.requester, replica.subjects.snapshotsStream, subject);
+        await eraseSnapshots(replica, actorId, generation);
         throw new ErasedError(actorId, after.erasedAt);
       }
       return { actorId, version };
