@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { type JetStreamManager, jetstreamManager, type MsgRequest } from "@nats-io/jetstream";
-import { filterSubject, type StreamEvent, type SubscribeOptions } from "../../client/subscribe.js";
+import { filterSubject, type SubscribeOptions } from "../../client/subscribe.js";
 import { Subjects } from "../../subjects.js";
 import { positionals } from "../args.js";
 import type { Command } from "../context.js";
@@ -10,9 +10,8 @@ import { Progress } from "../progress.js";
 import { plural } from "../report.js";
 
 // How long the export waits for its next message before it asks the stream whether any is left up
-// to its end: messages deleted while it runs (an erase, an operator's purge) never arrive.
+// to its end.
 const IDLE_MS = 1000;
-const IDLE = Symbol("idle");
 
 /**
  * Every stored event (of an actor type, or all), in stream order, as NDJSON: read straight from the
@@ -34,35 +33,40 @@ export const exportEvents: Command = (args, flags) => {
     const progress = new Progress(stderr, "export", sub.backlog);
     let events = 0;
     let tombstones = 0;
-    let pending: Promise<IteratorResult<StreamEvent>> | undefined;
+    let next = 1;
+    // Messages deleted after the export began never arrive: when none has come for a while and the
+    // stream holds none of the filter up to the end, the export is complete.
+    let idle = false;
+    const watchdog = setInterval(() => {
+      if (!idle) {
+        idle = true;
+        return;
+      }
+      void nothingLeft(jsm, stream, filter, next, end).then(async (done) => {
+        if (done) await sub.stop();
+      });
+    }, IDLE_MS);
     try {
-      const messages = sub[Symbol.asyncIterator]();
-      let next = 1;
-      while (next <= end) {
-        pending ??= messages.next();
-        const read = await within(pending, IDLE_MS);
-        if (read === IDLE) {
-          if (await nothingLeft(jsm, stream, filter, next, end)) break;
-          continue;
+      if (end > 0) {
+        for await (const { sequence, json } of sub) {
+          idle = false;
+          if (sequence > end) break;
+          next = sequence + 1;
+          // A tombstone is no event to import again: the export holds what is stored of live actors.
+          // An event is written as stored, byte for byte, so that import stores the very same bytes.
+          if (json !== undefined) {
+            await target.line(json);
+            events++;
+          } else {
+            tombstones++;
+          }
+          progress.tick();
+          if (next > end) break;
         }
-        pending = undefined;
-        if (read.done || read.value.sequence > end) break;
-        const { sequence, json } = read.value;
-        next = sequence + 1;
-        // A tombstone is no event to import again: the export holds what is stored of live actors.
-        // An event is written as stored, byte for byte, so that import stores the very same bytes.
-        if (json !== undefined) {
-          await target.line(json);
-          events++;
-        } else {
-          tombstones++;
-        }
-        progress.tick();
       }
     } finally {
+      clearInterval(watchdog);
       await sub.stop();
-      // Ended by stop(): what it answers now is nobody's.
-      pending?.catch(() => undefined);
       if (target !== out) await target.close();
     }
     progress.finish();
@@ -70,16 +74,6 @@ export const exportEvents: Command = (args, flags) => {
     stderr.write(`exported ${plural(events, "event")}${flags.out !== undefined ? ` to ${flags.out}` : ""}${skipped}\n`);
   };
 };
-
-/** The promise's value, or IDLE when it has none within ms. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof IDLE> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<typeof IDLE>((resolve) => (timer = setTimeout(resolve, ms, IDLE)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Whether the stream holds no message of the filter from sequence `from` to `end`: asked of the
