@@ -48,10 +48,12 @@ func WithRetry(p RetryPolicy) Option {
 	}
 }
 
-// New returns a client over nc. It chains a handler in front of nc's asynchronous error handler
-// (the previous one still runs) to learn of permission violations, which NATS reports there
-// rather than to the request: a request NATS refuses fails at once with *PermissionError instead
-// of timing out. Set the connection's own error handler before calling New.
+// New returns a client over nc. The first New on a connection chains a handler in front of nc's
+// asynchronous error handler (the previous one still runs) to learn of permission violations,
+// which NATS reports there rather than to the request: a request NATS refuses fails at once with
+// *PermissionError instead of timing out. Later clients of the same connection share that
+// handler, so New may be called as often as wanted. Set the connection's own error handler
+// before the first New on it.
 func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	if nc == nil {
 		return nil, errors.New("eventstore: New needs a NATS connection")
@@ -69,7 +71,7 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	if c.retry.InitialDelay < 0 || c.retry.MaxDelay < c.retry.InitialDelay {
 		return nil, errors.New("eventstore: retry delays must satisfy 0 <= InitialDelay <= MaxDelay")
 	}
-	c.perms = newPermissionWatcher(nc)
+	c.perms = watcherOf(nc)
 	return c, nil
 }
 
@@ -142,6 +144,11 @@ func (c *Client) Events(ctx context.Context, actorID string, opts ...EventsOptio
 				return
 			}
 			for _, raw := range page.Events {
+				// A page is read whole, but the caller's context ends the iteration between events.
+				if err := ctx.Err(); err != nil {
+					yield(Event{}, fmt.Errorf("%s: %w", SubjectEvents, context.Cause(ctx)))
+					return
+				}
 				var e Event
 				if err := json.Unmarshal(raw, &e); err != nil {
 					yield(Event{}, &Error{Code: CodeInternal, Message: fmt.Sprintf("%s: an event is not the expected JSON: %v", SubjectEvents, err)})

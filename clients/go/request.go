@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/nats-io/nats.go"
 )
@@ -83,6 +85,11 @@ func (c *Client) attempt(ctx context.Context, subject string, payload []byte, ou
 			return perm, false
 		case errors.Is(err, nats.ErrPermissionViolation):
 			return permissionError(err, subject), false
+		case errors.Is(err, nats.ErrMaxPayload):
+			// The caller's request cannot be sent at all: a 400, as the service answers for one over
+			// its own limit, never retried.
+			return &ValidationError{Message: fmt.Sprintf("%s: the request is too large: %d bytes, more than the NATS server's max_payload of %d",
+				subject, len(payload), c.nc.MaxPayload())}, false
 		case ctx.Err() != nil:
 			// The caller's own deadline or cancellation: not ours to retry.
 			return fmt.Errorf("%s: %w", subject, context.Cause(ctx)), false
@@ -163,6 +170,33 @@ type permissionWatcher struct {
 type watched struct {
 	subject string
 	cancel  context.CancelCauseFunc
+}
+
+// watchers holds the one watcher of each connection, so that every client made with New on a
+// connection shares the handler the first one chained in front of the connection's error handler
+// (a handler per New would chain without end, and keep each client's watcher for the connection's
+// lifetime). Its keys are weak: an entry does not keep its connection alive, and goes with it.
+var watchers = struct {
+	sync.Mutex
+	of map[weak.Pointer[nats.Conn]]*permissionWatcher
+}{of: map[weak.Pointer[nats.Conn]]*permissionWatcher{}}
+
+// watcherOf returns nc's permission watcher, installing it on nc's first use.
+func watcherOf(nc *nats.Conn) *permissionWatcher {
+	key := weak.Make(nc)
+	watchers.Lock()
+	defer watchers.Unlock()
+	if w, ok := watchers.of[key]; ok {
+		return w
+	}
+	w := newPermissionWatcher(nc)
+	watchers.of[key] = w
+	runtime.AddCleanup(nc, func(key weak.Pointer[nats.Conn]) {
+		watchers.Lock()
+		defer watchers.Unlock()
+		delete(watchers.of, key)
+	}, key)
+	return w
 }
 
 func newPermissionWatcher(nc *nats.Conn) *permissionWatcher {

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -29,8 +30,38 @@ type Event struct {
 	Raw json.RawMessage `json:"-"`
 }
 
-// Time parses Timestamp (RFC 3339).
-func (e *Event) Time() (time.Time, error) { return time.Parse(time.RFC3339Nano, e.Timestamp) }
+// Time parses Timestamp with ParseTimestamp.
+func (e *Event) Time() (time.Time, error) { return ParseTimestamp(e.Timestamp) }
+
+// ParseTimestamp reads an RFC 3339 date-time as the service accepts it (RFC 3339 section 5.6):
+// "T" and "Z" in either case, any number of fraction digits (kept to the nanosecond), and a
+// leap second, 23:59:60, which time.Time cannot hold: it reads as the first instant of the next
+// minute (00:00:00 of the next day in UTC), as POSIX time counts it. The text itself (Timestamp)
+// stays as stored.
+func ParseTimestamp(s string) (time.Time, error) {
+	// full-date "T" partial-time: the separator is at 10 and the seconds at 17-18.
+	b := []byte(s)
+	leap := false
+	if len(b) > 19 {
+		if b[10] == 't' {
+			b[10] = 'T'
+		}
+		if last := len(b) - 1; b[last] == 'z' {
+			b[last] = 'Z'
+		}
+		if leap = b[17] == '6' && b[18] == '0'; leap {
+			b[17], b[18] = '5', '9'
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("eventstore: %q is not an RFC 3339 date-time: %w", s, err)
+	}
+	if leap {
+		t = t.Add(time.Second)
+	}
+	return t, nil
+}
 
 // MarshalJSON returns the bytes the client sends for the event: the contract's Event without HTML
 // escaping (as JavaScript's JSON.stringify writes it), so the Go and TypeScript clients send the

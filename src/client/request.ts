@@ -1,6 +1,6 @@
 import { type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
 import { ENDPOINTS, type EndpointName, type RequestOf, type ResponseOf } from "../endpoints.js";
-import { ErrorCodes, type EventStoreError, InternalError, toEventStoreError, UnavailableError } from "../errors.js";
+import { ErrorCodes, type EventStoreError, InternalError, toEventStoreError, UnavailableError, ValidationError } from "../errors.js";
 import { traceHeaders } from "../observability/tracing.js";
 import { sleep } from "../sleep.js";
 import { errorFromReply } from "./reply-error.js";
@@ -35,6 +35,7 @@ export async function sendWithRetry<E extends EndpointName>(
   const subject = ENDPOINTS[endpoint].subject;
   // The caller's active span, if any, becomes the parent of the service's span (W3C traceparent).
   const headers = traceHeaders();
+  checkSize(nc, subject, payload.length);
   for (let attempt = 1; ; attempt++) {
     let failure: EventStoreError;
     let transient: boolean;
@@ -45,6 +46,10 @@ export async function sendWithRetry<E extends EndpointName>(
       failure = refused;
       transient = refused.code === ErrorCodes.UnavailableError;
     } catch (err) {
+      // What nats.js refuses to send (the payload with its trace headers over max_payload) is the
+      // caller's request: a 400 as well.
+      if (err instanceof natsErrors.InvalidArgumentError)
+        throw new ValidationError(`${subject}: NATS cannot send the request: ${err.message}`);
       transient = isTransient(err);
       failure = transient
         ? new UnavailableError(`${subject}: ${transientReason(err, timeoutMs)} (attempt ${attempt} of ${retry.attempts})`, {
@@ -56,6 +61,19 @@ export async function sendWithRetry<E extends EndpointName>(
     const delayMs = backoffMs(retry, attempt);
     retry.onRetry?.({ endpoint, attempt, delayMs, error: failure });
     await sleep(delayMs);
+  }
+}
+
+/**
+ * A request larger than the server's max_payload cannot be sent at all: it is the caller's request
+ * that is too large, a 400 as the service answers for one over its own limit, never retried.
+ */
+function checkSize(nc: NatsConnection, subject: string, bytes: number): void {
+  const maxPayload = nc.info?.max_payload;
+  if (maxPayload !== undefined && bytes > maxPayload) {
+    throw new ValidationError(
+      `${subject}: the request is too large: ${bytes} bytes, more than the NATS server's max_payload of ${maxPayload}`,
+    );
   }
 }
 

@@ -241,7 +241,8 @@ function checkOptions(options: SubscribeOptions): void {
   }
 }
 
-function filterSubject(subjects: Subjects, options: SubscribeOptions): string {
+/** The subject filter of what a subscription with these options reads. */
+export function filterSubject(subjects: Subjects, options: SubscribeOptions): string {
   if (options.actorId !== undefined) return subjects.events(options.actorId);
   if (options.actorType !== undefined) return subjects.eventsOfType(options.actorType);
   return subjects.eventsWildcard;

@@ -27,7 +27,7 @@ export interface Event {
    */
   actorId: string;
   /**
-   * An actor's event version.
+   * An actor's event version. Written as an integer: 1.0 or 1e0 is refused with 400.
    */
   version: number;
   data: Record<string, unknown>;
@@ -38,7 +38,7 @@ export interface Event {
     [k: string]: string;
   };
   /**
-   * RFC 3339 date-time.
+   * RFC 3339 date-time (section 5.6), exactly: T and Z in either case, an offset with its colon (+01:00), second 60 only at 23:59:60 UTC on a month's last day.
    */
   timestamp?: string;
 }
@@ -48,11 +48,11 @@ export interface AppendResponse {
    */
   actorId: string;
   /**
-   * An actor's event version.
+   * An actor's event version. Written as an integer: 1.0 or 1e0 is refused with 400.
    */
   fromVersion: number;
   /**
-   * An actor's event version.
+   * An actor's event version. Written as an integer: 1.0 or 1e0 is refused with 400.
    */
   toVersion: number;
   /**
@@ -89,7 +89,7 @@ export interface EraseResponse {
    */
   erasedSnapshots: number;
   /**
-   * RFC 3339 date-time.
+   * RFC 3339 date-time (section 5.6), exactly: T and Z in either case, an offset with its colon (+01:00), second 60 only at 23:59:60 UTC on a month's last day.
    */
   erasedAt: string;
 }
@@ -160,7 +160,7 @@ export interface SaveResponse {
    */
   actorId: string;
   /**
-   * An actor's event version.
+   * An actor's event version. Written as an integer: 1.0 or 1e0 is refused with 400.
    */
   version: number;
   /**
@@ -181,12 +181,12 @@ export interface Snapshot {
    */
   actorId: string;
   /**
-   * An actor's event version.
+   * An actor's event version. Written as an integer: 1.0 or 1e0 is refused with 400.
    */
   version: number;
   state: Record<string, unknown>;
   /**
-   * RFC 3339 date-time.
+   * RFC 3339 date-time (section 5.6), exactly: T and Z in either case, an offset with its colon (+01:00), second 60 only at 23:59:60 UTC on a month's last day.
    */
   timestamp?: string;
 }
@@ -202,12 +202,12 @@ export interface SnapshotGetResponse {
    */
   actorId: string;
   /**
-   * An actor's event version.
+   * An actor's event version. Written as an integer: 1.0 or 1e0 is refused with 400.
    */
   version: number;
   state: Record<string, unknown>;
   /**
-   * RFC 3339 date-time.
+   * RFC 3339 date-time (section 5.6), exactly: T and Z in either case, an offset with its colon (+01:00), second 60 only at 23:59:60 UTC on a month's last day.
    */
   timestamp: string;
 }
@@ -217,7 +217,7 @@ export interface SnapshotSaveResponse {
    */
   actorId: string;
   /**
-   * An actor's event version.
+   * An actor's event version. Written as an integer: 1.0 or 1e0 is refused with 400.
    */
   version: number;
 }
@@ -264,11 +264,11 @@ export interface TransactResponse {
      */
     actorId: string;
     /**
-     * An actor's event version.
+     * An actor's event version. Written as an integer: 1.0 or 1e0 is refused with 400.
      */
     fromVersion: number;
     /**
-     * An actor's event version.
+     * An actor's event version. Written as an integer: 1.0 or 1e0 is refused with 400.
      */
     toVersion: number;
     /**

@@ -64,6 +64,27 @@ describe("EventStoreClient against the service", () => {
     expect(err).toMatchObject({ code: 400, errors: [{ path: "/eventType", message: "is required" }] });
   });
 
+  it("an event over the server's max_payload throws ValidationError (400, too large), not retried", async () => {
+    const maxPayload = f.nc.info!.max_payload;
+    const retries: unknown[] = [];
+    const retrying = new EventStoreClient(f.nc, { retry: { onRetry: (r) => retries.push(r) } });
+    const actorId = newActor();
+    const big = event(actorId, 1, { pad: "x".repeat(maxPayload) });
+    for (const attempt of [
+      () => retrying.save(big),
+      () => retrying.saveJson(new TextEncoder().encode(JSON.stringify(big))),
+      () => retrying.append(actorId, [big]),
+      () => retrying.saveSnapshot({ actorId, version: 1, state: { pad: "x".repeat(maxPayload) } }),
+    ]) {
+      const err = await attempt().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect(err).toMatchObject({ code: 400 });
+      expect((err as Error).message).toMatch(new RegExp(`too large: \\d+ bytes, more than the NATS server's max_payload of ${maxPayload}`));
+    }
+    expect(retries).toEqual([]);
+    expect(await client.version(actorId)).toBe(0);
+  });
+
   it("a message the service did not write makes it answer 500, rebuilt as InternalError", async () => {
     const actorId = newActor();
     await jetstream(f.nc).publish(new Subjects("EVENTS").events(actorId), JSON.stringify(event(actorId, 1)));

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type App, startApp } from "../../src/app.js";
 import { EventStoreClient } from "../../src/client/client.js";
 import { loadConfig } from "../../src/config.js";
+import { ValidationError } from "../../src/errors.js";
 import { createLogger } from "../../src/logger.js";
 import { tracingConfigured } from "../../src/observability/environment.js";
 import { instruments } from "../../src/observability/observers.js";
@@ -91,6 +92,24 @@ describe("tracing", () => {
     expect(served[1]!.attributes["error.type"]).toBe("409");
     // A refusal is an answer as designed, not a failure of the service.
     expect(served[1]!.status.code).not.toBe(SpanStatusCode.ERROR);
+  });
+
+  it("refuses a request that fits max_payload only without its trace headers as ValidationError (400)", async () => {
+    const client = new EventStoreClient(nc);
+    const actorId = `order-${randomUUID()}`;
+    const head = JSON.stringify(event(actorId, 1, { data: { pad: "" } }));
+    // 10 bytes under max_payload: sent bare it is the service's to refuse (too large for its limit)
+    const json = head.replace('"pad":""', `"pad":"${"x".repeat(nc.info!.max_payload - 10 - head.length)}"`);
+    const bytes = new TextEncoder().encode(json);
+    expect(bytes.length).toBe(nc.info!.max_payload - 10);
+    const err = await trace.getTracer("test").startActiveSpan("caller", async (span) => {
+      const e = await client.saveJson(bytes).catch((x: unknown) => x);
+      span.end();
+      return e;
+    });
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err).toMatchObject({ code: 400 });
+    expect((err as Error).message).toContain("max_payload");
   });
 
   it("starts a new trace for a request without traceparent, and traces nothing outside requests", async () => {

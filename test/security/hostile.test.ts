@@ -160,6 +160,22 @@ describe("hostile requests", () => {
     });
   });
 
+  it("refuses a valid request behind a UTF-8 byte order mark on every endpoint, storing nothing", async () => {
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf]);
+    for (const endpoint of ENDPOINTS) {
+      const [valid] = fc.sample(
+        validRequest(
+          endpoint,
+          legalActorId.map((a) => `${a}-${randomUUID()}`),
+        ),
+        { seed: SEED, numRuns: 1 },
+      );
+      const body = new TextEncoder().encode(toJson(valid!));
+      const message = expectRefused(await send(endpoint, SUBJECTS[endpoint], new Uint8Array([...bom, ...body])), endpoint);
+      expect(message, endpoint).toContain("byte order mark");
+    }
+  });
+
   describe("nesting and size at the extremes", () => {
     const depth = (n: number, open: string, close: string, leaf = "1") => open.repeat(n) + leaf + close.repeat(n);
 

@@ -73,9 +73,20 @@ export const legalObject = tree as fc.Arbitrary<Obj>;
 
 const legalMetadata = fc.uniqueArray(fc.tuple(dataKey, legalString(0, 12)), { maxLength: 3, selector: ([k]) => k }).map((m) => new Obj(m));
 
-const legalTimestamp = fc
-  .date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59Z"), noInvalidDate: true })
-  .map((d) => d.toISOString());
+// Every RFC 3339 date-time is legal, beyond what toISOString writes: lowercase "t" and "z", offsets,
+// long fractions, and leap seconds (23:59:60 in UTC on a month's last day).
+const legalTimestamp = fc.oneof(
+  fc
+    .date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59Z"), noInvalidDate: true })
+    .map((d) => d.toISOString()),
+  fc.constantFrom(
+    "2016-12-31T23:59:60Z",
+    "2016-12-31T15:59:60.5-08:00",
+    "2024-01-01t10:00:00z",
+    "2024-01-01T10:00:00.123456789012+05:30",
+    "0000-01-01T00:00:00Z",
+  ),
+);
 
 export const legalActorId = legalString(1, 40);
 
@@ -301,6 +312,12 @@ function badValue(kind: Kind, actorId: string): fc.Arbitrary<Bad> {
     case "version":
       return fc.oneof(
         bad("wrong type", ["1", true, null, [], [1], new Obj([]), 1.5, new Raw("1e-7")]),
+        // the integer as JSON.parse sees it, but not written as one: readers with integer types cannot read it
+        bad(
+          "not an integer literal",
+          [new Raw("1.0"), new Raw("2e0"), new Raw("1E0"), new Raw("10e-1"), new Raw("1.000")],
+          /written as an integer/,
+        ),
         bad("out of range", [
           0,
           -1,
@@ -316,11 +333,13 @@ function badValue(kind: Kind, actorId: string): fc.Arbitrary<Bad> {
     case "fromVersion":
       return fc.oneof(
         bad("wrong type", ["0", true, null, [], new Obj([]), 0.5]),
+        bad("not an integer literal", [new Raw("0.0"), new Raw("0e0"), new Raw("1.0")], /written as an integer/),
         bad("out of range", [-1, 9007199254740992, new Raw("9007199254740993"), new Raw("1e400"), new Raw("-1e400")]),
       );
     case "limit":
       return fc.oneof(
         bad("wrong type", ["10", true, null, [], new Obj([]), 1.5]),
+        bad("not an integer literal", [new Raw("10.0"), new Raw("1e1"), new Raw("1E+1")], /written as an integer/),
         bad("out of range", [0, -1, 10_001, 1_000_000, new Raw("9007199254740993"), new Raw("1e400")]),
       );
     case "object":
@@ -357,6 +376,11 @@ function badValue(kind: Kind, actorId: string): fc.Arbitrary<Bad> {
           "2024-02-30T00:00:00Z",
           "2024-01-01T25:00:00Z",
           "2024-01-01 00:00:00Z ",
+          // looser forms that ajv-formats' date-time takes, none of them RFC 3339
+          "2024-01-01 10:00:00Z",
+          "2024-01-01T10:00:00+0100",
+          "2024-01-01T10:00:00+01",
+          "2016-12-30T23:59:60Z",
           "\u0662\u0660\u0662\u0664-01-01T00:00:00Z",
         ]),
         bad("too long", [`2024-01-01T00:00:00.${"0".repeat(60)}Z`]),

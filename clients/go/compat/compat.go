@@ -136,7 +136,7 @@ func (s *EventStore) GetLatestSnapshot(actorID string) (*ActorSnapshot, error) {
 		return nil, fmt.Errorf("compat: the snapshot state of %q: %w", actorID, err)
 	}
 	if snap.Timestamp != "" {
-		if out.Timestamp, err = time.Parse(time.RFC3339Nano, snap.Timestamp); err != nil {
+		if out.Timestamp, err = eventstore.ParseTimestamp(snap.Timestamp); err != nil {
 			return nil, fmt.Errorf("compat: the snapshot timestamp of %q: %w", actorID, err)
 		}
 	}

@@ -1,13 +1,16 @@
 package compat_test
 
 import (
+	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
+	eventstore "github.com/nats-eventstore/nats-eventstore/clients/go"
 	"github.com/nats-eventstore/nats-eventstore/clients/go/compat"
 	"github.com/nats-eventstore/nats-eventstore/clients/go/internal/testenv"
 	"github.com/nats-io/nats.go"
@@ -169,5 +172,56 @@ func TestSnapshots(t *testing.T) {
 	after, err := s.GetEvents(actor, snap.Version)
 	if err != nil || len(after) != 0 {
 		t.Fatalf("events after the snapshot: %v, %v", after, err)
+	}
+}
+
+// Every timestamp the service accepts reads back, leap seconds and lowercase "t"/"z" included:
+// one such event used to fail GetEvents for the whole actor.
+func TestReadsEveryAcceptedTimestamp(t *testing.T) {
+	nc, err := nats.Connect(env.URL, nats.UserInfo(testenv.ServiceUser, testenv.ServicePassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	c, err := eventstore.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := compat.FromClient(c)
+	ctx := context.Background()
+	actor := "clock-" + uid()
+	want := map[string]time.Time{
+		"2016-12-31T23:59:60Z":              time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC),
+		"2024-01-01t10:00:00z":              time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC),
+		"2015-06-30T16:59:60.5-07:00":       time.Date(2015, 7, 1, 0, 0, 0, 5e8, time.UTC),
+		"2024-01-01T10:00:00.123456789012Z": time.Date(2024, 1, 1, 10, 0, 0, 123456789, time.UTC),
+	}
+	var version int64
+	for text := range want {
+		version++
+		e := eventstore.Event{ID: uid(), EventType: "Ticked", ActorID: actor, Version: version, Data: json.RawMessage(`{}`), Timestamp: text}
+		if _, err := c.Save(ctx, e); err != nil {
+			t.Fatalf("save at %s: %v", text, err)
+		}
+		if err := c.SaveSnapshot(ctx, eventstore.Snapshot{ActorID: actor, Version: version, State: json.RawMessage(`{}`), Timestamp: text}); err != nil {
+			t.Fatalf("snapshot at %s: %v", text, err)
+		}
+		snap, err := s.GetLatestSnapshot(actor)
+		if err != nil || !snap.Timestamp.Equal(want[text]) {
+			t.Fatalf("snapshot at %s: %+v, %v; want %v", text, snap, err, want[text])
+		}
+	}
+	events, err := s.GetEvents(actor, 0)
+	if err != nil || len(events) != len(want) {
+		t.Fatalf("GetEvents: %d events, %v", len(events), err)
+	}
+	stored, err := c.EventList(ctx, actor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range events {
+		if text := stored[i].Timestamp; !e.Timestamp.Equal(want[text]) {
+			t.Errorf("event %d at %s read as %v, want %v", e.Version, text, e.Timestamp, want[text])
+		}
 	}
 }
