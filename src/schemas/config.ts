@@ -61,10 +61,6 @@ export type Environment = ConnectionEnvironment & {
    */
   NATS_CONNECT_TIMEOUT_MS: number;
   /**
-   * Prefix of the service's reply subjects, so that its permissions need not cover every inbox (`_INBOX_eventstore` with deploy/permissions.conf).
-   */
-  NATS_INBOX_PREFIX: string;
-  /**
    * Creds file of a second connection that uses JetStream, so that the one taking requests may publish only to callers' inboxes (docs/security.md). Without any NATS_JETSTREAM_ variable one connection does both; TLS settings are shared.
    */
   NATS_JETSTREAM_CREDS?: string;
@@ -130,4 +126,8 @@ export interface ConnectionEnvironment {
    * Key file of NATS_TLS_CERT.
    */
   NATS_TLS_KEY?: string;
+  /**
+   * Prefix of this process's reply subjects (its inboxes), so that its permissions need cover only its own. deploy/permissions.conf gives each role its own: `_INBOX_eventstore` for the service (JetStream answers arrive on `<prefix>.js.<random>`, the other replicas' on `<prefix>.replicas.<random>`), `_INBOX_writer`, `_INBOX_reader`, `_INBOX_eraser` and `_INBOX_projector` for the callers and the CLI.
+   */
+  NATS_INBOX_PREFIX: string;
 }

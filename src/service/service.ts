@@ -85,7 +85,7 @@ export async function startService({ nc, store, config, subjects, log, observer 
   const schemas = loadSchemas();
 
   // Requests reach the library, its $SRV handlers included, only through the reply guard.
-  const service = await new Svcm(replyGuardedConnection(nc, subjects, log)).add({
+  const service = await new Svcm(replyGuardedConnection(nc, subjects, config.inboxPrefix, log)).add({
     name: "eventstore",
     version: config.version,
     description: DESCRIPTION,

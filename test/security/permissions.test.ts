@@ -11,7 +11,7 @@ import { runCli } from "../cli/run-cli.js";
 import { METRICS_ENV, metricsPort, Scrape } from "../harness/metrics.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
-import { rolePasswords } from "../harness/role-passwords.js";
+import { ROLE_INBOX_PREFIX, rolePasswords } from "../harness/role-passwords.js";
 import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
 // The service runs with its two identities of deploy/permissions.conf, holding exactly
@@ -39,7 +39,9 @@ async function serverWith(permissionsText: string): Promise<NatsServer & { log: 
   return Object.assign(server, { log: () => log });
 }
 
-const as = (server: NatsServer, user: keyof typeof passwords) => connect({ servers: server.url, user, pass: passwords[user] });
+/** A connection as one of the file's users; a caller role with its own inbox prefix, as the file requires. */
+const as = (server: { url: string }, user: keyof typeof passwords) =>
+  connect({ servers: server.url, user, pass: passwords[user], inboxPrefix: ROLE_INBOX_PREFIX[user] });
 
 const IDENTITIES = {
   NATS_USER: "eventstore",
@@ -504,5 +506,76 @@ describe("the projector role", () => {
       await admin.close();
       await server.stop();
     }
+  });
+});
+
+/** The caller roles, and a CLI command each may run (the projector's needs the stream, which it may read). */
+const CALLER_ROLES: { user: keyof typeof passwords; command: (actorId: string) => string[] }[] = [
+  {
+    user: "eventstore-writer",
+    command: (actorId) => ["save", JSON.stringify({ id: randomUUID(), eventType: "T", actorId, version: 1, data: {} })],
+  },
+  { user: "eventstore-reader", command: (actorId) => ["events", actorId] },
+  { user: "eventstore-eraser", command: (actorId) => ["erase", actorId, "--yes"] },
+  { user: "eventstore-projector", command: () => ["projections", "ls", "--stream", "EVENTS"] },
+];
+
+/** Whether the server refuses nc a subscription: it answers the SUB before the PONG of the flush after it. */
+async function subscriptionRefused(nc: NatsConnection, subject: string): Promise<boolean> {
+  const sub = nc.subscribe(subject);
+  await nc.flush();
+  if (!sub.isClosed()) {
+    sub.unsubscribe();
+    return false;
+  }
+  return (await sub.closed) instanceof errors.PermissionViolationError;
+}
+
+describe("each caller role has inboxes of its own", () => {
+  const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
+  let server: NatsServer & { log: () => string };
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    server = await serverWith(shipped);
+    service = await startService(server);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await server?.stop();
+  });
+
+  it.each(CALLER_ROLES)("$user subscribes to its own inboxes only, and the CLI works through them with NATS_INBOX_PREFIX", async ({
+    user,
+    command,
+  }) => {
+    const own = ROLE_INBOX_PREFIX[user]!;
+    const others = ["_INBOX", "_INBOX_eventstore", ...Object.values(ROLE_INBOX_PREFIX).filter((p) => p !== own)];
+    const nc = await as(server, user);
+    try {
+      for (const prefix of others) expect(await subscriptionRefused(nc, `${prefix}.>`), prefix).toBe(true);
+      // Nor any part of the service's: neither its JetStream answers nor the replicas'.
+      expect(await subscriptionRefused(nc, "_INBOX_eventstore.js.>")).toBe(true);
+      expect(await subscriptionRefused(nc, "_INBOX_eventstore.replicas.>")).toBe(true);
+      expect(await subscriptionRefused(nc, `${own}.>`)).toBe(false);
+    } finally {
+      await nc.close();
+    }
+
+    const env = { NATS_URL: server.url, NATS_USER: user, NATS_PASSWORD: passwords[user] };
+    const actorId = `order-${randomUUID()}`;
+    const writer = await as(server, "eventstore-writer");
+    try {
+      await call(writer, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version: 1, data: {} });
+    } finally {
+      await writer.close();
+    }
+    const args = [...command(`${actorId}${user === "eventstore-writer" ? "-new" : ""}`), "--timeout", "3000"];
+    const ok = await runCli(args, { env: { ...env, NATS_INBOX_PREFIX: own } });
+    expect(ok.code, ok.stderr).toBe(0);
+    // The default inbox prefix is another role's business: the server refuses the CLI's subscription.
+    const refused = await runCli(args, { env });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/(NATS refused the subscription to |Permissions Violation for Subscription to ")_INBOX\./);
   });
 });
