@@ -9,6 +9,7 @@ import { EventStoreClient } from "../../src/client/client.js";
 import { PermissionError } from "../../src/errors.js";
 import { runCli } from "../cli/run-cli.js";
 import { METRICS_ENV, metricsPort, Scrape } from "../harness/metrics.js";
+import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { ROLE_INBOX_PREFIX, rolePasswords } from "../harness/role-passwords.js";
@@ -28,11 +29,9 @@ const passwords = rolePasswords();
  * plus one unrestricted admin user for the test's own checks.
  */
 async function serverWith(permissionsText: string): Promise<NatsServer & { log: () => string }> {
-  const withAdmin = permissionsText.replace(/^(\s*users: \[\n)/m, `$1    { user: admin, password: "${passwords.admin}" }\n`);
-  expect(withAdmin).not.toBe(permissionsText);
   // nats-server resolves an include against the directory of the including file.
   const serverDir = mkdtempSync(join(tmpdir(), "es-nats-"));
-  writeFileSync(join(serverDir, "permissions.conf"), withAdmin);
+  writeFileSync(join(serverDir, "permissions.conf"), withAdmin(permissionsText));
   const server = await startNatsServer({ dir: serverDir, config: "include permissions.conf" });
   let log = "";
   server.process.stderr?.on("data", (d: Buffer) => (log += d.toString()));
@@ -40,6 +39,21 @@ async function serverWith(permissionsText: string): Promise<NatsServer & { log: 
 }
 
 /** A connection as one of the file's users; a caller role with its own inbox prefix, as the file requires. */
+/** permissionsText plus one unrestricted admin user. */
+function withAdmin(permissionsText: string): string {
+  const text = permissionsText.replace(/^(\s*users: \[\n)/m, `$1    { user: admin, password: "${passwords.admin}" }\n`);
+  expect(text).not.toBe(permissionsText);
+  return text;
+}
+
+/** A 3-node cluster whose nodes include permissionsText plus an admin, and everything its nodes logged. */
+async function clusterWith(permissionsText: string): Promise<{ cluster: NatsCluster; log: () => string }> {
+  const cluster = await startNatsCluster(3, { include: withAdmin(permissionsText), user: { user: "admin", pass: passwords.admin } });
+  let log = "";
+  for (const node of cluster.nodes) node.server?.process.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  return { cluster, log: () => log };
+}
+
 const as = (server: { url: string }, user: keyof typeof passwords) =>
   connect({ servers: server.url, user, pass: passwords[user], inboxPrefix: ROLE_INBOX_PREFIX[user] });
 
@@ -50,8 +64,8 @@ const IDENTITIES = {
   NATS_JETSTREAM_PASSWORD: passwords["eventstore-jetstream"],
 };
 
-function startService(server: NatsServer): Promise<ServiceProcess> {
-  return startServiceProcess(server.url, { ...SERVICE_ENV, ...IDENTITIES });
+function startService(server: { url: string }, env: Record<string, string> = {}): Promise<ServiceProcess> {
+  return startServiceProcess(server.url, { ...SERVICE_ENV, ...IDENTITIES, ...env });
 }
 
 /** Both streams gone, or both present with settings the service must update (direct gets off, another snapshot bound). */
@@ -72,9 +86,9 @@ async function prepareStreams(admin: NatsConnection, state: "absent" | "stale"):
 
 /**
  * Every endpoint and $SRV verb once, as a writer would use them (and erase as the eraser, the one
- * role that may); the first failure, or undefined.
+ * role that may, and reads as the reader: each role's inboxes get answers); the first failure, or undefined.
  */
-async function exercise(nc: NatsConnection, eraser: NatsConnection): Promise<string | undefined> {
+async function exercise(nc: NatsConnection, eraser: NatsConnection, reader: NatsConnection): Promise<string | undefined> {
   const actorId = `order-${randomUUID()}`;
   const event = (version: number) => ({ id: randomUUID(), eventType: "OrderPlaced", actorId, version, data: { n: version } });
   // Long enough for a read through a consumer.
@@ -87,6 +101,7 @@ async function exercise(nc: NatsConnection, eraser: NatsConnection): Promise<str
     ["append a long history", () => call(nc, "eventstore.append", { actorId, events: longHistory })],
     ["events of a long history (through a consumer)", () => call(nc, "eventstore.events", { actorId })],
     ["version", () => call(nc, "eventstore.version", { actorId })],
+    ["events as the reader", () => call(reader, "eventstore.events", { actorId })],
     ["snapshot_save", () => call(nc, "eventstore.snapshot.save", { actorId, version: 4, state: { n: 4 } })],
     ["snapshot_get", () => call(nc, "eventstore.snapshot.get", { actorId })],
     ["transact", () => call(nc, "eventstore.transact", { appends: [{ actorId, events: [event(255)] }] })],
@@ -140,12 +155,17 @@ async function call(nc: NatsConnection, subject: string, body: unknown, expected
  * Starts the service on streams in the given state, then a second replica, which must see the
  * first, and exercises them; the first failure, or undefined.
  */
-async function run(server: NatsServer, admin: NatsConnection, state: "absent" | "stale"): Promise<string | undefined> {
+async function run(
+  server: { url: string },
+  admin: NatsConnection,
+  state: "absent" | "stale",
+  env: Record<string, string> = {},
+): Promise<string | undefined> {
   await prepareStreams(admin, state);
   const replicas: ServiceProcess[] = [];
   try {
     try {
-      for (let i = 0; i < 2; i++) replicas.push(await startService(server));
+      for (let i = 0; i < 2; i++) replicas.push(await startService(server, env));
     } catch (err) {
       return `start: ${(err as Error).message}`;
     }
@@ -153,7 +173,8 @@ async function run(server: NatsServer, admin: NatsConnection, state: "absent" | 
     if (seen !== 1) return `the second replica saw ${String(seen)} replicas serving, not the first one`;
     const writer = await as(server, "eventstore-writer");
     const eraser = await as(server, "eventstore-eraser");
-    const failed = await exercise(writer, eraser).finally(() => Promise.all([writer.close(), eraser.close()]));
+    const reader = await as(server, "eventstore-reader");
+    const failed = await exercise(writer, eraser, reader).finally(() => Promise.all([writer.close(), eraser.close(), reader.close()]));
     return failed ?? (await projectionLagScraped(admin, replicas[0]!));
   } finally {
     for (const r of replicas) await r.stop();
@@ -195,8 +216,9 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
     try {
       const writer = await as(server, "eventstore-writer");
       const eraser = await as(server, "eventstore-eraser");
+      const reader = await as(server, "eventstore-reader");
       try {
-        expect(await exercise(writer, eraser)).toBeUndefined();
+        expect(await exercise(writer, eraser, reader)).toBeUndefined();
         await expectRefused(
           writer.request("eventstore.erase", JSON.stringify({ actorId: "order-1" }), { timeout: 3000 }),
           "eventstore.erase",
@@ -208,6 +230,7 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
       } finally {
         await writer.close();
         await eraser.close();
+        await reader.close();
       }
     } finally {
       await service.stop();
@@ -296,30 +319,44 @@ describe("a permission NATS refuses a caller", () => {
   });
 });
 
+interface Grant {
+  line: number;
+  role: string;
+  grant: string;
+  /** Marked as needed by replicated streams only: on a single node it cannot be proven needed. */
+  replicatedOnly: boolean;
+}
+
 /** The lines of a role that grant something: each allowed subject. */
-function roleGrants(text: string, role: string): { line: number; role: string; grant: string }[] {
+function roleGrants(text: string, role: string): Grant[] {
   const lines = text.split("\n");
-  const grants: { line: number; role: string; grant: string }[] = [];
+  const grants: Grant[] = [];
   const start = lines.findIndex((l) => l.trim() === `${role}: {`);
   const indent = lines[start]!.indexOf("E");
   const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
   for (let i = start + 1; i < end; i++) {
     const grant = lines[i]!.trim();
-    // A grant only a replicated stream needs cannot be proven needed on this single node.
-    if (lines[i - 1]!.includes("Replicated streams only")) continue;
-    if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, role, grant });
+    const replicatedOnly = lines[i - 1]!.includes("Replicated streams only");
+    if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, role, grant, replicatedOnly });
   }
   return grants;
 }
 
 /** The grants of the service's two roles. */
-function serviceGrants(text: string): { line: number; role: string; grant: string }[] {
+function serviceGrants(text: string): Grant[] {
   return ["EVENTSTORE_SERVICE", "EVENTSTORE_JETSTREAM"].flatMap((role) => roleGrants(text, role));
+}
+
+/** The shipped file with one grant replaced by one that grants nothing (an allow list left empty would mean no restriction). */
+function without(text: string, { line }: Grant): string {
+  const lines = text.split("\n");
+  lines[line] = lines[line]!.replace(/"[^"]+"/, '"nothing.granted"');
+  return lines.join("\n");
 }
 
 describe("every grant of the service's two roles is needed", () => {
   const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
-  const grants = serviceGrants(shipped);
+  const grants = serviceGrants(shipped).filter((g) => !g.replicatedOnly);
 
   it("finds the service's grants in the shipped file, and no allow_responses", () => {
     expect(grants.length).toBeGreaterThanOrEqual(25);
@@ -329,11 +366,8 @@ describe("every grant of the service's two roles is needed", () => {
     expect(shipped).not.toMatch(/^\s*allow_responses/m);
   });
 
-  it.each(grants)("without $grant of $role the service fails", async ({ line }) => {
-    const lines = shipped.split("\n");
-    // Replaced rather than removed: nats-server reads an allow list left empty as no restriction at all.
-    lines[line] = lines[line]!.replace(/"[^"]+"/, '"nothing.granted"');
-    const server = await serverWith(lines.join("\n"));
+  it.each(grants)("without $grant of $role the service fails", async (grant) => {
+    const server = await serverWith(without(shipped, grant));
     const admin = await as(server, "admin");
     try {
       const failure = (await run(server, admin, "absent")) ?? (await run(server, admin, "stale"));
@@ -495,10 +529,8 @@ describe("the projector role", () => {
     expect(grants.map((g) => g.grant)).toContain('"$JS.API.CONSUMER.RESET.EVENTS.*"');
   });
 
-  it.each(grants)("without $grant the projection's life fails", async ({ line }) => {
-    const lines = shipped.split("\n");
-    lines[line] = lines[line]!.replace(/"[^"]+"/, '"nothing.granted"');
-    const server = await serverWith(lines.join("\n"));
+  it.each(grants)("without $grant the projection's life fails", async (grant) => {
+    const server = await serverWith(without(shipped, grant));
     const admin = await as(server, "admin");
     try {
       expect(await projectorExercise(server, admin)).toBeDefined();
@@ -577,5 +609,42 @@ describe("each caller role has inboxes of its own", () => {
     const refused = await runCli(args, { env });
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/(NATS refused the subscription to |Permissions Violation for Subscription to ")_INBOX\./);
+  });
+});
+
+// On a replicated stream the service reads what must include every acknowledged write from the
+// stream leader ($JS.API.STREAM.MSG.GET), for the events and the snapshots stream alike.
+describe("on a 3-node cluster (EVENTSTORE_REPLICAS=3), with exactly the shipped file", () => {
+  const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
+  const REPLICATED = { EVENTSTORE_REPLICAS: "3" };
+
+  /** The service's run on a cluster whose nodes include permissionsText: the first failure, or undefined, and the nodes' log. */
+  async function runOnCluster(permissionsText: string): Promise<{ failure: string | undefined; log: string }> {
+    const { cluster, log } = await clusterWith(permissionsText);
+    const target = { url: cluster.urls };
+    const admin = await as(target, "admin");
+    try {
+      const failure = (await run(target, admin, "absent", REPLICATED)) ?? (await run(target, admin, "stale", REPLICATED));
+      return { failure, log: log() };
+    } finally {
+      await admin.close();
+      await cluster.stop();
+    }
+  }
+
+  it("creates its streams, serves every endpoint and $SRV verb, and trips no permission", async () => {
+    const { failure, log } = await runOnCluster(shipped);
+    expect(failure).toBeUndefined();
+    expect(log).not.toMatch(/violation/i);
+  });
+
+  const replicatedOnly = serviceGrants(shipped).filter((g) => g.replicatedOnly);
+
+  it("finds the grants marked for replicated streams", () => {
+    expect(replicatedOnly.map((g) => g.grant)).toEqual(['"$JS.API.STREAM.MSG.GET.EVENTS"', '"$JS.API.STREAM.MSG.GET.EVENTS_SNAPSHOTS"']);
+  });
+
+  it.each(replicatedOnly)("without $grant the service fails", async (grant) => {
+    expect((await runOnCluster(without(shipped, grant))).failure).toBeDefined();
   });
 });
