@@ -1,10 +1,4 @@
-import {
-  type ConnectionOptions,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  type Subscription,
-} from "@nats-io/transport-node";
+import type { ConnectionOptions, Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { randomToken } from "../nats/inbox.js";
 import { type JetStreamObserver, observed, operationOf } from "./observer.js";
 

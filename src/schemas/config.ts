@@ -53,6 +53,10 @@ export type Environment = ConnectionEnvironment & {
    */
   EVENTSTORE_METRICS_PORT?: number;
   /**
+   * Address the metrics listener binds: loopback by default, since /metrics, /healthz and /readyz answer anyone who reaches them (no authentication). `0.0.0.0` or `::` for every interface, as a Prometheus in another container needs.
+   */
+  EVENTSTORE_METRICS_HOST: string;
+  /**
    * Least severe log level written.
    */
   LOG_LEVEL: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";

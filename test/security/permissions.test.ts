@@ -311,7 +311,12 @@ describe("a permission NATS refuses a caller", () => {
   it("makes the CLI exit 1 with the reason", async () => {
     const event = JSON.stringify({ id: randomUUID(), eventType: "T", actorId: "order-1", version: 1, data: {} });
     const r = await runCli(["save", event, "--timeout", "3000"], {
-      env: { NATS_URL: server.url, NATS_USER: "eventstore-reader", NATS_PASSWORD: passwords["eventstore-reader"] },
+      env: {
+        NATS_URL: server.url,
+        NATS_USER: "eventstore-reader",
+        NATS_PASSWORD: passwords["eventstore-reader"],
+        NATS_INBOX_PREFIX: ROLE_INBOX_PREFIX["eventstore-reader"]!,
+      },
     });
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain("NATS refused the publish to eventstore.save");
@@ -361,7 +366,9 @@ describe("every grant of the service's two roles is needed", () => {
   it("finds the service's grants in the shipped file, and no allow_responses", () => {
     expect(grants.length).toBeGreaterThanOrEqual(25);
     expect(grants).toContainEqual(expect.objectContaining({ role: "EVENTSTORE_JETSTREAM", grant: '"EVENTS.events.>"' }));
-    expect(grants).toContainEqual(expect.objectContaining({ role: "EVENTSTORE_SERVICE", grant: '"_INBOX.>"' }));
+    expect(grants).toContainEqual(expect.objectContaining({ role: "EVENTSTORE_SERVICE", grant: '"_INBOX_writer.>"' }));
+    // Not the JetStream inboxes: a reply there would pass for JetStream's answer.
+    expect(grants.filter((g) => g.role === "EVENTSTORE_SERVICE").map((g) => g.grant)).not.toContain('"_INBOX_eventstore.>"');
     // allow_responses lets a request's reply subject name any subject, the stream's and $JS.API's included.
     expect(shipped).not.toMatch(/^\s*allow_responses/m);
   });
@@ -577,39 +584,39 @@ describe("each caller role has inboxes of its own", () => {
     await server?.stop();
   });
 
-  it.each(CALLER_ROLES)("$user subscribes to its own inboxes only, and the CLI works through them with NATS_INBOX_PREFIX", async ({
-    user,
-    command,
-  }) => {
-    const own = ROLE_INBOX_PREFIX[user]!;
-    const others = ["_INBOX", "_INBOX_eventstore", ...Object.values(ROLE_INBOX_PREFIX).filter((p) => p !== own)];
-    const nc = await as(server, user);
-    try {
-      for (const prefix of others) expect(await subscriptionRefused(nc, `${prefix}.>`), prefix).toBe(true);
-      // Nor any part of the service's: neither its JetStream answers nor the replicas'.
-      expect(await subscriptionRefused(nc, "_INBOX_eventstore.js.>")).toBe(true);
-      expect(await subscriptionRefused(nc, "_INBOX_eventstore.replicas.>")).toBe(true);
-      expect(await subscriptionRefused(nc, `${own}.>`)).toBe(false);
-    } finally {
-      await nc.close();
-    }
+  it.each(CALLER_ROLES)(
+    "$user subscribes to its own inboxes only, and the CLI works through them with NATS_INBOX_PREFIX",
+    async ({ user, command }) => {
+      const own = ROLE_INBOX_PREFIX[user]!;
+      const others = ["_INBOX", "_INBOX_eventstore", ...Object.values(ROLE_INBOX_PREFIX).filter((p) => p !== own)];
+      const nc = await as(server, user);
+      try {
+        for (const prefix of others) expect(await subscriptionRefused(nc, `${prefix}.>`), prefix).toBe(true);
+        // Nor any part of the service's: neither its JetStream answers nor the replicas'.
+        expect(await subscriptionRefused(nc, "_INBOX_eventstore.js.>")).toBe(true);
+        expect(await subscriptionRefused(nc, "_INBOX_eventstore.replicas.>")).toBe(true);
+        expect(await subscriptionRefused(nc, `${own}.>`)).toBe(false);
+      } finally {
+        await nc.close();
+      }
 
-    const env = { NATS_URL: server.url, NATS_USER: user, NATS_PASSWORD: passwords[user] };
-    const actorId = `order-${randomUUID()}`;
-    const writer = await as(server, "eventstore-writer");
-    try {
-      await call(writer, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version: 1, data: {} });
-    } finally {
-      await writer.close();
-    }
-    const args = [...command(`${actorId}${user === "eventstore-writer" ? "-new" : ""}`), "--timeout", "3000"];
-    const ok = await runCli(args, { env: { ...env, NATS_INBOX_PREFIX: own } });
-    expect(ok.code, ok.stderr).toBe(0);
-    // The default inbox prefix is another role's business: the server refuses the CLI's subscription.
-    const refused = await runCli(args, { env });
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/(NATS refused the subscription to |Permissions Violation for Subscription to ")_INBOX\./);
-  });
+      const env = { NATS_URL: server.url, NATS_USER: user, NATS_PASSWORD: passwords[user] };
+      const actorId = `order-${randomUUID()}`;
+      const writer = await as(server, "eventstore-writer");
+      try {
+        await call(writer, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version: 1, data: {} });
+      } finally {
+        await writer.close();
+      }
+      const args = [...command(`${actorId}${user === "eventstore-writer" ? "-new" : ""}`), "--timeout", "3000"];
+      const ok = await runCli(args, { env: { ...env, NATS_INBOX_PREFIX: own } });
+      expect(ok.code, ok.stderr).toBe(0);
+      // The default inbox prefix is another role's business: the server refuses the CLI's subscription.
+      const refused = await runCli(args, { env });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/(NATS refused the subscription to |Permissions Violation for Subscription to ")_INBOX\./);
+    },
+  );
 });
 
 // On a replicated stream the service reads what must include every acknowledged write from the

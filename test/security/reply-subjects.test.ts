@@ -292,7 +292,9 @@ describe("the service's JetStream inboxes, with deploy/permissions.conf", () => 
     const marker = `forged-${randomUUID()}`;
     // The admin sees every message that arrives in the service's inboxes: where JetStream answers, and anything forged.
     const arrived: { subject: string; data: string }[] = [];
-    const spy = s.admin.subscribe("_INBOX_eventstore.>", { callback: (_e, m) => void arrived.push({ subject: m.subject, data: m.string() }) });
+    const spy = s.admin.subscribe("_INBOX_eventstore.>", {
+      callback: (_e, m) => void arrived.push({ subject: m.subject, data: m.string() }),
+    });
     await s.admin.flush();
     const writer = await s.connectAs("eventstore-writer");
     const reader = await s.connectAs("eventstore-reader");
@@ -327,7 +329,9 @@ describe("the service's JetStream inboxes, with deploy/permissions.conf", () => 
       expect(answers.every((code) => code === 0)).toBe(true);
       expect((await request(writer, "eventstore.version", { actorId })).body).toMatchObject({ version: 40 });
       await until("the service to drop the forged requests", () =>
-        s.service.logs.some((l) => l.msg === "dropped a request whose reply subject is not a caller's inbox" && String(l.reply).startsWith(inbox)),
+        s.service.logs.some(
+          (l) => l.msg === "dropped a request whose reply subject is not a caller's inbox" && String(l.reply).startsWith(inbox),
+        ),
       );
 
       // The identity that takes requests may not publish into a JetStream inbox itself.
@@ -335,7 +339,9 @@ describe("the service's JetStream inboxes, with deploy/permissions.conf", () => 
       try {
         serving.publish(`${inbox}1`, JSON.stringify({ actorId: marker }));
         await serving.flush();
-        await until("nats-server to refuse the serving identity's publish", () => refusedPublishes(log, "eventstore").includes(`${inbox}1`));
+        await until("nats-server to refuse the serving identity's publish", () =>
+          refusedPublishes(log, "eventstore").includes(`${inbox}1`),
+        );
       } finally {
         await serving.close();
       }
