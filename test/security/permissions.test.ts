@@ -88,7 +88,12 @@ async function prepareStreams(admin: NatsConnection, state: "absent" | "stale"):
  * Every endpoint and $SRV verb once, as a writer would use them (and erase as the eraser, the one
  * role that may, and reads as the reader: each role's inboxes get answers); the first failure, or undefined.
  */
-async function exercise(nc: NatsConnection, eraser: NatsConnection, reader: NatsConnection): Promise<string | undefined> {
+async function exercise(
+  nc: NatsConnection,
+  eraser: NatsConnection,
+  reader: NatsConnection,
+  replicated = false,
+): Promise<string | undefined> {
   const actorId = `order-${randomUUID()}`;
   const event = (version: number) => ({ id: randomUUID(), eventType: "OrderPlaced", actorId, version, data: { n: version } });
   // Long enough for a read through a consumer.
@@ -103,7 +108,11 @@ async function exercise(nc: NatsConnection, eraser: NatsConnection, reader: Nats
     ["version", () => call(nc, "eventstore.version", { actorId })],
     ["events as the reader", () => call(reader, "eventstore.events", { actorId })],
     ["snapshot_save", () => call(nc, "eventstore.snapshot.save", { actorId, version: 4, state: { n: 4 } })],
-    ["snapshot_get", () => call(nc, "eventstore.snapshot.get", { actorId })],
+    [
+      "snapshot_get",
+      () =>
+        replicated ? eventually(() => call(nc, "eventstore.snapshot.get", { actorId })) : call(nc, "eventstore.snapshot.get", { actorId }),
+    ],
     ["transact", () => call(nc, "eventstore.transact", { appends: [{ actorId, events: [event(255)] }] })],
     ["erase", () => call(eraser, "eventstore.erase", { actorId, reason: "permissions test" })],
     ["save after erase", () => call(nc, "eventstore.save", event(256), 410)],
@@ -112,6 +121,24 @@ async function exercise(nc: NatsConnection, eraser: NatsConnection, reader: Nats
     ["$SRV.PING", () => nc.request("$SRV.PING.eventstore", Empty, { timeout: 3000 })],
   ];
   return firstFailure(steps);
+}
+
+/**
+ * step, asked again for up to 10 s while it fails. snapshot_get reads the newest snapshot with a
+ * direct get, which a follower may answer before it has the snapshot just saved (404 right after
+ * a 200 on a 3-node cluster, src/store/jetstream/snapshots.ts: `last`, not `current`): a read
+ * freshness bug of the store, not a permission. Drop this once snapshot_get reads the leader.
+ */
+async function eventually(step: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await step();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 /** Runs the named steps in order; the first failure, or undefined. */
@@ -174,7 +201,10 @@ async function run(
     const writer = await as(server, "eventstore-writer");
     const eraser = await as(server, "eventstore-eraser");
     const reader = await as(server, "eventstore-reader");
-    const failed = await exercise(writer, eraser, reader).finally(() => Promise.all([writer.close(), eraser.close(), reader.close()]));
+    const replicated = (env.EVENTSTORE_REPLICAS ?? "1") !== "1";
+    const failed = await exercise(writer, eraser, reader, replicated).finally(() =>
+      Promise.all([writer.close(), eraser.close(), reader.close()]),
+    );
     return failed ?? (await projectionLagScraped(admin, replicas[0]!));
   } finally {
     for (const r of replicas) await r.stop();
