@@ -35,7 +35,7 @@ export async function startApp({ serve, jetstream }: Connections, config: Config
   const subjects = new Subjects(config.stream);
   const described = describeService(serve, config, subjects);
   // Before this replica changes a stream or takes a request: a replica that disagrees must not do either.
-  await ensureReplicasAgree(jetstream, described.metadata, config.jetstreamTimeoutMs, log);
+  await ensureReplicasAgree(jetstream, described.metadata, config.inboxPrefix, config.jetstreamTimeoutMs, log);
   const maxMessageBytes = Math.min(described.maxPayload, described.maxRequestBytes + REQUEST_HEADROOM_BYTES);
   const store = await openStore(jetstream, config, subjects, log, maxMessageBytes, described.maxRequestBytes, instruments);
   const running = await startService({ nc: serve, store, config, subjects, log, observer: instruments?.requests });

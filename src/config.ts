@@ -46,6 +46,8 @@ export interface Config {
   readonly connectTimeoutMs: number;
   /** Port of the /metrics, /healthz and /readyz listener; undefined: none; 0: any free port. */
   readonly metricsPort: number | undefined;
+  /** Address the metrics listener binds (loopback unless told otherwise: it has no authentication). */
+  readonly metricsHost: string;
   /** Prefix of the service's reply subjects, so that its permissions need not cover every inbox. */
   readonly inboxPrefix: string;
   /**
@@ -179,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxReadEvents: e.EVENTSTORE_MAX_READ_EVENTS,
     connectTimeoutMs: e.NATS_CONNECT_TIMEOUT_MS,
     metricsPort: e.EVENTSTORE_METRICS_PORT,
+    metricsHost: e.EVENTSTORE_METRICS_HOST,
     inboxPrefix: e.NATS_INBOX_PREFIX,
     reconfigure: e.EVENTSTORE_RECONFIGURE === "1",
     auth: Object.freeze({ ...credentials(e, "NATS_"), ...tls }),

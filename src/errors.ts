@@ -24,6 +24,8 @@ export const ErrorCodes = Object.freeze({
   VersionConflictError: 409,
   ErasedError: 410,
   InternalError: 500,
+  /** Not a 503: retrying cannot help until an operator acts (docs/operations.md, "A full store"). */
+  StoreFullError: 500,
   NotSupportedError: 501,
   UnavailableError: 503,
 } as const);
@@ -39,6 +41,11 @@ export abstract class EventStoreError extends Error {
   toBody(): ErrorBody {
     return { error: { code: this.code, message: this.message, ...this.details() } };
   }
+
+  /** What a log line may say of this error: nothing of the request's payload (docs/operations.md). */
+  loggable(): string {
+    return this.message;
+  }
 }
 
 export class ValidationError extends EventStoreError {
@@ -47,11 +54,23 @@ export class ValidationError extends EventStoreError {
   constructor(
     message: string,
     readonly errors: FieldError[] = [],
+    /** For the log, when the message quotes the request (a JSON parser's message quotes its input). */
+    private readonly logText?: string,
   ) {
     super(message);
   }
   override details() {
     return this.errors.length > 0 ? { errors: this.errors } : {};
+  }
+  /**
+   * The caller's reply names the fields (its own data); the log does not: a path holds the
+   * request's keys, a key the schema refuses or one inside `data`, which are payload too. The
+   * messages beside the paths come from the schemas and the service.
+   */
+  override loggable(): string {
+    if (this.logText !== undefined) return this.logText;
+    if (this.errors.length === 0) return this.message;
+    return `refused field(s): ${[...new Set(this.errors.map((e) => e.message))].join("; ")}`;
   }
 }
 
@@ -128,6 +147,24 @@ export class InternalError extends EventStoreError {
   readonly code = ErrorCodes.InternalError;
   override toBody(): ErrorBody {
     return { error: { code: this.code, message: "internal error" } };
+  }
+}
+
+/**
+ * JetStream refused to store because a storage limit is reached: the server's (max_file_store),
+ * or its account's (max_file, max_mem). Nothing was stored, and trying again cannot help until an
+ * operator frees space or raises the limit: a 503 would tell callers to retry, and they would, for
+ * as long as the store stays full. So it is a 500, the deployment's failure and not the request's,
+ * which clients never retry, and unlike other 500s it tells the caller why.
+ */
+export class StoreFullError extends EventStoreError {
+  override readonly name = "StoreFullError";
+  readonly code = ErrorCodes.StoreFullError;
+  constructor(jetstreamCode: number, reason: string) {
+    super(
+      `the event store is full (JetStream ${jetstreamCode}: ${reason}): nothing was stored, and retrying will not help ` +
+        `until an operator frees space or raises the storage limit`,
+    );
   }
 }
 

@@ -4,6 +4,7 @@ import { startApp } from "./app.js";
 import { type AuthConfig, type Config, ConfigError, loadConfig } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
 import { connectNats, explainNatsFailure } from "./nats/connect.js";
+import { jetstreamInboxPrefix } from "./nats/inbox.js";
 import { type LocalServer, startLocalServer } from "./nats/local-server.js";
 import { tracingConfigured } from "./observability/environment.js";
 import type { Telemetry } from "./observability/telemetry.js";
@@ -32,16 +33,17 @@ async function main(): Promise<void> {
       servers = local.url;
       log.info({ url: servers, data: resolve("data") }, "started a local nats-server (NATS_URL is unset)");
     }
-    const tuning = { timeoutMs: config.connectTimeoutMs, inboxPrefix: config.inboxPrefix };
+    // Each connection gets inboxes of its own that no caller can guess (src/nats/inbox.ts).
+    const tuning = () => ({ timeoutMs: config.connectTimeoutMs, inboxPrefix: jetstreamInboxPrefix(config.inboxPrefix) });
     const retrying = (attempt: number, err: Error) =>
       log.warn({ attempt, err: err.message, timeoutMs: config.connectTimeoutMs }, "NATS not reachable yet: trying again");
-    const serve = await connectNats(servers, config.auth, "eventstore", tuning, retrying);
+    const serve = await connectNats(servers, config.auth, "eventstore", tuning(), retrying);
     connections.push(serve);
     watchConnection(serve, log, config.auth);
     let jetstream = serve;
     if (config.jetstreamAuth) {
       auth = config.jetstreamAuth;
-      jetstream = await connectNats(servers, auth, "eventstore-jetstream", tuning, retrying);
+      jetstream = await connectNats(servers, auth, "eventstore-jetstream", tuning(), retrying);
       connections.push(jetstream);
       watchConnection(jetstream, log, auth);
     }

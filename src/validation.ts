@@ -135,7 +135,8 @@ export class RequestValidator {
     try {
       value = JSON.parse(text);
     } catch (err) {
-      throw new ValidationError(`the request body is not valid JSON: ${(err as Error).message}`);
+      // The parser quotes the body around the error: the caller's own data, never the log's.
+      throw new ValidationError(`the request body is not valid JSON: ${(err as Error).message}`, [], "the request body is not valid JSON");
     }
     const parsedKeys = checkStructure(value);
     const validate = this.validators.get(endpoint)!;

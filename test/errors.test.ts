@@ -8,6 +8,7 @@ import {
   NotFoundError,
   NotSupportedError,
   PermissionError,
+  StoreFullError,
   StreamChangedError,
   toEventStoreError,
   UnavailableError,
@@ -25,6 +26,7 @@ describe("error catalogue", () => {
       VersionConflictError: 409,
       ErasedError: 410,
       InternalError: 500,
+      StoreFullError: 500,
       NotSupportedError: 501,
       UnavailableError: 503,
     });
@@ -36,6 +38,7 @@ describe("error catalogue", () => {
       new VersionConflictError("a", 1, 2),
       new ErasedError("a", "2026-01-01T00:00:00.000Z"),
       new InternalError("i"),
+      new StoreFullError(10023, "insufficient resources"),
       new NotSupportedError("s", "2.12.0"),
       new UnavailableError("u"),
     ];
@@ -65,7 +68,7 @@ describe("error catalogue", () => {
     expect(toEventStoreError(api(10059, 404))).toBeInstanceOf(UnavailableError);
     expect(toEventStoreError(api(10999))).toBeInstanceOf(InternalError);
     expect(toEventStoreError(api(10054))).toBeInstanceOf(ValidationError);
-    expect(toEventStoreError(api(10047, 500))).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(api(10047, 500))).toBeInstanceOf(StoreFullError);
     expect(toEventStoreError(api(10077, 503))).toBeInstanceOf(UnavailableError);
     const refused = new natsErrors.PermissionViolationError(
       'Permissions Violation for Publish to "eventstore.save"',

@@ -40,7 +40,8 @@ export async function connectCli(config: Config): Promise<NatsConnection> {
   const servers = config.natsUrl ?? DEFAULT_SERVER;
   try {
     return await connect({
-      ...connectionOptions(servers, config.auth, "nats-eventstore-cli"),
+      // NATS_INBOX_PREFIX: a role that may subscribe to its own inboxes only (deploy/permissions.conf).
+      ...connectionOptions(servers, config.auth, "nats-eventstore-cli", { inboxPrefix: config.inboxPrefix }),
       // A command is short-lived: a dropped connection fails it instead of waiting for the server forever.
       maxReconnectAttempts: 10,
     });

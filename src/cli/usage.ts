@@ -44,6 +44,8 @@ Connection (flag, else environment variable, as for the service):
   --user U          NATS_USER      --password P  NATS_PASSWORD (each needs the other)
   --token T         NATS_TOKEN     (also NATS_NKEY, NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY)
   --stream NAME     EVENTSTORE_STREAM (default: asked from the service)
+  NATS_INBOX_PREFIX the inbox prefix your NATS user may subscribe to (default _INBOX;
+                    _INBOX_writer, _INBOX_reader, ... with deploy/permissions.conf)
 
 Output:
   --json            JSON even on a terminal (it is the default when stdout is not a terminal)

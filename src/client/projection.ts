@@ -105,7 +105,8 @@ export const DEFAULT_PIN_TTL_MS = 30_000;
 const DEFAULT_ACK_WAIT_MS = 30_000;
 const DEFAULT_BATCH = 256;
 const DEFAULT_MAX_ATTEMPTS = 5;
-const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** A projection's name (contract); the metrics take no other as a label value. */
+export const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const CONSUMER_PREFIX = "proj-";
 // The priority group every process of an ordered projection pulls in (at most 16 characters).
 const GROUP = "projection";

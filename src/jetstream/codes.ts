@@ -1,11 +1,13 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { type EventStoreError, InternalError, UnavailableError, ValidationError } from "../errors.js";
+import { type EventStoreError, InternalError, StoreFullError, UnavailableError, ValidationError } from "../errors.js";
 
 /**
  * The JetStream API error codes the service acts on: the library's own constants where
  * `@nats-io/jetstream` exports them, the rest as nats-server's errors.json numbers them.
  */
 const Code = Object.freeze({
+  /** The account's JetStream limits (max_file, max_mem) are reached. */
+  AccountResourcesExceeded: 10002,
   WrongLastSequence: JetStreamApiCodes.StreamWrongLastSequence,
   /** The same refusal without the current sequence: replicated streams and atomic batches in flight. */
   WrongLastSequenceUnknown: JetStreamApiCodes.StreamWrongLastSequenceUnknown,
@@ -59,14 +61,21 @@ export const isConsumerExists = (err: unknown) => hasCode(err, Code.ConsumerExis
 // A stored message over the stream's max_msg_size or a header block over 64 KiB: the request, not the store.
 const TOO_LARGE: ReadonlySet<number> = new Set([Code.MessageTooLarge, Code.HeaderTooLarge]);
 
+// A storage limit reached: the server's max_file_store or max_memory_store (10023), the account's
+// max_file or max_mem (10002), the storage JetStream may use (10047, 10028). Nothing is stored, and
+// nothing will be until an operator acts: not a 503, which callers retry.
+const FULL: ReadonlySet<number> = new Set([
+  Code.AccountResourcesExceeded,
+  Code.InsufficientResources,
+  Code.StorageResourcesExceeded,
+  Code.MemoryResourcesExceeded,
+]);
+
 const UNAVAILABLE: ReadonlySet<number> = new Set([
   Code.StreamNotFound,
   Code.ClusterNotAvailable,
-  Code.InsufficientResources,
   Code.StreamOffline,
-  // Disk or memory full, a store that failed, a leader change, a stream sealed by its operator: nothing is stored.
-  Code.StorageResourcesExceeded,
-  Code.MemoryResourcesExceeded,
+  // A store that failed, a leader change, a stream sealed by its operator: nothing is stored.
   Code.StoreFailed,
   Code.ClusterNotLeader,
   Code.StreamSealed,
@@ -80,6 +89,7 @@ export function fromJetStreamApiError(err: JetStreamApiError): EventStoreError {
   if (TOO_LARGE.has(err.code)) {
     return new ValidationError(`the request is too large for the stream (JetStream ${err.code}: ${err.message})`);
   }
+  if (FULL.has(err.code)) return new StoreFullError(err.code, err.message);
   if (UNAVAILABLE.has(err.code) || err.status === 503) {
     return new UnavailableError(`JetStream unavailable (${err.code}); retry with the same event id`);
   }

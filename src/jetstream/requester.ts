@@ -1,11 +1,5 @@
-import {
-  type ConnectionOptions,
-  createInbox,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  type Subscription,
-} from "@nats-io/transport-node";
+import type { ConnectionOptions, Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { randomToken } from "../nats/inbox.js";
 import { type JetStreamObserver, observed, operationOf } from "./observer.js";
 
 interface Pending {
@@ -38,8 +32,11 @@ export class Requester {
     /** Told of every request; also of the requests the store makes around the requester (batches, batch gets). */
     readonly observer?: JetStreamObserver,
   ) {
-    // The connection's own prefix (NATS_INBOX_PREFIX): the service's permissions cover only those inboxes.
-    this.prefix = `${createInbox((nc as NatsConnection & { options?: ConnectionOptions }).options?.inboxPrefix)}.`;
+    // Under the connection's own prefix (NATS_INBOX_PREFIX), which the service's permissions cover,
+    // and random: a reply subject anyone could guess lets a caller forge JetStream's answers (the
+    // ids after it only count requests).
+    const connectionPrefix = (nc as NatsConnection & { options?: ConnectionOptions }).options?.inboxPrefix || "_INBOX";
+    this.prefix = `${connectionPrefix}.${randomToken()}.`;
     // An error here (a refused subscription) is reported on the connection's status; requests then time out.
     this.sub = nc.subscribe(`${this.prefix}*`, {
       callback: (err, msg) => {

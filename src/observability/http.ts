@@ -17,6 +17,7 @@ export type ReadinessCheck = () => Promise<string | undefined>;
  */
 export async function startMetricsServer(
   port: number,
+  host: string,
   metrics: ServiceMetrics,
   ready: ReadinessCheck,
   log: Logger,
@@ -50,10 +51,10 @@ export async function startMetricsServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const bound = (server.address() as AddressInfo).port;
-  log.info({ port: bound }, "metrics listening: /metrics, /healthz, /readyz");
+  log.info({ host, port: bound }, "metrics listening: /metrics, /healthz, /readyz");
   return {
     port: bound,
     close: () =>

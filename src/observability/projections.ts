@@ -1,10 +1,13 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { NAME as PROJECTION_NAME } from "../client/projection.js";
 import type { Logger } from "../logger.js";
 
 /** The durable consumers that projections run on (contract: `proj-<name>`). */
 export const PROJECTION_PREFIX = "proj-";
 // A scrape reads at most this many consumers of the stream (about 4 pages of the API's list).
 const MAX_CONSUMERS = 1024;
+// Projections reported at most: a label value each, and whoever may create consumers picks them.
+const MAX_PROJECTIONS = 100;
 // Scrapes closer together than this share one reading: several Prometheus servers, or a person reloading.
 const CACHE_MS = 5000;
 
@@ -13,6 +16,9 @@ const CACHE_MS = 5000;
  * those delivered but not acknowledged. Projections run in client processes; the service only
  * reads the consumers' info at scrape time, one list at a time, bounded and cached. A list that
  * fails (timeout, permission) answers no lags, rather than old ones, until the next reading.
+ * Consumer names are chosen by whoever may create consumers (the projector role), and become label
+ * values: only names a projection may have count, and at most MAX_PROJECTIONS of them, so that no
+ * one can fill the metrics with labels of their choosing.
  */
 export class ProjectionLagReader {
   private last: ReadonlyMap<string, number> = new Map();
@@ -38,8 +44,8 @@ export class ProjectionLagReader {
     let seen = 0;
     try {
       for await (const info of this.jsm.consumers.list(this.stream)) {
-        if (info.name.startsWith(PROJECTION_PREFIX))
-          lags.set(info.name.slice(PROJECTION_PREFIX.length), info.num_pending + info.num_ack_pending);
+        const name = info.name.startsWith(PROJECTION_PREFIX) ? info.name.slice(PROJECTION_PREFIX.length) : "";
+        if (PROJECTION_NAME.test(name) && lags.size < MAX_PROJECTIONS) lags.set(name, info.num_pending + info.num_ack_pending);
         if (++seen >= MAX_CONSUMERS) break;
       }
     } catch (err) {

@@ -80,7 +80,7 @@ async function startListener(
     if (!started) return "starting";
     return streamsAnswer(jsm, streams);
   };
-  const server = await startMetricsServer(port, metrics, coalesced(ready), log);
+  const server = await startMetricsServer(port, config.metricsHost, metrics, coalesced(ready), log);
   return {
     metrics,
     server,

@@ -53,6 +53,10 @@ export type Environment = ConnectionEnvironment & {
    */
   EVENTSTORE_METRICS_PORT?: number;
   /**
+   * Address the metrics listener binds: loopback by default, since /metrics, /healthz and /readyz answer anyone who reaches them (no authentication). `0.0.0.0` or `::` for every interface, as a Prometheus in another container needs.
+   */
+  EVENTSTORE_METRICS_HOST: string;
+  /**
    * Least severe log level written.
    */
   LOG_LEVEL: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -60,10 +64,6 @@ export type Environment = ConnectionEnvironment & {
    * How long the service waits for its first connection to NATS, in milliseconds, trying again every 500 ms (a log line each) while no server answers, before the start fails.
    */
   NATS_CONNECT_TIMEOUT_MS: number;
-  /**
-   * Prefix of the service's reply subjects, so that its permissions need not cover every inbox (`_INBOX_eventstore` with deploy/permissions.conf).
-   */
-  NATS_INBOX_PREFIX: string;
   /**
    * Creds file of a second connection that uses JetStream, so that the one taking requests may publish only to callers' inboxes (docs/security.md). Without any NATS_JETSTREAM_ variable one connection does both; TLS settings are shared.
    */
@@ -130,4 +130,8 @@ export interface ConnectionEnvironment {
    * Key file of NATS_TLS_CERT.
    */
   NATS_TLS_KEY?: string;
+  /**
+   * Prefix of this process's reply subjects (its inboxes), so that its permissions need cover only its own. deploy/permissions.conf gives each role its own: `_INBOX_eventstore` for the service (JetStream answers arrive on `<prefix>.js.<random>`, the other replicas' on `<prefix>.replicas.<random>`), `_INBOX_writer`, `_INBOX_reader`, `_INBOX_eraser` and `_INBOX_projector` for the callers and the CLI.
+   */
+  NATS_INBOX_PREFIX: string;
 }

@@ -1,7 +1,8 @@
 import type { ServiceInfo } from "@nats-io/services";
-import { Empty, type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
+import { Empty, type NatsConnection } from "@nats-io/transport-node";
 import { SERVICE_NAME } from "../client/discovery.js";
 import type { Logger } from "../logger.js";
+import { replicasInbox } from "../nats/inbox.js";
 
 /**
  * The service metadata every replica must share: replicas share the endpoint subjects, so one
@@ -35,20 +36,11 @@ const STALL_MS = 500;
 export async function ensureReplicasAgree(
   nc: NatsConnection,
   mine: Readonly<Record<string, string>>,
+  inboxPrefix: string,
   timeoutMs: number,
   log: Logger,
 ): Promise<void> {
-  const others: ServiceInfo[] = [];
-  try {
-    const replies = await nc.requestMany(`$SRV.INFO.${SERVICE_NAME}`, Empty, { strategy: "stall", maxWait: timeoutMs, stall: STALL_MS });
-    for await (const msg of replies) {
-      // No replica serving: the server answers with a no-responders status.
-      if (msg.headers?.hasError) break;
-      others.push(msg.json<ServiceInfo>());
-    }
-  } catch (err) {
-    if (!(err instanceof natsErrors.NoRespondersError || (err instanceof natsErrors.RequestError && err.isNoResponders()))) throw err;
-  }
+  const others = await replicasServing(nc, inboxPrefix, timeoutMs);
   const disagreements: string[] = [];
   for (const other of others) {
     const theirs: Record<string, string> = other.metadata ?? {};
@@ -64,4 +56,33 @@ export async function ensureReplicasAgree(
     );
   }
   log.info({ replicas: others.length }, "replicas already serving agree");
+}
+
+/**
+ * The $SRV.INFO of every replica serving: the answers that arrive until none came for STALL_MS
+ * after the last one, or timeoutMs in all. They come to an inbox of their own, apart from the
+ * JetStream inboxes, which the identity that answers them may not publish to (src/nats/inbox.ts).
+ */
+async function replicasServing(nc: NatsConnection, inboxPrefix: string, timeoutMs: number): Promise<ServiceInfo[]> {
+  const inbox = replicasInbox(inboxPrefix);
+  const sub = nc.subscribe(inbox);
+  const end = () => sub.unsubscribe();
+  const deadline = setTimeout(end, timeoutMs);
+  let stall: NodeJS.Timeout | undefined;
+  const others: ServiceInfo[] = [];
+  try {
+    nc.publish(`$SRV.INFO.${SERVICE_NAME}`, Empty, { reply: inbox });
+    for await (const msg of sub) {
+      // No replica serving: the server answers with a no-responders status.
+      if (msg.headers?.hasError) break;
+      others.push(msg.json<ServiceInfo>());
+      clearTimeout(stall);
+      stall = setTimeout(end, STALL_MS);
+    }
+  } finally {
+    clearTimeout(deadline);
+    clearTimeout(stall);
+    end();
+  }
+  return others;
 }

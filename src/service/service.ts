@@ -85,7 +85,7 @@ export async function startService({ nc, store, config, subjects, log, observer 
   const schemas = loadSchemas();
 
   // Requests reach the library, its $SRV handlers included, only through the reply guard.
-  const service = await new Svcm(replyGuardedConnection(nc, subjects, log)).add({
+  const service = await new Svcm(replyGuardedConnection(nc, subjects, config.inboxPrefix, log)).add({
     name: "eventstore",
     version: config.version,
     description: DESCRIPTION,
@@ -150,10 +150,11 @@ async function serve(endpoint: EndpointName, handler: Handler, msg: ServiceMsg, 
     const body = err.toBody();
     stats.record(start, body.error);
     const context = { endpoint, actorId: ctx.actorId, code: err.code };
+    // Never the payload, at any level: err.loggable() leaves out what the request itself said.
     if (err.code >= 500 && err.code !== 501) {
-      log[err.code === 503 ? "warn" : "error"]({ ...context, err: err.message }, "request failed");
+      log[err.code === 503 ? "warn" : "error"]({ ...context, err: err.loggable() }, "request failed");
     } else {
-      log.debug({ ...context, err: err.message }, "request refused");
+      log.debug({ ...context, err: err.loggable() }, "request refused");
     }
     try {
       msg.respondError(err.code, headerSafe(body.error.message), JSON.stringify(body));

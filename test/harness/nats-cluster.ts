@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ClusterInfo, jetstreamManager, StorageType } from "@nats-io/jetstream";
@@ -32,12 +32,22 @@ export interface NatsCluster {
 
 const CLUSTER_NAME = "es-test";
 
+export interface ClusterOptions {
+  /** Configuration every node includes (an authorization block, say). */
+  include?: string;
+  /** The user the harness's own connections use, when `include` demands one. */
+  user?: { user: string; pass: string };
+}
+
 /**
  * Starts `size` JetStream nodes on loopback, routed to each other, each acknowledging a write only
  * once it is on disk (sync_interval: always), and resolves once JetStream answers through every node.
  */
-export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+export async function startNatsCluster(size = 3, options: ClusterOptions = {}): Promise<NatsCluster> {
   const root = mkdtempSync(join(tmpdir(), "es-cluster-"));
+  // nats-server resolves an include against the including file's directory, and only a relative path.
+  if (options.include !== undefined) writeFileSync(join(root, "include.conf"), options.include);
+  const harnessConnection: WithConnection = (servers, use) => withConnectionAs(servers, use, options.user);
   const clientPorts: number[] = [];
   const routePorts: number[] = [];
   for (let i = 0; i < size; i++) {
@@ -55,6 +65,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
         `server_name: ${node.name}`,
         `jetstream { store_dir: ${JSON.stringify(join(node.dir, "js"))}, sync_interval: always }`,
         `cluster { name: ${CLUSTER_NAME}, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`,
+        ...(options.include !== undefined ? ["include ../include.conf"] : []),
       ].join("\n"),
     );
     nodes.push(node);
@@ -72,8 +83,8 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
 
   try {
     await Promise.all(nodes.map(start));
-    for (const node of nodes) await waitForJetStream(node.url);
-    await waitForPlacement(nodes.map((n) => n.url).join(","), size);
+    for (const node of nodes) await waitForJetStream(node.url, harnessConnection);
+    await waitForPlacement(nodes.map((n) => n.url).join(","), size, harnessConnection);
   } catch (err) {
     await stopAll();
     throw err;
@@ -89,7 +100,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
           .filter((n) => n.server)
           .map((n) => n.url)
           .join(",");
-        const info = await withConnection(running, async (nc) => {
+        const info = await harnessConnection(running, async (nc) => {
           const jsm = await jetstreamManager(nc, { timeout: 2000 });
           return (await jsm.streams.info(stream)).cluster;
         });
@@ -131,8 +142,18 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   };
 }
 
-export async function withConnection<T>(servers: string, use: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const nc = await connect({ servers: servers.split(","), noRandomize: true });
+type WithConnection = <T>(servers: string, use: (nc: NatsConnection) => Promise<T>) => Promise<T>;
+
+export function withConnection<T>(servers: string, use: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  return withConnectionAs(servers, use);
+}
+
+async function withConnectionAs<T>(
+  servers: string,
+  use: (nc: NatsConnection) => Promise<T>,
+  user?: { user: string; pass: string },
+): Promise<T> {
+  const nc = await connect({ servers: servers.split(","), noRandomize: true, ...user });
   try {
     return await use(nc);
   } finally {
@@ -141,9 +162,9 @@ export async function withConnection<T>(servers: string, use: (nc: NatsConnectio
 }
 
 /** A new cluster elects its JetStream meta leader a moment after its nodes listen. */
-async function waitForJetStream(url: string): Promise<void> {
+async function waitForJetStream(url: string, harnessConnection: WithConnection): Promise<void> {
   const deadline = Date.now() + 30_000;
-  await withConnection(url, async (nc) => {
+  await harnessConnection(url, async (nc) => {
     for (;;) {
       try {
         const jsm = await jetstreamManager(nc, { timeout: 2000 });
@@ -161,9 +182,9 @@ async function waitForJetStream(url: string): Promise<void> {
  * The meta leader answers before it has heard from every peer; until then a stream with one
  * replica per node fails with "no suitable peers for placement". Creating one proves they are all there.
  */
-async function waitForPlacement(servers: string, replicas: number): Promise<void> {
+async function waitForPlacement(servers: string, replicas: number, harnessConnection: WithConnection): Promise<void> {
   const deadline = Date.now() + 30_000;
-  await withConnection(servers, async (nc) => {
+  await harnessConnection(servers, async (nc) => {
     const jsm = await jetstreamManager(nc, { timeout: 5000 });
     for (;;) {
       try {

@@ -24,6 +24,17 @@ export function rolePasswords() {
   return passwords;
 }
 
+/**
+ * The inbox prefix each caller role of deploy/permissions.conf must use: it may subscribe to its
+ * own inboxes only.
+ */
+export const ROLE_INBOX_PREFIX: Readonly<Record<string, string>> = Object.freeze({
+  "eventstore-writer": "_INBOX_writer",
+  "eventstore-reader": "_INBOX_reader",
+  "eventstore-eraser": "_INBOX_eraser",
+  "eventstore-projector": "_INBOX_projector",
+});
+
 // nats-server reads a variable's value as configuration: one that starts with a digit would be a
 // number (and a parse error on 2.9), so every secret starts with a letter.
 function secret(): string {

@@ -1,6 +1,6 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
-import { InternalError, UnavailableError, ValidationError } from "../../src/errors.js";
+import { InternalError, StoreFullError, UnavailableError, ValidationError } from "../../src/errors.js";
 import {
   fromJetStreamApiError,
   isBatchTooLarge,
@@ -35,8 +35,15 @@ describe("JetStream API codes", () => {
   it("maps API errors to the catalogue: too large is the request's fault, the rest unavailable or internal", () => {
     expect(fromJetStreamApiError(api(10054))).toBeInstanceOf(ValidationError);
     expect(fromJetStreamApiError(api(10097))).toBeInstanceOf(ValidationError);
-    for (const code of [10059, 10008, 10023, 10118, 10047, 10028, 10077, 10009, 10109, 10176, 10210]) {
+    for (const code of [10059, 10008, 10118, 10077, 10009, 10109, 10176, 10210]) {
       expect(fromJetStreamApiError(api(code)), String(code)).toBeInstanceOf(UnavailableError);
+    }
+    // A full store is not "retry": the server's, the account's or JetStream's storage limit, whatever the status.
+    for (const code of [10002, 10023, 10047, 10028]) {
+      const err = fromJetStreamApiError(api(code, 503));
+      expect(err, String(code)).toBeInstanceOf(StoreFullError);
+      expect(err.code).toBe(500);
+      expect(err.toBody().error.message).toMatch(/^the event store is full .*retrying will not help/);
     }
     expect(fromJetStreamApiError(api(10999, 503))).toBeInstanceOf(UnavailableError);
     expect(fromJetStreamApiError(api(10999))).toBeInstanceOf(InternalError);

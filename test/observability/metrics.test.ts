@@ -121,6 +121,32 @@ describe("/metrics of a running service", () => {
     expect(scrape.text).not.toContain(`other-${name}`);
   });
 
+  it("takes as label values only names a projection may have, and at most 100 of them", async () => {
+    const port = metricsPort(f.services[0]!);
+    const jsm = await jetstreamManager(f.nc);
+    const tag = randomUUID().slice(0, 8);
+    // Names the projector role may give a consumer but no projection has: too long, or not [A-Za-z0-9_-].
+    const odd = [`proj-${"x".repeat(65)}${tag}`, `proj-ü${tag}`, `proj-a%b${tag}`, `proj-{a=b}${tag}`];
+    for (const name of odd) await jsm.consumers.add("EVENTS", { durable_name: name, ack_policy: AckPolicy.Explicit });
+    for (let i = 0; i < 105; i++) {
+      await jsm.consumers.add("EVENTS", { durable_name: `proj-many-${i}-${tag}`, ack_policy: AckPolicy.Explicit });
+    }
+    const scrape = await vi.waitFor(
+      async () => {
+        const s = await Scrape.of(port);
+        expect(s.text).toContain(`many-0-${tag}`);
+        return s;
+      },
+      { timeout: 15_000, interval: 500 },
+    );
+    const labels = scrape.text.split("\n").filter((l) => l.startsWith("eventstore_projection_lag{"));
+    expect(labels.length).toBe(100);
+    expect(scrape.text).not.toContain("xxxxx");
+    for (const name of odd.slice(1)) expect(scrape.text).not.toContain(name.slice("proj-".length));
+    for (const name of [...odd, ...Array.from({ length: 105 }, (_, i) => `proj-many-${i}-${tag}`)])
+      await jsm.consumers.delete("EVENTS", name);
+  });
+
   it("answers /healthz and /readyz, and 404 elsewhere", async () => {
     const port = metricsPort(f.services[0]!);
     expect(await get(port, "/healthz")).toEqual({ status: 200, text: "ok\n" });

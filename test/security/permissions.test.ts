@@ -9,9 +9,10 @@ import { EventStoreClient } from "../../src/client/client.js";
 import { PermissionError } from "../../src/errors.js";
 import { runCli } from "../cli/run-cli.js";
 import { METRICS_ENV, metricsPort, Scrape } from "../harness/metrics.js";
+import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
-import { rolePasswords } from "../harness/role-passwords.js";
+import { ROLE_INBOX_PREFIX, rolePasswords } from "../harness/role-passwords.js";
 import { ROOT, runServiceToExit, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
 // The service runs with its two identities of deploy/permissions.conf, holding exactly
@@ -28,18 +29,33 @@ const passwords = rolePasswords();
  * plus one unrestricted admin user for the test's own checks.
  */
 async function serverWith(permissionsText: string): Promise<NatsServer & { log: () => string }> {
-  const withAdmin = permissionsText.replace(/^(\s*users: \[\n)/m, `$1    { user: admin, password: "${passwords.admin}" }\n`);
-  expect(withAdmin).not.toBe(permissionsText);
   // nats-server resolves an include against the directory of the including file.
   const serverDir = mkdtempSync(join(tmpdir(), "es-nats-"));
-  writeFileSync(join(serverDir, "permissions.conf"), withAdmin);
+  writeFileSync(join(serverDir, "permissions.conf"), withAdmin(permissionsText));
   const server = await startNatsServer({ dir: serverDir, config: "include permissions.conf" });
   let log = "";
   server.process.stderr?.on("data", (d: Buffer) => (log += d.toString()));
   return Object.assign(server, { log: () => log });
 }
 
-const as = (server: NatsServer, user: keyof typeof passwords) => connect({ servers: server.url, user, pass: passwords[user] });
+/** A connection as one of the file's users; a caller role with its own inbox prefix, as the file requires. */
+/** permissionsText plus one unrestricted admin user. */
+function withAdmin(permissionsText: string): string {
+  const text = permissionsText.replace(/^(\s*users: \[\n)/m, `$1    { user: admin, password: "${passwords.admin}" }\n`);
+  expect(text).not.toBe(permissionsText);
+  return text;
+}
+
+/** A 3-node cluster whose nodes include permissionsText plus an admin, and everything its nodes logged. */
+async function clusterWith(permissionsText: string): Promise<{ cluster: NatsCluster; log: () => string }> {
+  const cluster = await startNatsCluster(3, { include: withAdmin(permissionsText), user: { user: "admin", pass: passwords.admin } });
+  let log = "";
+  for (const node of cluster.nodes) node.server?.process.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  return { cluster, log: () => log };
+}
+
+const as = (server: { url: string }, user: keyof typeof passwords) =>
+  connect({ servers: server.url, user, pass: passwords[user], inboxPrefix: ROLE_INBOX_PREFIX[user] });
 
 const IDENTITIES = {
   NATS_USER: "eventstore",
@@ -48,8 +64,8 @@ const IDENTITIES = {
   NATS_JETSTREAM_PASSWORD: passwords["eventstore-jetstream"],
 };
 
-function startService(server: NatsServer): Promise<ServiceProcess> {
-  return startServiceProcess(server.url, { ...SERVICE_ENV, ...IDENTITIES });
+function startService(server: { url: string }, env: Record<string, string> = {}): Promise<ServiceProcess> {
+  return startServiceProcess(server.url, { ...SERVICE_ENV, ...IDENTITIES, ...env });
 }
 
 /** Both streams gone, or both present with settings the service must update (direct gets off, another snapshot bound). */
@@ -70,9 +86,14 @@ async function prepareStreams(admin: NatsConnection, state: "absent" | "stale"):
 
 /**
  * Every endpoint and $SRV verb once, as a writer would use them (and erase as the eraser, the one
- * role that may); the first failure, or undefined.
+ * role that may, and reads as the reader: each role's inboxes get answers); the first failure, or undefined.
  */
-async function exercise(nc: NatsConnection, eraser: NatsConnection): Promise<string | undefined> {
+async function exercise(
+  nc: NatsConnection,
+  eraser: NatsConnection,
+  reader: NatsConnection,
+  replicated = false,
+): Promise<string | undefined> {
   const actorId = `order-${randomUUID()}`;
   const event = (version: number) => ({ id: randomUUID(), eventType: "OrderPlaced", actorId, version, data: { n: version } });
   // Long enough for a read through a consumer.
@@ -85,8 +106,13 @@ async function exercise(nc: NatsConnection, eraser: NatsConnection): Promise<str
     ["append a long history", () => call(nc, "eventstore.append", { actorId, events: longHistory })],
     ["events of a long history (through a consumer)", () => call(nc, "eventstore.events", { actorId })],
     ["version", () => call(nc, "eventstore.version", { actorId })],
+    ["events as the reader", () => call(reader, "eventstore.events", { actorId })],
     ["snapshot_save", () => call(nc, "eventstore.snapshot.save", { actorId, version: 4, state: { n: 4 } })],
-    ["snapshot_get", () => call(nc, "eventstore.snapshot.get", { actorId })],
+    [
+      "snapshot_get",
+      () =>
+        replicated ? eventually(() => call(nc, "eventstore.snapshot.get", { actorId })) : call(nc, "eventstore.snapshot.get", { actorId }),
+    ],
     ["transact", () => call(nc, "eventstore.transact", { appends: [{ actorId, events: [event(255)] }] })],
     ["erase", () => call(eraser, "eventstore.erase", { actorId, reason: "permissions test" })],
     ["save after erase", () => call(nc, "eventstore.save", event(256), 410)],
@@ -95,6 +121,24 @@ async function exercise(nc: NatsConnection, eraser: NatsConnection): Promise<str
     ["$SRV.PING", () => nc.request("$SRV.PING.eventstore", Empty, { timeout: 3000 })],
   ];
   return firstFailure(steps);
+}
+
+/**
+ * step, asked again for up to 10 s while it fails. snapshot_get reads the newest snapshot with a
+ * direct get, which a follower may answer before it has the snapshot just saved (404 right after
+ * a 200 on a 3-node cluster, src/store/jetstream/snapshots.ts: `last`, not `current`): a read
+ * freshness bug of the store, not a permission. Drop this once snapshot_get reads the leader.
+ */
+async function eventually(step: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await step();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 /** Runs the named steps in order; the first failure, or undefined. */
@@ -138,12 +182,17 @@ async function call(nc: NatsConnection, subject: string, body: unknown, expected
  * Starts the service on streams in the given state, then a second replica, which must see the
  * first, and exercises them; the first failure, or undefined.
  */
-async function run(server: NatsServer, admin: NatsConnection, state: "absent" | "stale"): Promise<string | undefined> {
+async function run(
+  server: { url: string },
+  admin: NatsConnection,
+  state: "absent" | "stale",
+  env: Record<string, string> = {},
+): Promise<string | undefined> {
   await prepareStreams(admin, state);
   const replicas: ServiceProcess[] = [];
   try {
     try {
-      for (let i = 0; i < 2; i++) replicas.push(await startService(server));
+      for (let i = 0; i < 2; i++) replicas.push(await startService(server, env));
     } catch (err) {
       return `start: ${(err as Error).message}`;
     }
@@ -151,7 +200,11 @@ async function run(server: NatsServer, admin: NatsConnection, state: "absent" | 
     if (seen !== 1) return `the second replica saw ${String(seen)} replicas serving, not the first one`;
     const writer = await as(server, "eventstore-writer");
     const eraser = await as(server, "eventstore-eraser");
-    const failed = await exercise(writer, eraser).finally(() => Promise.all([writer.close(), eraser.close()]));
+    const reader = await as(server, "eventstore-reader");
+    const replicated = (env.EVENTSTORE_REPLICAS ?? "1") !== "1";
+    const failed = await exercise(writer, eraser, reader, replicated).finally(() =>
+      Promise.all([writer.close(), eraser.close(), reader.close()]),
+    );
     return failed ?? (await projectionLagScraped(admin, replicas[0]!));
   } finally {
     for (const r of replicas) await r.stop();
@@ -193,8 +246,9 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
     try {
       const writer = await as(server, "eventstore-writer");
       const eraser = await as(server, "eventstore-eraser");
+      const reader = await as(server, "eventstore-reader");
       try {
-        expect(await exercise(writer, eraser)).toBeUndefined();
+        expect(await exercise(writer, eraser, reader)).toBeUndefined();
         await expectRefused(
           writer.request("eventstore.erase", JSON.stringify({ actorId: "order-1" }), { timeout: 3000 }),
           "eventstore.erase",
@@ -206,6 +260,7 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
       } finally {
         await writer.close();
         await eraser.close();
+        await reader.close();
       }
     } finally {
       await service.stop();
@@ -286,7 +341,12 @@ describe("a permission NATS refuses a caller", () => {
   it("makes the CLI exit 1 with the reason", async () => {
     const event = JSON.stringify({ id: randomUUID(), eventType: "T", actorId: "order-1", version: 1, data: {} });
     const r = await runCli(["save", event, "--timeout", "3000"], {
-      env: { NATS_URL: server.url, NATS_USER: "eventstore-reader", NATS_PASSWORD: passwords["eventstore-reader"] },
+      env: {
+        NATS_URL: server.url,
+        NATS_USER: "eventstore-reader",
+        NATS_PASSWORD: passwords["eventstore-reader"],
+        NATS_INBOX_PREFIX: ROLE_INBOX_PREFIX["eventstore-reader"]!,
+      },
     });
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain("NATS refused the publish to eventstore.save");
@@ -294,44 +354,57 @@ describe("a permission NATS refuses a caller", () => {
   });
 });
 
+interface Grant {
+  line: number;
+  role: string;
+  grant: string;
+  /** Marked as needed by replicated streams only: on a single node it cannot be proven needed. */
+  replicatedOnly: boolean;
+}
+
 /** The lines of a role that grant something: each allowed subject. */
-function roleGrants(text: string, role: string): { line: number; role: string; grant: string }[] {
+function roleGrants(text: string, role: string): Grant[] {
   const lines = text.split("\n");
-  const grants: { line: number; role: string; grant: string }[] = [];
+  const grants: Grant[] = [];
   const start = lines.findIndex((l) => l.trim() === `${role}: {`);
   const indent = lines[start]!.indexOf("E");
   const end = lines.findIndex((l, i) => i > start && l === `${" ".repeat(indent)}}`);
   for (let i = start + 1; i < end; i++) {
     const grant = lines[i]!.trim();
-    // A grant only a replicated stream needs cannot be proven needed on this single node.
-    if (lines[i - 1]!.includes("Replicated streams only")) continue;
-    if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, role, grant });
+    const replicatedOnly = lines[i - 1]!.includes("Replicated streams only");
+    if (/^"[^"]+"$/.test(grant) || grant.startsWith("allow_responses")) grants.push({ line: i, role, grant, replicatedOnly });
   }
   return grants;
 }
 
 /** The grants of the service's two roles. */
-function serviceGrants(text: string): { line: number; role: string; grant: string }[] {
+function serviceGrants(text: string): Grant[] {
   return ["EVENTSTORE_SERVICE", "EVENTSTORE_JETSTREAM"].flatMap((role) => roleGrants(text, role));
+}
+
+/** The shipped file with one grant replaced by one that grants nothing (an allow list left empty would mean no restriction). */
+function without(text: string, { line }: Grant): string {
+  const lines = text.split("\n");
+  lines[line] = lines[line]!.replace(/"[^"]+"/, '"nothing.granted"');
+  return lines.join("\n");
 }
 
 describe("every grant of the service's two roles is needed", () => {
   const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
-  const grants = serviceGrants(shipped);
+  const grants = serviceGrants(shipped).filter((g) => !g.replicatedOnly);
 
   it("finds the service's grants in the shipped file, and no allow_responses", () => {
     expect(grants.length).toBeGreaterThanOrEqual(25);
     expect(grants).toContainEqual(expect.objectContaining({ role: "EVENTSTORE_JETSTREAM", grant: '"EVENTS.events.>"' }));
-    expect(grants).toContainEqual(expect.objectContaining({ role: "EVENTSTORE_SERVICE", grant: '"_INBOX.>"' }));
+    expect(grants).toContainEqual(expect.objectContaining({ role: "EVENTSTORE_SERVICE", grant: '"_INBOX_writer.>"' }));
+    // Not the JetStream inboxes: a reply there would pass for JetStream's answer.
+    expect(grants.filter((g) => g.role === "EVENTSTORE_SERVICE").map((g) => g.grant)).not.toContain('"_INBOX_eventstore.>"');
     // allow_responses lets a request's reply subject name any subject, the stream's and $JS.API's included.
     expect(shipped).not.toMatch(/^\s*allow_responses/m);
   });
 
-  it.each(grants)("without $grant of $role the service fails", async ({ line }) => {
-    const lines = shipped.split("\n");
-    // Replaced rather than removed: nats-server reads an allow list left empty as no restriction at all.
-    lines[line] = lines[line]!.replace(/"[^"]+"/, '"nothing.granted"');
-    const server = await serverWith(lines.join("\n"));
+  it.each(grants)("without $grant of $role the service fails", async (grant) => {
+    const server = await serverWith(without(shipped, grant));
     const admin = await as(server, "admin");
     try {
       const failure = (await run(server, admin, "absent")) ?? (await run(server, admin, "stale"));
@@ -493,10 +566,8 @@ describe("the projector role", () => {
     expect(grants.map((g) => g.grant)).toContain('"$JS.API.CONSUMER.RESET.EVENTS.*"');
   });
 
-  it.each(grants)("without $grant the projection's life fails", async ({ line }) => {
-    const lines = shipped.split("\n");
-    lines[line] = lines[line]!.replace(/"[^"]+"/, '"nothing.granted"');
-    const server = await serverWith(lines.join("\n"));
+  it.each(grants)("without $grant the projection's life fails", async (grant) => {
+    const server = await serverWith(without(shipped, grant));
     const admin = await as(server, "admin");
     try {
       expect(await projectorExercise(server, admin)).toBeDefined();
@@ -504,5 +575,113 @@ describe("the projector role", () => {
       await admin.close();
       await server.stop();
     }
+  });
+});
+
+/** The caller roles, and a CLI command each may run (the projector's needs the stream, which it may read). */
+const CALLER_ROLES: { user: keyof typeof passwords; command: (actorId: string) => string[] }[] = [
+  {
+    user: "eventstore-writer",
+    command: (actorId) => ["save", JSON.stringify({ id: randomUUID(), eventType: "T", actorId, version: 1, data: {} })],
+  },
+  { user: "eventstore-reader", command: (actorId) => ["events", actorId] },
+  { user: "eventstore-eraser", command: (actorId) => ["erase", actorId, "--yes"] },
+  { user: "eventstore-projector", command: () => ["projections", "ls", "--stream", "EVENTS"] },
+];
+
+/** Whether the server refuses nc a subscription: it answers the SUB before the PONG of the flush after it. */
+async function subscriptionRefused(nc: NatsConnection, subject: string): Promise<boolean> {
+  const sub = nc.subscribe(subject);
+  await nc.flush();
+  if (!sub.isClosed()) {
+    sub.unsubscribe();
+    return false;
+  }
+  return (await sub.closed) instanceof errors.PermissionViolationError;
+}
+
+describe("each caller role has inboxes of its own", () => {
+  const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
+  let server: NatsServer & { log: () => string };
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    server = await serverWith(shipped);
+    service = await startService(server);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await server?.stop();
+  });
+
+  it.each(CALLER_ROLES)(
+    "$user subscribes to its own inboxes only, and the CLI works through them with NATS_INBOX_PREFIX",
+    async ({ user, command }) => {
+      const own = ROLE_INBOX_PREFIX[user]!;
+      const others = ["_INBOX", "_INBOX_eventstore", ...Object.values(ROLE_INBOX_PREFIX).filter((p) => p !== own)];
+      const nc = await as(server, user);
+      try {
+        for (const prefix of others) expect(await subscriptionRefused(nc, `${prefix}.>`), prefix).toBe(true);
+        // Nor any part of the service's: neither its JetStream answers nor the replicas'.
+        expect(await subscriptionRefused(nc, "_INBOX_eventstore.js.>")).toBe(true);
+        expect(await subscriptionRefused(nc, "_INBOX_eventstore.replicas.>")).toBe(true);
+        expect(await subscriptionRefused(nc, `${own}.>`)).toBe(false);
+      } finally {
+        await nc.close();
+      }
+
+      const env = { NATS_URL: server.url, NATS_USER: user, NATS_PASSWORD: passwords[user] };
+      const actorId = `order-${randomUUID()}`;
+      const writer = await as(server, "eventstore-writer");
+      try {
+        await call(writer, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version: 1, data: {} });
+      } finally {
+        await writer.close();
+      }
+      const args = [...command(`${actorId}${user === "eventstore-writer" ? "-new" : ""}`), "--timeout", "3000"];
+      const ok = await runCli(args, { env: { ...env, NATS_INBOX_PREFIX: own } });
+      expect(ok.code, ok.stderr).toBe(0);
+      // The default inbox prefix is another role's business: the server refuses the CLI's subscription.
+      const refused = await runCli(args, { env });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/(NATS refused the subscription to |Permissions Violation for Subscription to ")_INBOX\./);
+    },
+  );
+});
+
+// On a replicated stream the service reads what must include every acknowledged write from the
+// stream leader ($JS.API.STREAM.MSG.GET), for the events and the snapshots stream alike.
+describe("on a 3-node cluster (EVENTSTORE_REPLICAS=3), with exactly the shipped file", () => {
+  const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
+  const REPLICATED = { EVENTSTORE_REPLICAS: "3" };
+
+  /** The service's run on a cluster whose nodes include permissionsText: the first failure, or undefined, and the nodes' log. */
+  async function runOnCluster(permissionsText: string): Promise<{ failure: string | undefined; log: string }> {
+    const { cluster, log } = await clusterWith(permissionsText);
+    const target = { url: cluster.urls };
+    const admin = await as(target, "admin");
+    try {
+      const failure = (await run(target, admin, "absent", REPLICATED)) ?? (await run(target, admin, "stale", REPLICATED));
+      return { failure, log: log() };
+    } finally {
+      await admin.close();
+      await cluster.stop();
+    }
+  }
+
+  it("creates its streams, serves every endpoint and $SRV verb, and trips no permission", async () => {
+    const { failure, log } = await runOnCluster(shipped);
+    expect(failure).toBeUndefined();
+    expect(log).not.toMatch(/violation/i);
+  });
+
+  const replicatedOnly = serviceGrants(shipped).filter((g) => g.replicatedOnly);
+
+  it("finds the grants marked for replicated streams", () => {
+    expect(replicatedOnly.map((g) => g.grant)).toEqual(['"$JS.API.STREAM.MSG.GET.EVENTS"', '"$JS.API.STREAM.MSG.GET.EVENTS_SNAPSHOTS"']);
+  });
+
+  it.each(replicatedOnly)("without $grant the service fails", async (grant) => {
+    expect((await runOnCluster(without(shipped, grant))).failure).toBeDefined();
   });
 });

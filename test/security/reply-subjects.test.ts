@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
+import { connect, Empty, errors, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, natsServerBin, oldNatsServerBin, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
-import { rolePasswords } from "../harness/role-passwords.js";
+import { ROLE_INBOX_PREFIX, rolePasswords } from "../harness/role-passwords.js";
 import { ROOT, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
 // A request names its own reply subject. Aimed at the stream, the JetStream API or $SRV, the
@@ -80,7 +80,10 @@ async function setUp(bin: string, withPermissions: boolean): Promise<Setup> {
     server = await startNatsServer({ bin });
   }
   const connectAs = (user: User | undefined) =>
-    connect({ servers: server.url, ...(withPermissions && user ? { user, pass: passwords[user] } : {}) });
+    connect({
+      servers: server.url,
+      ...(withPermissions && user ? { user, pass: passwords[user], inboxPrefix: ROLE_INBOX_PREFIX[user] } : {}),
+    });
   const service = await startServiceProcess(server.url, serviceEnv);
   return { server, service, admin: await connectAs("admin"), connectAs };
 }
@@ -258,5 +261,96 @@ describe.each(SERVERS)("on %s", (_label, bin) => {
       }
       expect(await streamStates(s.admin)).toEqual(before);
     });
+  });
+});
+
+/** Resolves once condition() holds; fails after timeoutMs. */
+async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// Where JetStream's answers to the service arrive decides what a forged answer can do: aimed at a
+// request in flight, it would pass for the stream's acknowledgement of another caller's save.
+describe("the service's JetStream inboxes, with deploy/permissions.conf", () => {
+  let s: Setup;
+  let log = "";
+  beforeAll(async () => {
+    s = await setUp(natsServerBin(), true);
+    s.server.process.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  });
+  afterAll(async () => {
+    await s?.admin.close();
+    await s?.service.stop();
+    await s?.server.stop();
+  });
+
+  it("cannot be guessed, subscribed to or written to by a reader, and forged answers change nothing for other callers", async () => {
+    const marker = `forged-${randomUUID()}`;
+    // The admin sees every message that arrives in the service's inboxes: where JetStream answers, and anything forged.
+    const arrived: { subject: string; data: string }[] = [];
+    const spy = s.admin.subscribe("_INBOX_eventstore.>", {
+      callback: (_e, m) => void arrived.push({ subject: m.subject, data: m.string() }),
+    });
+    await s.admin.flush();
+    const writer = await s.connectAs("eventstore-writer");
+    const reader = await s.connectAs("eventstore-reader");
+    const actorId = `order-${randomUUID()}`;
+    const save = (version: number) => request(writer, "eventstore.save", { id: randomUUID(), eventType: "T", actorId, version, data: {} });
+    try {
+      expect((await save(1)).code).toBe(0);
+      await until("a JetStream answer to the service", () => arrived.length > 0);
+      // The requester's inbox: the subject without its last token, the request's id.
+      const inbox = arrived[0]!.subject.replace(/[^.]+$/, "");
+      expect(inbox).toMatch(/^_INBOX_eventstore\.js\./);
+
+      // What any caller learns: the service id. Its NUID prefix must not lead to the inbox.
+      const id = ((await reader.request("$SRV.INFO.eventstore", Empty, { timeout: 3000 })).json() as { id: string }).id;
+      expect(inbox).not.toContain(id.slice(0, 12));
+
+      // The reader may not listen there ...
+      expect(await reader.subscribe("_INBOX_eventstore.>").closed).toBeInstanceOf(errors.PermissionViolationError);
+      // ... and, knowing the inbox, aims requests at it (every request id near the service's next ones)
+      // while the writer saves: the reply guard drops them, and nats-server would refuse the answers.
+      const forging = (async () => {
+        for (let round = 0; round < 20; round++) {
+          for (let n = 1; n <= 200; n++) {
+            reader.publish("eventstore.version", JSON.stringify({ actorId: marker }), { reply: `${inbox}${n + round * 10}` });
+          }
+          await reader.flush();
+        }
+      })();
+      const answers: number[] = [];
+      for (let version = 2; version <= 40; version++) answers.push((await save(version)).code);
+      await forging;
+      expect(answers.every((code) => code === 0)).toBe(true);
+      expect((await request(writer, "eventstore.version", { actorId })).body).toMatchObject({ version: 40 });
+      await until("the service to drop the forged requests", () =>
+        s.service.logs.some(
+          (l) => l.msg === "dropped a request whose reply subject is not a caller's inbox" && String(l.reply).startsWith(inbox),
+        ),
+      );
+
+      // The identity that takes requests may not publish into a JetStream inbox itself.
+      const serving = await s.connectAs("eventstore");
+      try {
+        serving.publish(`${inbox}1`, JSON.stringify({ actorId: marker }));
+        await serving.flush();
+        await until("nats-server to refuse the serving identity's publish", () =>
+          refusedPublishes(log, "eventstore").includes(`${inbox}1`),
+        );
+      } finally {
+        await serving.close();
+      }
+      await s.admin.flush();
+      expect(arrived.filter((m) => m.data.includes(marker))).toEqual([]);
+    } finally {
+      spy.unsubscribe();
+      await writer.close();
+      await reader.close();
+    }
   });
 });
