@@ -3,8 +3,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
-import { VersionConflictError } from "../../src/errors.js";
+import { UnavailableError, VersionConflictError } from "../../src/errors.js";
 import type { Event } from "../../src/schemas/types.js";
+import type { Replica } from "../../src/store/jetstream/replica.js";
 import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams, eventsStreamConfig } from "../../src/store/streams.js";
@@ -93,3 +94,45 @@ it("stores a save that still goes after the head of the new stream", async () =>
   expect(await saving).toMatchObject({ version: 4, sequence: 4, duplicate: false });
   expect(await storedIds(actorId)).toEqual([...refill, next].map((e) => e.id));
 });
+
+it("does not leave a tombstone with the old stream's version after its replica stalled between reading the head and writing it", async () => {
+  const { actorId, refill } = await actorAtSequence3();
+  // The stall comes right after the erase has read the actor's head (version 1 at sequence 3 of
+  // the old stream), before it publishes the tombstone with that head's expectation.
+  const stall = stallAfterHead(actorId, refill);
+  const first = await store.erase(actorId).catch((e: unknown) => e);
+  expect(stall.done).toBe(true);
+  // Refused (the stream it learned from is gone), or an erase of the actor as the new stream holds it.
+  if (first instanceof Error) expect(first).toBeInstanceOf(UnavailableError);
+  else expect(first).toMatchObject({ version: 3 });
+  expect(await store.erase(actorId)).toMatchObject({ version: 3 });
+  expect(await store.version(actorId)).toBe(3);
+});
+
+it("does not store a snapshot ahead of the actor after its replica stalled between reading the head and writing it", async () => {
+  const actorId = `stalled-${randomUUID()}`;
+  await store.append(actorId, evs(actorId, 1, 3));
+  const stall = stallAfterHead(actorId, [ev(actorId, 1)]);
+  const first = await store.saveSnapshot({ actorId, version: 3, state: { n: 3 } }).catch((e: unknown) => e);
+  expect(stall.done).toBe(true);
+  // Refused: the stream it learned version 3 from is gone, and the new one holds version 1.
+  expect(first).toBeInstanceOf(Error);
+  await expect(store.saveSnapshot({ actorId, version: 3, state: { n: 3 } })).rejects.toBeInstanceOf(VersionConflictError);
+  expect(await store.getSnapshot(actorId)).toBeUndefined();
+});
+
+/** Replaces the stream while this process stalls, right after the store has first read the actor's head. */
+function stallAfterHead(actorId: string, refill: Event[]): { done: boolean } {
+  const replica = (store as unknown as { replica: Replica }).replica;
+  const freshHead = replica.freshHead.bind(replica);
+  const stall = { done: false };
+  replica.freshHead = async (id, generation) => {
+    const head = await freshHead(id, generation);
+    if (!stall.done && id === actorId) {
+      stall.done = true;
+      replace(refill);
+    }
+    return head;
+  };
+  return stall;
+}

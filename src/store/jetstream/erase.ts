@@ -31,6 +31,8 @@ export async function erase(replica: Replica, actorId: string, reason?: string):
     let { erasedAt, seq } = head;
     if (erasedAt === undefined) {
       const stone = tombstone(actorId, head.version, reason);
+      // The head must be of the stream as it is now (see StreamIdentity): nothing awaited between here and the publish.
+      await sameStream(replica, generation);
       try {
         const headers = { [Headers.version]: String(head.version), [Headers.erased]: stone.erasedAt };
         seq = (await publish(requester, subject, stone.json, { lastSubjectSeq: head.seq, headers })).seq;
@@ -79,7 +81,7 @@ async function eventSeqsBefore(replica: Replica, subject: string, untilSeq: numb
     .catch((err) => {
       throw replica.seen(err);
     });
-  checkSameStream(replica, generation);
+  await sameStream(replica, generation);
   return seqs;
 }
 
@@ -91,7 +93,7 @@ async function eraseAll(replica: Replica, stream: string, seqs: readonly number[
     while (next < seqs.length) {
       const seq = seqs[next++]!;
       // A sequence means another message in a stream that was deleted and created again.
-      checkSameStream(replica, generation);
+      await sameStream(replica, generation);
       try {
         if (await eraseMessage(replica.requester, stream, seq)) erased++;
       } catch (err) {
@@ -103,6 +105,11 @@ async function eraseAll(replica: Replica, stream: string, seqs: readonly number[
   return erased;
 }
 
-function checkSameStream(replica: Replica, generation: number): void {
+/**
+ * Fails when the stream is no longer the one the erase learned its sequences from. After a pause
+ * or stall the replica has not heard of a replacement yet, so it looks at the streams first.
+ */
+async function sameStream(replica: Replica, generation: number): Promise<void> {
+  if (!replica.trusts(generation)) await replica.confirmStreams();
   if (replica.generation !== generation) throw new UnavailableError("the stream was replaced during the erase; erase again");
 }

@@ -20,7 +20,8 @@ export async function saveSnapshot(
   const { value: snapshot, json: body } = encode(input, json);
   const { actorId, version } = snapshot;
   checkStoredSize(body, maxStoredEventBytes(actorId, { maxPayload: replica.maxPayload }), "/");
-  const eventsHead = await replica.freshHead(actorId, replica.generation);
+  const generation = replica.generation;
+  const eventsHead = await replica.freshHead(actorId, generation);
   if (eventsHead.erasedAt !== undefined) throw new ErasedError(actorId, eventsHead.erasedAt);
   if (version > eventsHead.version) {
     counters.conflicts++;
@@ -31,10 +32,13 @@ export async function saveSnapshot(
     const newest = await replica.snapshots.current(subject);
     // The newest snapshot stays the last one kept, so that the per-actor bound never evicts it.
     if (newest && version < newest.version) return { actorId, version };
+    // What was read must be of the streams as they are now (see StreamIdentity): nothing awaited
+    // between this check and the publish.
+    if (!replica.trusts(generation)) await replica.confirmStreams();
+    if (replica.generation !== generation) throw new UnavailableError("the streams were replaced during the snapshot save; retry");
     try {
       await publish(replica.requester, subject, body, { lastSubjectSeq: newest?.seq ?? 0, headers: versionHeader(version) });
       // An erase that began after the check above may have deleted the snapshots before this one landed.
-      const generation = replica.generation;
       const after = await replica.freshHead(actorId, generation);
       if (after.erasedAt !== undefined) {
         await eraseSnapshots(replica, actorId, generation);
