@@ -122,6 +122,7 @@ describe("what a page fetches", () => {
       timeoutMs: 5000,
       replicated: false,
       batchDirectGet: true,
+      maxPayload: 1 << 20,
     });
     const head = (await reader.current(subjects.events(a)))!;
     await (await jetstreamManager(nc)).streams.deleteMessage(subjects.stream, head.seq);
