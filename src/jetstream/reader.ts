@@ -49,7 +49,7 @@ export const CATCH_UP_PAUSE_MS = 10;
 // gets: creating and deleting it costs two requests, decoding no header block saves more.
 export const CONSUMER_ROUND = 200;
 // Most requests one round of a page sends at once: each brings one message, or a run bounded in bytes.
-const ROUND_REQUESTS = 16;
+const ROUND_REQUESTS = 32;
 // What a read round may bring beyond max_payload: the subject and reply the server counts with a message.
 const ROUND_ROOM = 16 * 1024;
 
@@ -86,7 +86,7 @@ export class StreamReader {
   }
 
   /** The subject's last message from any replica (one direct get). */
-  last(subject: string): Promise<StoredMsg | undefined> {
+  private last(subject: string): Promise<StoredMsg | undefined> {
     return this.directRequest(`${this.directGet}.${subject}`, Empty, { last_by_subj: subject });
   }
 
