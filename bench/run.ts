@@ -447,6 +447,9 @@ const HOW_TO_READ = [
   "  `events` iterator reads them / the faster of an ordered consumer on the actor's subject and",
   "  batch direct gets. Every way ends with each event parsed from its message body (no headers",
   "  read), as the client hands them over; medians of seven rounds taken in turn. Target: <= 1.2×.",
+  "  The same read is measured again against a stream at its consumer limit, where the service",
+  "  reads long pages through batch direct gets (its fallback when no consumer can be created),",
+  "  beside the same raw reads taken in turn; no target, it is the slower way that keeps reads up.",
   "",
 ];
 
