@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StaleIndexError, StreamReader } from "../../src/jetstream/reader.js";
 import { Requester } from "../../src/jetstream/requester.js";
+import { ScannedForPage } from "../../src/store/jetstream/read-page.js";
 import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams, eventsStreamConfig, snapshotsStreamConfig } from "../../src/store/streams.js";
@@ -222,6 +223,22 @@ describe("a read is bounded in bytes (issue 22, finding 7)", () => {
     expect(page.hasMore).toBe(true);
     // the page's 1 MB and at most about one more round, not the history's 10 MB
     expect(received).toBeLessThan(3 * (1 << 20));
+  });
+
+  it("keeps of a history learned from its start only what the page can use, about a page of it", () => {
+    const kept = new ScannedForPage(2, 10);
+    for (let v = 1; v <= 6; v++) kept.set(v, { seq: v, subject: "s", version: v, data: new Uint8Array(4) });
+    expect([...kept.keys()]).toEqual([3, 4, 5]);
+  });
+
+  it("reads a long history of large events from a store that never saw it, from its start and from its middle", async () => {
+    const a = `large-${randomUUID()}`;
+    await appendMany(open(), a, 400, large, 90);
+    const first = decodePage(await open().events(a, { maxBytes: 1 << 20 }));
+    expect(first.events.map((e) => e.version)).toEqual(Array.from({ length: first.events.length }, (_, i) => i + 1));
+    const middle = decodePage(await open().events(a, { fromVersion: 250, maxBytes: 1 << 20 }));
+    expect(middle.events.map((e) => e.version)).toEqual(Array.from({ length: middle.events.length }, (_, i) => i + 251));
+    expect(first.hasMore && middle.hasMore).toBe(true);
   });
 
   it("ends a pull whose bytes run out exactly without waiting for a status", async () => {

@@ -21,6 +21,28 @@ export async function readPage(replica: Replica, actorId: string, options: ReadO
   }
 }
 
+/**
+ * What learning the actor's index reads on the way, kept for the page: only events after `from`,
+ * and only about as many bytes as the page holds, so that an index learned from the start of a
+ * long history does not hold all of that history in memory.
+ */
+export class ScannedForPage extends Map<number, StoredMsg> {
+  private bytes = 0;
+
+  constructor(
+    private readonly from: number,
+    private readonly maxBytes: number,
+  ) {
+    super();
+  }
+
+  override set(seq: number, msg: StoredMsg): this {
+    if (msg.version <= this.from || this.bytes >= this.maxBytes) return this;
+    this.bytes += msg.data.length;
+    return super.set(seq, msg);
+  }
+}
+
 /** What a page holds so far. */
 interface Filling {
   encoded: Uint8Array[];
@@ -41,8 +63,9 @@ async function page(replica: Replica, actorId: string, options: ReadOptions): Pr
   const head = await replica.freshHead(actorId, generation);
   if (head.erasedAt !== undefined) return { actorId, encoded: [], hasMore: false, erased: true };
   if (head.version <= from) return { actorId, encoded: [], hasMore: false };
-  const seen = new Map<number, StoredMsg>();
-  const index = await replica.indexes.upTo(replica.events, actorId, subject, head, from, seen, generation);
+  const scanned = new ScannedForPage(from, budget);
+  const index = await replica.indexes.upTo(replica.events, actorId, subject, head, from, scanned, generation);
+  const seen = new Map(scanned);
   const filling: Filling = { encoded: [], used: 0 };
   let at = firstAfter(index.versions, from);
   // Where the page goes on in the stream: after its last event, or at the first one it wants.
