@@ -28,7 +28,7 @@ const open = (conn: NatsConnection) =>
   new JetStreamEventStore(conn, { subjects, cacheSize: 1000, timeoutMs: 5000, atomicBatch: true, replicas: 3 });
 
 beforeAll(async () => {
-  cluster = await startNatsCluster(3, { config: ACCOUNTS });
+  cluster = await startNatsCluster(3, { include: ACCOUNTS });
   nc = await connect({ servers: cluster.urls.split(",") });
   await ensureStreams(
     await jetstreamManager(nc),

@@ -35,9 +35,9 @@ const CLUSTER_NAME = "es-test";
 /**
  * Starts `size` JetStream nodes on loopback, routed to each other, each acknowledging a write only
  * once it is on disk (sync_interval: always), and resolves once JetStream answers through every node.
- * `config` is appended to every node's configuration.
+ * `include` is configuration every node has besides (accounts, say).
  */
-export async function startNatsCluster(size = 3, options: { config?: string } = {}): Promise<NatsCluster> {
+export async function startNatsCluster(size = 3, options: { include?: string } = {}): Promise<NatsCluster> {
   const root = mkdtempSync(join(tmpdir(), "es-cluster-"));
   const clientPorts: number[] = [];
   const routePorts: number[] = [];
@@ -56,7 +56,7 @@ export async function startNatsCluster(size = 3, options: { config?: string } = 
         `server_name: ${node.name}`,
         `jetstream { store_dir: ${JSON.stringify(join(node.dir, "js"))}, sync_interval: always }`,
         `cluster { name: ${CLUSTER_NAME}, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`,
-        options.config ?? "",
+        options.include ?? "",
       ].join("\n"),
     );
     nodes.push(node);
