@@ -35,6 +35,20 @@ export interface FullRead {
   ratio: number;
 }
 
+/**
+ * The same full read through the service's fallback, batch direct gets (what every long read
+ * uses while no consumer can be created), beside the raw reads again, in turn.
+ */
+export interface FullReadDirect {
+  events: number;
+  serviceMs: number;
+  orderedConsumerMs: number;
+  batchDirectGetsMs: number;
+  fastestRaw: "ordered consumer" | "batch direct gets";
+  /** service / the fastest raw way */
+  ratio: number;
+}
+
 export interface BenchResult {
   date: string;
   quick: boolean;
@@ -45,6 +59,7 @@ export interface BenchResult {
   reads: ({ streamMessages: number } & Paired)[];
   readGrowth: number;
   fullRead: FullRead;
+  fullReadDirect: FullReadDirect;
   version: ({ events: number } & Paired)[];
   append: { concurrency: number; batchSize: number; eventsPerSec: number; p50: number; p99: number } | { skipped: string };
   transact: TransactRow[] | { skipped: string };
@@ -121,10 +136,7 @@ export function markdown(r: BenchResult): string {
     );
   }
   lines.push("");
-  const f = r.fullRead;
-  lines.push(
-    `- full read of ${fmt(f.events)} events through the service: ${f.serviceMs} ms, ${times(f.ratio)} the fastest raw read (${f.fastestRaw}; ordered consumer ${f.orderedConsumerMs} ms, batch direct gets ${f.batchDirectGetsMs} ms; medians)`,
-  );
+  lines.push(...fullReadLines(r.fullRead, r.fullReadDirect));
   lines.push(
     `- first save of a new actor p50 / p99: ${pXX(r.firstSave.newActor)} ms; save to a known actor: ${pXX(r.firstSave.knownActor)} ms`,
   );
@@ -148,6 +160,14 @@ export function markdown(r: BenchResult): string {
     `- service process during the save runs: peak RSS ${r.serviceDuringSaves.peakRssMb} MB (${r.serviceDuringSaves.peakRssMbAt256} MB in the 256-in-flight runs), CPU ${r.serviceDuringSaves.cpuPercent}% of one core`,
   );
   return lines.join("\n") + "\n";
+}
+
+/** The full reads through both of the service's read paths, each beside the raw reads of its rounds. */
+export function fullReadLines(f: FullRead, d: FullReadDirect): string[] {
+  return [
+    `- full read of ${fmt(f.events)} events through the service (long pages through a consumer): ${f.serviceMs} ms, ${times(f.ratio)} the fastest raw read (${f.fastestRaw}; ordered consumer ${f.orderedConsumerMs} ms, batch direct gets ${f.batchDirectGetsMs} ms; medians)`,
+    `- the same read with no consumer to be had (stream at its consumer limit: batch direct gets): ${d.serviceMs} ms, ${times(d.ratio)} the fastest raw read (${d.fastestRaw}; ordered consumer ${d.orderedConsumerMs} ms, batch direct gets ${d.batchDirectGetsMs} ms; medians)`,
+  ];
 }
 
 export function projectionLine(p: ProjectionBench): string {

@@ -4,17 +4,19 @@
 // BENCH_ONLY=saves runs only the saves beside the limit (throughput and latency ratios) and prints
 // their rows as JSON, writing no file: for comparing builds or settings in interleaved runs.
 // BENCH_ONLY=projections runs only the projection throughput and prints its line (writes nothing).
+// BENCH_ONLY=reads runs only the full reads through both read paths and prints their lines (writes nothing).
 // BENCH_SERVICE_ENV='{"NAME":"value"}' adds to the service's environment (EVENTSTORE_METRICS_PORT, OTEL_...).
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, type } from "node:os";
 import { join } from "node:path";
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { EventStoreClient } from "../src/index.js";
 import { findNatsServer } from "../src/nats/local-server.js";
 import { packageRoot } from "../src/paths.js";
+import { eventsStreamConfig, snapshotsStreamConfig } from "../src/store/streams.js";
 import { Subjects } from "../src/subjects.js";
 import { startNatsServer } from "../test/harness/nats-server.js";
 import { startServiceProcess } from "../test/harness/service-process.js";
@@ -22,6 +24,8 @@ import { median, medianIndex, ProcessSampler, round } from "./measure.js";
 import {
   type BenchResult,
   type FullRead,
+  type FullReadDirect,
+  fullReadLines,
   markdown,
   type ProjectionBench,
   projectionLine,
@@ -60,6 +64,8 @@ const root = packageRoot();
 const out = process.env.BENCH_OUT ?? join(root, "bench", "results");
 const EVENTS = new Subjects("EVENTS");
 const READS = new Subjects("READS");
+// A stream at its consumer limit, so that every long read takes the direct-get fallback.
+const FALLBACK = new Subjects("FALLBACK");
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 // On a machine shared with other work, one run of the limit and one of the service can meet
@@ -120,6 +126,23 @@ async function main(): Promise<void> {
     const jsm = await jetstreamManager(nc);
     if (process.env.BENCH_ONLY === "projections") {
       process.stdout.write(`${projectionLine(await projections(nc, js, jsm))}\n`);
+      return;
+    }
+    if (process.env.BENCH_ONLY === "reads") {
+      const big = await bigActor(nc, plan.bigActor);
+      const fullRead = await compareFullReads(
+        new EventStoreClient(nc, { stream: EVENTS.stream }),
+        js,
+        jsm,
+        big,
+        plan.bigActor,
+        plan.fullReadRounds,
+      );
+      await service.stop();
+      await fallbackStreams(jsm);
+      service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: FALLBACK.stream, ...serviceEnv });
+      const fullReadDirect = await compareDirectReads(nc, js, jsm, big);
+      process.stdout.write(`${fullReadLines(fullRead, fullReadDirect).join("\n")}\n`);
       return;
     }
     await jsm.streams.add({ name: "LIMIT", subjects: ["LIMIT.events.>"], allow_direct: true });
@@ -211,6 +234,12 @@ async function main(): Promise<void> {
       version.push({ events, ...paired });
     }
 
+    log("full reads with no consumer to be had, beside the raw reads, in turn");
+    await service.stop();
+    await fallbackStreams(jsm);
+    service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: FALLBACK.stream, ...serviceEnv });
+    const fullReadDirect = await compareDirectReads(nc, js, jsm, big);
+
     // Reads run against a stream of their own, so that its size is exactly each stage's.
     await service.stop();
     service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: READS.stream, ...serviceEnv });
@@ -250,6 +279,7 @@ async function main(): Promise<void> {
       reads,
       readGrowth: round(reads.at(-1)!.service.p50 / reads[0]!.service.p50, 2),
       fullRead,
+      fullReadDirect,
       version,
       append,
       transact,
@@ -341,6 +371,51 @@ async function compareFullReads(
   };
 }
 
+/**
+ * Creates the FALLBACK streams before the service starts on them (it takes them as they are): the
+ * events stream allows one consumer, and a durable holds it, so every long read of the service
+ * takes the direct-get fallback (after one failed create; then the consumer path is paused).
+ */
+async function fallbackStreams(jsm: JetStreamManager): Promise<void> {
+  const settings = { subjects: FALLBACK, replicas: 1, snapshotsKeep: 1, atomicBatch: true };
+  await jsm.streams.add({ ...eventsStreamConfig(settings), max_consumers: 1 });
+  await jsm.streams.add(snapshotsStreamConfig(settings));
+  await jsm.consumers.add(FALLBACK.stream, { durable_name: "holder", ack_policy: AckPolicy.Explicit });
+}
+
+/**
+ * Full reads of an actor as big as `rawActorId` in EVENTS, through a service on FALLBACK, in turn
+ * with an ordered consumer of `rawActorId` (FALLBACK has no consumer to spare) and batch direct
+ * gets of the FALLBACK actor; compares the medians. The service must already serve FALLBACK.
+ */
+async function compareDirectReads(
+  nc: NatsConnection,
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  rawActorId: string,
+): Promise<FullReadDirect> {
+  const client = new EventStoreClient(nc, { stream: FALLBACK.stream });
+  const actorId = await bigActor(nc, plan.bigActor);
+  const events = plan.bigActor;
+  const ms = { service: [] as number[], orderedConsumer: [] as number[], batchDirectGets: [] as number[] };
+  for (let i = 0; i < plan.fullReadRounds; i++) {
+    ms.service.push(await fullReads.service(client, actorId, events));
+    ms.orderedConsumer.push(await fullReads.orderedConsumer(js, EVENTS.stream, EVENTS.events(rawActorId), events));
+    ms.batchDirectGets.push(await fullReads.batchDirectGets(jsm, FALLBACK.stream, FALLBACK.events(actorId), events));
+  }
+  const serviceMs = median(ms.service);
+  const orderedConsumerMs = median(ms.orderedConsumer);
+  const batchDirectGetsMs = median(ms.batchDirectGets);
+  return {
+    events,
+    serviceMs,
+    orderedConsumerMs,
+    batchDirectGetsMs,
+    fastestRaw: orderedConsumerMs <= batchDirectGetsMs ? "ordered consumer" : "batch direct gets",
+    ratio: round(serviceMs / Math.min(orderedConsumerMs, batchDirectGetsMs), 2),
+  };
+}
+
 /** Written into docs/benchmarks.md by every full run, above the figures. */
 const HOW_TO_READ = [
   "## How to read the ratios",
@@ -372,6 +447,9 @@ const HOW_TO_READ = [
   "  `events` iterator reads them / the faster of an ordered consumer on the actor's subject and",
   "  batch direct gets. Every way ends with each event parsed from its message body (no headers",
   "  read), as the client hands them over; medians of seven rounds taken in turn. Target: <= 1.2×.",
+  "  The same read is measured again against a stream at its consumer limit, where the service",
+  "  reads long pages through batch direct gets (its fallback when no consumer can be created),",
+  "  beside the same raw reads taken in turn; no target, it is the slower way that keeps reads up.",
   "",
 ];
 

@@ -38,6 +38,8 @@ it("runs the quick benchmark end to end and reports every measure", async () => 
     expect(stdout).toContain("- transaction of 10 actors × 10 events at 32 in flight:");
     expect(result.projection).toMatchObject({ events: 5000, rounds: [{}, {}, {}] });
     expect(stdout).toContain("- ordered projection, no-op handler, 5,000 events:");
+    expect(result.fullReadDirect).toMatchObject({ events: 2000 });
+    expect(stdout).toContain("- the same read with no consumer to be had");
     expect(readFileSync(join(out, "quick.svg"), "utf8")).toContain("<svg");
     expect(stdout).toContain("| saves, in flight |");
   } finally {

@@ -3,7 +3,7 @@ import { Empty, type Msg, type MsgHdrs, MsgHdrsImpl, type NatsConnection } from 
 import { InternalError, toEventStoreError, UnavailableError } from "../errors.js";
 import { sleep } from "../sleep.js";
 import { Headers } from "../subjects.js";
-import { readByConsumer } from "./consumer-read.js";
+import { ConsumerPath, readByConsumer } from "./consumer-read.js";
 import { observed } from "./observer.js";
 import { request, statusError } from "./request.js";
 import type { Requester } from "./requester.js";
@@ -34,6 +34,8 @@ export interface StreamReaderOptions {
   replicated: boolean;
   /** The server answers batch direct gets (>= 2.11); older ones are read one message at a time. */
   batchDirectGet: boolean;
+  /** The connection's max_payload: no stored message is larger, and no read round brings much more. */
+  maxPayload: number;
 }
 
 // How many messages one batch direct get asks for while scanning a subject.
@@ -43,6 +45,13 @@ const SCAN_BATCH = 1000;
 const RUN_GAP = 64;
 // Pause before asking again when the replica that answered has not caught up with the leader.
 export const CATCH_UP_PAUSE_MS = 10;
+// From this many events on, a round of a page is read through a consumer rather than batch direct
+// gets: creating and deleting it costs two requests, decoding no header block saves more.
+export const CONSUMER_ROUND = 200;
+// Most requests one round of a page sends at once: each brings one message, or a run bounded in bytes.
+const ROUND_REQUESTS = 32;
+// What a read round may bring beyond max_payload: the subject and reply the server counts with a message.
+const ROUND_ROOM = 16 * 1024;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -51,6 +60,15 @@ const decoder = new TextDecoder();
 export class StreamReader {
   private readonly directGet: string;
   private readonly leaderGet: string;
+  private readonly consumers = new ConsumerPath();
+  /** At most this many bytes in one batch request or pull (server-side `max_bytes`). */
+  private readonly roundBytes: number;
+  /**
+   * An operator's mirror with `mirror_direct` answers direct gets addressed to this stream; its
+   * answers name it in `Nats-Stream`. Once one came, a direct get that finds nothing may be the
+   * mirror's too (a 404 names no stream), so reads that decide ask the stream leader from then on.
+   */
+  private foreignAnswers = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -59,21 +77,30 @@ export class StreamReader {
   ) {
     this.directGet = `$JS.API.DIRECT.GET.${options.stream}`;
     this.leaderGet = `$JS.API.STREAM.MSG.GET.${options.stream}`;
+    this.roundBytes = options.maxPayload + ROUND_ROOM;
+  }
+
+  /** Whether reads that decide ask the leader: a follower may lag behind it, a mirror answers for another stream. */
+  private get leaderOnly(): boolean {
+    return this.options.replicated || this.foreignAnswers;
   }
 
   /** The subject's last message from any replica (one direct get). */
-  last(subject: string): Promise<StoredMsg | undefined> {
-    return this.directRequest(`${this.directGet}.${subject}`, Empty);
+  private last(subject: string): Promise<StoredMsg | undefined> {
+    return this.directRequest(`${this.directGet}.${subject}`, Empty, { last_by_subj: subject });
   }
 
-  /** The subject's last message with every acknowledged write in it: the leader's, on a replicated stream. */
+  /**
+   * The subject's last message with every acknowledged write in it, from this stream: the
+   * leader's, on a replicated stream or once a mirror answered for it.
+   */
   current(subject: string): Promise<StoredMsg | undefined> {
-    return this.options.replicated ? this.fromLeader({ last_by_subj: subject }) : this.last(subject);
+    return this.leaderOnly ? this.fromLeader({ last_by_subj: subject }) : this.last(subject);
   }
 
-  /** The message at a sequence with every acknowledged write in it. */
+  /** The message at a sequence with every acknowledged write in it, from this stream. */
   currentAt(seq: number): Promise<StoredMsg | undefined> {
-    return this.options.replicated ? this.fromLeader({ seq }) : this.bySeq(seq);
+    return this.leaderOnly ? this.fromLeader({ seq }) : this.bySeq(seq);
   }
 
   /**
@@ -88,7 +115,7 @@ export class StreamReader {
     let seq = fromSeq;
     for (;;) {
       const replies = this.options.batchDirectGet
-        ? await this.requestMany(JSON.stringify({ seq, next_by_subj: subject, batch: SCAN_BATCH }))
+        ? await this.requestMany(JSON.stringify({ seq, next_by_subj: subject, batch: SCAN_BATCH, max_bytes: this.roundBytes }))
         : await this.nextOne(subject, seq);
       let last: StoredMsg | undefined;
       for (const reply of replies) {
@@ -100,8 +127,8 @@ export class StreamReader {
       const more = this.options.batchDirectGet ? Number(replies.at(-1)?.headers?.get(DirectMsgHeaders.NumPending) ?? "0") > 0 : !!last;
       if (last && more) continue;
       if (seq > untilSeq) return;
-      // Short of untilSeq: a replica that has not caught up yet, or the message there is gone.
-      if (!this.options.replicated || (await this.fromLeader({ last_by_subj: subject }))?.seq !== untilSeq) {
+      // Short of untilSeq: a replica (or a mirror) that has not caught up yet, or the message there is gone.
+      if (!this.leaderOnly || (await this.fromLeader({ last_by_subj: subject }))?.seq !== untilSeq) {
         throw new StaleIndexError(`${subject} no longer ends at sequence ${untilSeq}`);
       }
       if (Date.now() > deadline) throw new UnavailableError("no replica of the stream caught up with its leader in time; retry");
@@ -118,60 +145,93 @@ export class StreamReader {
   async fetch(subject: string, seqs: number[], versions: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
     const missing = seqs.filter((seq) => !seen.has(seq));
     const runs = planRuns(missing, this.options.batchDirectGet ? RUN_GAP : 0);
-    await Promise.all(
-      runs.map(async (run) => {
-        if (run.count === 1) {
-          const msg = await this.bySeq(run.start);
-          if (msg) seen.set(msg.seq, msg);
-          return;
-        }
-        const request = JSON.stringify({ seq: run.start, next_by_subj: subject, batch: run.count });
-        for (const reply of await this.requestMany(request)) {
-          const msg = fromDirectGet(reply);
-          if (msg.seq <= run.end) seen.set(msg.seq, msg);
-        }
-      }),
-    );
+    await Promise.all(runs.map((run) => this.getRun(subject, run, seen)));
     return Promise.all(
       seqs.map(async (seq, i) => {
-        const msg = seen.get(seq) ?? (this.options.replicated ? await this.fromLeader({ seq }) : undefined);
-        if (!msg || msg.subject !== subject || msg.version !== versions[i]) {
-          throw new StaleIndexError(`sequence ${seq} no longer holds version ${versions[i]} of ${subject}`);
-        }
-        return msg;
+        const msg = seen.get(seq) ?? (this.leaderOnly ? await this.fromLeader({ seq }) : undefined);
+        return expected(msg, subject, seq, versions[i]!);
       }),
     );
   }
 
   /**
-   * The subject's messages at these sequences, which must be all of its messages from the first
-   * one to the last, read through a consumer (see readByConsumer); what the consumer's replica
-   * lacks is read as `fetch` reads it. The last message's version confirms the run: sequences are
-   * never reused within a stream, and a stream replaced under the read is caught by its version.
+   * One round of a page: the subject's messages at these sequences from the first one on, as
+   * many as about one max_payload holds (at least the first), so that no read pulls more than
+   * that at once whatever the events' sizes. A long round goes through a consumer (see
+   * readByConsumer) while that path works; otherwise, and when a consumer cannot be had (a
+   * consumer limit, a meta leader election, no permission), through direct gets. Each message
+   * must still hold the version the caller expects there, or the stream changed under the read.
    */
-  async fetchRun(subject: string, seqs: number[], versions: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
-    const got = await readByConsumer(this.nc, this.requester, this.options.stream, subject, seqs[0]!, seqs.length, this.options.timeoutMs);
+  async round(subject: string, seqs: number[], versions: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
+    if (seqs.length >= CONSUMER_ROUND && this.consumers.usable) {
+      const msgs = await this.byConsumer(subject, seqs, versions).catch((err: unknown) => {
+        if (err instanceof StaleIndexError) throw err;
+        this.consumers.failed();
+        return [];
+      });
+      if (msgs.length > 0) return msgs;
+    }
+    return this.byDirectGets(subject, seqs, versions, seen);
+  }
+
+  /**
+   * A prefix of the run through a consumer. The last message's version confirms it: sequences
+   * are never reused within a stream, and a stream replaced under the read is caught by its version.
+   */
+  private async byConsumer(subject: string, seqs: number[], versions: number[]): Promise<StoredMsg[]> {
+    const { stream, timeoutMs } = this.options;
+    const got = await readByConsumer(this.nc, this.requester, stream, subject, seqs[0]!, seqs.length, this.roundBytes, timeoutMs);
     const msgs = got.map((d, i): StoredMsg => {
-      if (d.seq !== seqs[i]) throw new StaleIndexError(`sequence ${seqs[i]} no longer holds version ${versions[i]} of ${subject}`);
+      if (d.seq !== seqs[i]) throw staleAt(subject, seqs[i]!, versions[i]!);
       return { seq: d.seq, subject, version: versions[i]!, data: d.data };
     });
     const last = got.at(-1);
     if (last && Number(last.msg.headers?.get(Headers.version)) !== versions[got.length - 1]) {
-      throw new StaleIndexError(`sequence ${last.seq} no longer holds version ${versions[got.length - 1]} of ${subject}`);
-    }
-    for (let at = msgs.length; at < seqs.length; at += SCAN_BATCH) {
-      const end = Math.min(at + SCAN_BATCH, seqs.length);
-      msgs.push(...(await this.fetch(subject, seqs.slice(at, end), versions.slice(at, end), seen)));
+      throw staleAt(subject, last.seq, versions[got.length - 1]!);
     }
     return msgs;
   }
 
+  /**
+   * A prefix of the sequences through direct gets: at most ROUND_REQUESTS requests at once, each
+   * a single message or a run bounded in bytes. It ends where the first message is missing, from
+   * what the requests brought or from a replica behind the leader; the next round asks from there,
+   * and a missing first message is asked of the leader.
+   */
+  private async byDirectGets(subject: string, seqs: number[], versions: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
+    const missing = seqs.filter((seq) => !seen.has(seq));
+    const runs = planRuns(missing, this.options.batchDirectGet ? RUN_GAP : 0).slice(0, ROUND_REQUESTS);
+    await Promise.all(runs.map((run) => this.getRun(subject, run, seen, this.roundBytes)));
+    const msgs: StoredMsg[] = [];
+    for (const [i, seq] of seqs.entries()) {
+      let msg = seen.get(seq);
+      if (!msg && i === 0 && this.leaderOnly) msg = await this.fromLeader({ seq });
+      if (!msg && i > 0) break;
+      msgs.push(expected(msg, subject, seq, versions[i]!));
+    }
+    return msgs;
+  }
+
+  /** Reads one run into `seen`: a single get, or a batch get of the subject (bounded by maxBytes when given). */
+  private async getRun(subject: string, run: SeqRun, seen: Map<number, StoredMsg>, maxBytes?: number): Promise<void> {
+    if (run.count === 1) {
+      const msg = await this.bySeq(run.start);
+      if (msg) seen.set(msg.seq, msg);
+      return;
+    }
+    const request = JSON.stringify({ seq: run.start, next_by_subj: subject, batch: run.count, max_bytes: maxBytes });
+    for (const reply of await this.requestMany(request)) {
+      const msg = fromDirectGet(reply);
+      if (msg.seq <= run.end) seen.set(msg.seq, msg);
+    }
+  }
+
   private bySeq(seq: number): Promise<StoredMsg | undefined> {
-    return this.directRequest(this.directGet, encoder.encode(JSON.stringify({ seq })));
+    return this.directRequest(this.directGet, encoder.encode(JSON.stringify({ seq })), { seq });
   }
 
   /** One message as the stream leader has it: `$JS.API.STREAM.MSG.GET`, which only the leader answers. */
-  private async fromLeader(query: { seq: number } | { last_by_subj: string }): Promise<StoredMsg | undefined> {
+  private async fromLeader(query: LeaderQuery): Promise<StoredMsg | undefined> {
     const reply = await request(this.requester, this.leaderGet, encoder.encode(JSON.stringify(query)));
     if (reply.headers?.code) throw statusError(reply);
     const r = JSON.parse(decoder.decode(reply.data)) as {
@@ -186,12 +246,20 @@ export class StreamReader {
     return toStoredMsg(m.seq, m.subject, headers, m.data ? Buffer.from(m.data, "base64") : new Uint8Array());
   }
 
-  private async directRequest(subject: string, payload: Uint8Array): Promise<StoredMsg | undefined> {
+  /** A direct get; what another stream (a mirror) answered is asked of this stream's leader instead. */
+  private async directRequest(subject: string, payload: Uint8Array, query: LeaderQuery): Promise<StoredMsg | undefined> {
     const reply = await request(this.requester, subject, payload);
     const code = reply.headers?.code ?? 0;
     if (code === 404) return undefined;
     if (code !== 0) throw statusError(reply);
-    return fromDirectGet(reply);
+    return this.fromThisStream(reply) ? fromDirectGet(reply) : this.fromLeader(query);
+  }
+
+  /** Whether this stream answered a direct get, rather than a mirror of it; remembers mirrors. */
+  private fromThisStream(reply: Msg): boolean {
+    if (reply.headers?.get(DirectMsgHeaders.Stream) === this.options.stream) return true;
+    this.foreignAnswers = true;
+    return false;
   }
 
   /** A server without batch direct gets (< 2.11) gives the next message of a subject one at a time. */
@@ -200,7 +268,8 @@ export class StreamReader {
     const code = reply.headers?.code ?? 0;
     if (code === 404) return [];
     if (code !== 0) throw statusError(reply);
-    return [reply];
+    // A mirror's answer counts as none: a replica that has not caught up.
+    return this.fromThisStream(reply) ? [reply] : [];
   }
 
   /** Sends one batch direct get and collects its messages up to the end-of-batch marker. */
@@ -216,6 +285,8 @@ export class StreamReader {
       for await (const msg of iter) {
         const code = msg.headers?.code ?? 0;
         if (code === 0 && msg.data.length > 0) {
+          // A batch comes from one responder: a mirror's counts as none, a replica not caught up.
+          if (out.length === 0 && !this.fromThisStream(msg)) return [];
           out.push(msg);
           continue;
         }
@@ -230,6 +301,18 @@ export class StreamReader {
     if (!ended) throw new UnavailableError("JetStream did not finish a read in time; retry");
     return out;
   }
+}
+
+type LeaderQuery = { seq: number } | { last_by_subj: string };
+
+/** The message the caller expects at a sequence, or the stream changed under the read. */
+function expected(msg: StoredMsg | undefined, subject: string, seq: number, version: number): StoredMsg {
+  if (!msg || msg.subject !== subject || msg.version !== version) throw staleAt(subject, seq, version);
+  return msg;
+}
+
+function staleAt(subject: string, seq: number, version: number): StaleIndexError {
+  return new StaleIndexError(`sequence ${seq} no longer holds version ${version} of ${subject}`);
 }
 
 /** A direct get reply carries the message's sequence and subject in its headers. */

@@ -42,6 +42,7 @@ export interface ClusterOptions {
 /**
  * Starts `size` JetStream nodes on loopback, routed to each other, each acknowledging a write only
  * once it is on disk (sync_interval: always), and resolves once JetStream answers through every node.
+ * `include` is configuration every node has besides (accounts, say).
  */
 export async function startNatsCluster(size = 3, options: ClusterOptions = {}): Promise<NatsCluster> {
   const root = mkdtempSync(join(tmpdir(), "es-cluster-"));

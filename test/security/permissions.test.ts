@@ -685,3 +685,24 @@ describe("on a 3-node cluster (EVENTSTORE_REPLICAS=3), with exactly the shipped 
     expect((await runOnCluster(without(shipped, grant))).failure).toBeDefined();
   });
 });
+
+describe("the service without permission to create consumers (issue 22, finding 8)", () => {
+  let server: NatsServer;
+  let admin: NatsConnection;
+
+  beforeAll(async () => {
+    const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
+    const without = shipped.replace(/^\s*"\$JS\.API\.CONSUMER\.(CREATE|MSG\.NEXT|DELETE)\.EVENTS\.[^"]*"\n/gm, "");
+    expect(without).not.toContain("$JS.API.CONSUMER.CREATE");
+    server = await serverWith(without);
+    admin = await as(server, "admin");
+  });
+  afterAll(async () => {
+    await admin?.close();
+    await server?.stop();
+  });
+
+  it("serves every endpoint, long reads through direct gets", async () => {
+    expect(await run(server, admin, "absent")).toBeUndefined();
+  });
+});

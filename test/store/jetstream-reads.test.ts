@@ -159,6 +159,7 @@ describe("what a page fetches", () => {
       timeoutMs: 5000,
       replicated: false,
       batchDirectGet: true,
+      maxPayload: 1 << 20,
     });
     const head = (await reader.current(subjects.events(a)))!;
     await (await jetstreamManager(nc)).streams.deleteMessage(subjects.stream, head.seq);
@@ -169,7 +170,16 @@ describe("what a page fetches", () => {
 });
 
 describe("long pages, read through a consumer", () => {
-  const consumers = async () => (await (await jetstreamManager(nc)).streams.info("READS")).state.consumer_count;
+  // A read deletes its consumer without waiting for the answer: wait until none is left.
+  const consumers = async () => {
+    const jsm = await jetstreamManager(nc);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const count = (await jsm.streams.info("READS")).state.consumer_count;
+      if (count === 0 || Date.now() > deadline) return count;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
 
   it("reads every event of a long history in order, interleaved with other actors, and leaves no consumer", async () => {
     const a = `long-${randomUUID()}`;

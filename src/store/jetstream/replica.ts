@@ -70,6 +70,7 @@ export class Replica {
       timeoutMs: options.timeoutMs,
       replicated: (options.replicas ?? 1) > 1,
       batchDirectGet: options.batchDirectGet ?? true,
+      maxPayload: this.maxPayload,
     };
     this.events = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.stream });
     this.snapshots = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.snapshotsStream });
@@ -141,14 +142,15 @@ export class Replica {
 
   /**
    * Runs a read that relies on the actor's index; when the stream no longer holds what the index
-   * says (messages deleted, purged or replaced), learns the actor anew and runs it again.
+   * says (messages deleted, purged or replaced), learns the actor anew and runs it again, up to
+   * `attempts` times in all.
    */
-  async withIndex<T>(actorId: string, read: () => Promise<T>): Promise<T> {
+  async withIndex<T>(actorId: string, read: () => Promise<T>, attempts = MAX_READ_ATTEMPTS): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await read();
       } catch (err) {
-        if (!(err instanceof StaleIndexError) || attempt >= MAX_READ_ATTEMPTS) throw err;
+        if (!(err instanceof StaleIndexError) || attempt >= attempts) throw err;
         this.indexes.forget(actorId);
       }
     }

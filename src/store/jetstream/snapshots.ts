@@ -53,9 +53,19 @@ export async function saveSnapshot(
   }
 }
 
+/**
+ * The newest snapshot, from the stream leader on a replicated stream (a follower may not hold the
+ * latest save, or may still hold a purged one). An erased actor has none, even when an erase was
+ * cut short before it purged the snapshots: the events' head is read too, after the snapshot and
+ * only when there is one, so that a missing snapshot costs one read and a snapshot found is one
+ * that existed while the actor was not erased.
+ */
 export async function getSnapshot(replica: Replica, actorId: string): Promise<StoredSnapshot | undefined> {
-  const msg = await replica.snapshots.last(replica.subjects.snapshots(actorId)).catch((err) => {
+  const msg = await replica.snapshots.current(replica.subjects.snapshots(actorId)).catch((err) => {
     throw replica.seen(err);
   });
-  return msg && { snapshot: JSON.parse(decoder.decode(msg.data)), json: msg.data };
+  if (!msg) return undefined;
+  const head = await replica.freshHead(actorId, replica.generation);
+  if (head.erasedAt !== undefined) return undefined;
+  return { snapshot: JSON.parse(decoder.decode(msg.data)), json: msg.data };
 }
