@@ -26,7 +26,7 @@ export function readModelEnv(): Record<string, string> {
 }
 
 export type RunnerLine =
-  | { t: "started" | "standby" | "stopped"; at: number }
+  | { t: "started" | "standby" | "stopped" | "paused"; at: number }
   | { t: "active"; pin: string; epoch: number; at: number }
   | { t: "b"; s: number; at: number }
   | { t: "h"; s: number; at?: number }

@@ -5,7 +5,9 @@
 // the build, so that a test can start many.
 //   {"t":"active","pin":"...","at":ms} {"t":"standby","at":ms} {"t":"h","s":seq} {"t":"failed",...}
 // READ_MODEL=order-totals runs the README's read model (examples/order-totals.ts) instead, and
-// records no "h" lines; HANDLER_MS makes each handler take that long (an awaited timer).
+// records no "h" lines; with PAUSE_BEFORE_WRITE=n the process stops itself (SIGSTOP) just before
+// its n-th write of a row, after it read the row ({"t":"paused"}). HANDLER_MS makes each handler
+// take that long (an awaited timer).
 import { openSync, writeSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
@@ -22,6 +24,20 @@ const options = {
   ...(env.PIN_TTL_MS ? { pinTtlMs: Number(env.PIN_TTL_MS) } : {}),
   ...(env.BATCH ? { batch: Number(env.BATCH) } : {}),
 };
+if (env.PAUSE_BEFORE_WRITE) {
+  const at = Number(env.PAUSE_BEFORE_WRITE);
+  let writes = 0;
+  const pausing = (send) =>
+    function (subject, ...rest) {
+      if (subject.startsWith("$KV.order_totals.") && !subject.endsWith("._checkpoint") && ++writes === at) {
+        say({ t: "paused", at: Date.now() });
+        process.kill(process.pid, "SIGSTOP");
+      }
+      return send.call(this, subject, ...rest);
+    };
+  nc.publish = pausing(nc.publish);
+  nc.request = pausing(nc.request);
+}
 let projection;
 if (env.READ_MODEL === "order-totals") {
   const { startOrderTotals } = await import("../../dist/examples/order-totals.js");
