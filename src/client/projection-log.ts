@@ -1,4 +1,12 @@
-import { DiscardPolicy, type JetStreamClient, JetStreamApiError, type JetStreamManager, StorageType } from "@nats-io/jetstream";
+import {
+  DiscardPolicy,
+  JetStreamApiError,
+  type JetStreamClient,
+  JetStreamError,
+  type JetStreamManager,
+  StorageType,
+} from "@nats-io/jetstream";
+import { isStreamNotFound } from "../jetstream/codes.js";
 
 /**
  * What projections record beside their consumers, one message each, in the stream
@@ -55,11 +63,15 @@ export class ProjectionLog {
   async skipped(name: string): Promise<number[]> {
     const out: number[] = [];
     try {
-      const batch = await this.jsm.direct.getBatch(this.streamName, { seq: 1, next_by_subj: this.subject(name, "skipped"), batch: SKIPPED_KEPT });
+      const batch = await this.jsm.direct.getBatch(this.streamName, {
+        seq: 1,
+        next_by_subj: this.subject(name, "skipped"),
+        batch: SKIPPED_KEPT,
+      });
       for await (const m of batch) out.push(m.json<{ sequence: number }>().sequence);
     } catch (err) {
-      // No stream yet: nothing was skipped.
-      if (!(err instanceof JetStreamApiError) && !isNoMessages(err)) throw err;
+      // Nothing recorded (404), or no stream yet (503: nobody answers): nothing was skipped.
+      if (!(err instanceof JetStreamError && [404, 503].includes((err as JetStreamError & { code?: number }).code ?? 0))) throw err;
     }
     return out;
   }
@@ -69,15 +81,11 @@ export class ProjectionLog {
     try {
       await this.jsm.streams.purge(this.streamName, { filter: `${this.stream}.projections.${name}.>` });
     } catch (err) {
-      if (!(err instanceof JetStreamApiError)) throw err;
+      if (!isStreamNotFound(err)) throw err;
     }
   }
 
   private subject(name: string, kind: "epoch" | "skipped"): string {
     return `${this.stream}.projections.${name}.${kind}`;
   }
-}
-
-function isNoMessages(err: unknown): boolean {
-  return err instanceof Error && /no messages|not found|no responders/i.test(err.message);
 }

@@ -224,7 +224,8 @@ export class Projection extends EventEmitter<ProjectionEvents> {
     const { pinTtlMs, batch, ackWaitMs } = options;
     if (pinTtlMs !== undefined && !(Number.isInteger(pinTtlMs) && pinTtlMs >= 3000))
       throw new RangeError(`pinTtlMs must be an integer >= 3000, got ${pinTtlMs}`);
-    if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1)) throw new RangeError(`batch must be an integer >= 1, got ${batch}`);
+    if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1))
+      throw new RangeError(`batch must be an integer >= 1, got ${batch}`);
     if (ackWaitMs !== undefined && !(Number.isInteger(ackWaitMs) && ackWaitMs >= 1))
       throw new RangeError(`ackWaitMs must be an integer >= 1, got ${ackWaitMs}`);
     const jsm = await manager(nc);

@@ -1,4 +1,4 @@
-import { DiscardPolicy, type JetStreamManager, JetStreamApiError, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { DiscardPolicy, JetStreamApiError, type JetStreamManager, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { headers, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { FencedError, ValidationError } from "../errors.js";
 import { isStreamNotFound, isWrongLastSequence } from "../jetstream/codes.js";
@@ -45,7 +45,8 @@ export class KvReadModel {
     const stream = `KV_${bucket}`;
     try {
       const info = await jsm.streams.info(stream);
-      if (!(info.config as { allow_atomic?: boolean }).allow_atomic) await jsm.streams.update(stream, { ...info.config, allow_atomic: true });
+      if (!(info.config as { allow_atomic?: boolean }).allow_atomic)
+        await jsm.streams.update(stream, { ...info.config, allow_atomic: true });
     } catch (err) {
       if (!isStreamNotFound(err)) throw err;
       await jsm.streams.add({

@@ -232,43 +232,49 @@ function holdingAt(at: number) {
 }
 
 describe("resets and removals reach the running processes at once", () => {
-  it.each(["ordered", "shared"] as const)("%s: after a forward reset returns, the next event handled is the first at or after the target", async (mode) => {
-    await publishEvents(nc, 11, 190);
-    const name = `forward-${mode}`;
-    const h = holdingAt(5);
-    await project(name, h.handler, { mode, batch: 64 });
-    await until(h.isHolding, 10_000, "the handler to hold event 5");
-    try {
-      // Events after 5 are fetched (buffered) while it holds.
-      expect(await store.resetProjection(name, { seq: 150 })).toBe(150);
-      // The reset's first delivery has left the server, and a round trip later it has arrived.
-      const jsm = await jetstreamManager(nc);
-      await expect
-        .poll(async () => (await jsm.consumers.info("EVENTS", `proj-${name}`)).delivered.stream_seq, { timeout: 10_000 })
-        .toBeGreaterThanOrEqual(150);
-      await nc.flush();
-    } finally {
-      h.release();
-    }
-    await until(() => h.seen.length >= 5 + 51, 20_000, "the events from 150 on");
-    expect(h.seen).toEqual([...range(1, 5), ...range(150, 200)]);
-  });
+  it.each(["ordered", "shared"] as const)(
+    "%s: after a forward reset returns, the next event handled is the first at or after the target",
+    async (mode) => {
+      await publishEvents(nc, 11, 190);
+      const name = `forward-${mode}`;
+      const h = holdingAt(5);
+      await project(name, h.handler, { mode, batch: 64 });
+      await until(h.isHolding, 10_000, "the handler to hold event 5");
+      try {
+        // Events after 5 are fetched (buffered) while it holds.
+        expect(await store.resetProjection(name, { seq: 150 })).toBe(150);
+        // The reset's first delivery has left the server, and a round trip later it has arrived.
+        const jsm = await jetstreamManager(nc);
+        await expect
+          .poll(async () => (await jsm.consumers.info("EVENTS", `proj-${name}`)).delivered.stream_seq, { timeout: 10_000 })
+          .toBeGreaterThanOrEqual(150);
+        await nc.flush();
+      } finally {
+        h.release();
+      }
+      await until(() => h.seen.length >= 5 + 51, 20_000, "the events from 150 on");
+      expect(h.seen).toEqual([...range(1, 5), ...range(150, 200)]);
+    },
+  );
 
-  it.each(["ordered", "shared"] as const)("%s: remove stops the running process before it handles what it fetched; status says removed", async (mode) => {
-    await publishEvents(nc, 11, 190);
-    const h = holdingAt(5);
-    const p = await project(`removed-${mode}`, h.handler, { mode, batch: 64 });
-    await until(h.isHolding, 10_000, "the handler to hold event 5");
-    try {
-      expect(await store.removeProjection(`removed-${mode}`)).toBe(true);
-      await expect.poll(async () => (await p.status()).state).toBe("removed");
-    } finally {
-      h.release();
-    }
-    await p.done();
-    expect(h.seen).toEqual([1, 2, 3, 4, 5]);
-    expect(await p.status()).toMatchObject({ state: "removed", ackFloor: 0, pending: 0 });
-  });
+  it.each(["ordered", "shared"] as const)(
+    "%s: remove stops the running process before it handles what it fetched; status says removed",
+    async (mode) => {
+      await publishEvents(nc, 11, 190);
+      const h = holdingAt(5);
+      const p = await project(`removed-${mode}`, h.handler, { mode, batch: 64 });
+      await until(h.isHolding, 10_000, "the handler to hold event 5");
+      try {
+        expect(await store.removeProjection(`removed-${mode}`)).toBe(true);
+        await expect.poll(async () => (await p.status()).state).toBe("removed");
+      } finally {
+        h.release();
+      }
+      await p.done();
+      expect(h.seen).toEqual([1, 2, 3, 4, 5]);
+      expect(await p.status()).toMatchObject({ state: "removed", ackFloor: 0, pending: 0 });
+    },
+  );
 });
 
 describe("several processes", () => {

@@ -100,21 +100,23 @@ it("ordered: nats-server SIGKILLed under it; nothing lost, in order per handover
   const admin = await connect({ servers: own.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   try {
     await createEventsStream(admin);
-    await publishEvents(admin, 1, 20_000);
+    await publishEvents(admin, 1, 50_000);
     for (let i = 0; i < 3; i++) runners.push(await startRunner(i, own.url, ENV));
-    await until(() => runners.some((r) => r.isActive() && r.handled().length >= 2000), 30_000, "an active process with 2000 handled");
-    // What the processes handled in the last second, sampled every 100 ms.
-    const samples: number[] = [];
-    for (let i = 0; i <= 10; i++) {
-      samples.push(runners.reduce((n, r) => n + r.handled().length, 0));
-      await new Promise((r) => setTimeout(r, 100));
+    // Killed in the middle of the run; what the processes handled in the second before, sampled.
+    const handled = () => runners.reduce((n, r) => n + r.handled().length, 0);
+    const samples = [{ at: Date.now(), n: handled() }];
+    while (handled() < samples[0]!.n + 5000) {
+      if (samples.length > 1200) throw new Error("the processes did not get going");
+      await new Promise((r) => setTimeout(r, 50));
+      samples.push({ at: Date.now(), n: handled() });
     }
     await own.halt("SIGKILL");
-    const lastSecond = runners.reduce((n, r) => n + r.handled().length, 0) - samples[0]!;
+    const now = handled();
+    const lastSecond = now - (samples.find((s) => s.at >= Date.now() - 1000) ?? samples[0]!).n;
     own = await own.restart();
-    await publishEvents(admin, 20_001, 2000);
-    await until(() => handledCount(runners) >= 22_000, 90_000, "every event handled");
-    const { duplicates, problems } = checkHandovers(periods(runners), 22_000, IN_FLIGHT + lastSecond);
+    await publishEvents(admin, 50_001, 2000);
+    await until(() => handledCount(runners) >= 52_000, 90_000, "every event handled");
+    const { duplicates, problems } = checkHandovers(periods(runners), 52_000, IN_FLIGHT + lastSecond);
     console.log(
       `ordered after a nats-server SIGKILL: ${duplicates} events handled twice (in flight ${IN_FLIGHT}, handled in the last second ${lastSecond})`,
     );
