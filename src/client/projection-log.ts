@@ -55,8 +55,9 @@ export class ProjectionLog {
     return (await this.js.publish(this.subject(name, "epoch"), JSON.stringify({ pinId }))).seq;
   }
 
-  async recordSkip(name: string, sequence: number, error: Error): Promise<void> {
-    await this.js.publish(this.subject(name, "skipped"), JSON.stringify({ sequence, error: error.message }));
+  /** The sequence only: a handler's error message may carry an event's data, and this stream outlives an erase. */
+  async recordSkip(name: string, sequence: number): Promise<void> {
+    await this.js.publish(this.subject(name, "skipped"), JSON.stringify({ sequence }));
   }
 
   /** The skipped sequences kept for the projection, oldest first. */

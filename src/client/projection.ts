@@ -495,7 +495,7 @@ export class Projection extends EventEmitter<ProjectionEvents> {
             await recordFailed(this.jsm, this.stream, this.consumer, msg.seq);
             return false;
           }
-          await this.log.recordSkip(this.name, msg.seq, error);
+          await this.log.recordSkip(this.name, msg.seq);
           this.acknowledge(msg);
           this.emit("skipped", { sequence: msg.seq, error });
           return true;
