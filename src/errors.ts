@@ -22,6 +22,8 @@ export const ErrorCodes = Object.freeze({
   /** Raised by a client's subscription, never in a reply: the stream it read is gone or another one. */
   StreamChangedError: 404,
   VersionConflictError: 409,
+  /** Raised by a client's read model, never in a reply: a later activation of the projection wrote. */
+  FencedError: 409,
   ErasedError: 410,
   InternalError: 500,
   /** Not a 503: retrying cannot help until an operator acts (docs/operations.md, "A full store"). */
@@ -166,6 +168,16 @@ export class StoreFullError extends EventStoreError {
         `until an operator frees space or raises the storage limit`,
     );
   }
+}
+
+/**
+ * A write of an ordered projection's handler was refused: a later activation of the projection (in
+ * another process, after this one was paused or cut off) has written since. The projection stops
+ * handling in this process and waits as a standby; it does not retry.
+ */
+export class FencedError extends EventStoreError {
+  override readonly name = "FencedError";
+  readonly code = ErrorCodes.FencedError;
 }
 
 export class NotSupportedError extends EventStoreError {

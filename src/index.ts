@@ -14,6 +14,7 @@ export {
   type ProjectionFailure,
   type ProjectionHandler,
   type ProjectionInfo,
+  type ProjectionItem,
   type ProjectionMode,
   type ProjectionResetTo,
   type ProjectionStart,
@@ -21,6 +22,7 @@ export {
   type ProjectionStatus,
   type ProjectOptions,
 } from "./client/projection.js";
+export { KvReadModel } from "./client/read-model.js";
 export { DEFAULT_RETRY, type RetryInfo, type RetryOptions } from "./client/retry.js";
 export { EventSubscription, type StreamChange, type StreamEvent, type SubscribeOptions, type Tombstone } from "./client/subscribe.js";
 export { type EndpointName, Endpoints, type RequestOf, type ResponseOf } from "./endpoints.js";
@@ -29,6 +31,7 @@ export {
   type ErrorBody,
   ErrorCodes,
   EventStoreError,
+  FencedError,
   type FieldError,
   InternalError,
   NotFoundError,

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import {
   ErasedError,
   ErrorCodes,
+  FencedError,
   InternalError,
   NotFoundError,
   NotSupportedError,
@@ -24,6 +25,7 @@ describe("error catalogue", () => {
       NotFoundError: 404,
       StreamChangedError: 404,
       VersionConflictError: 409,
+      FencedError: 409,
       ErasedError: 410,
       InternalError: 500,
       StoreFullError: 500,
@@ -36,6 +38,7 @@ describe("error catalogue", () => {
       new NotFoundError("n"),
       new StreamChangedError("EVENTS", "missing"),
       new VersionConflictError("a", 1, 2),
+      new FencedError("f"),
       new ErasedError("a", "2026-01-01T00:00:00.000Z"),
       new InternalError("i"),
       new StoreFullError(10023, "insufficient resources"),

@@ -46,7 +46,7 @@ export type StreamEvent =
   | { sequence: number; erased: Tombstone; event?: undefined; json?: undefined };
 
 /** A message of the events stream as what it holds: an event (with its stored JSON), or an erased actor's tombstone. */
-export function decodeStreamMessage(msg: JsMsg): StreamEvent {
+export function decodeStreamMessage(msg: Pick<JsMsg, "seq" | "headers" | "json" | "string">): StreamEvent {
   if (msg.headers?.has(Headers.erased)) return { sequence: msg.seq, erased: msg.json<Tombstone>() };
   const json = msg.string();
   return { sequence: msg.seq, event: JSON.parse(json) as StoredEvent, json };

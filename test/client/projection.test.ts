@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
@@ -102,7 +102,7 @@ describe("a projection", () => {
     const seen: StreamEvent[] = [];
     await project("tombstones", (i) => void seen.push(i));
     await until(() => seen.length === 11, 10_000, "11 items");
-    expect(seen[10]).toEqual({ sequence: 11, erased: tombstone });
+    expect(seen[10]).toEqual({ sequence: 11, erased: tombstone, epoch: expect.any(Number) });
   });
 });
 
@@ -210,5 +210,131 @@ describe("reset and remove", () => {
     await stopped;
     expect(handled).toEqual([1, 2, 3]);
     expect((await p.status()).ackFloor).toBe(3);
+  });
+});
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** A handler that records each sequence and holds the event `at` until released. */
+function holdingAt(at: number) {
+  const seen: number[] = [];
+  let release!: () => void;
+  let holding = false;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const handler = async (i: StreamEvent) => {
+    seen.push(i.sequence);
+    if (i.sequence === at) {
+      holding = true;
+      await held;
+    }
+  };
+  return { seen, handler, release: () => release(), isHolding: () => holding };
+}
+
+describe("resets and removals reach the running processes at once", () => {
+  it.each(["ordered", "shared"] as const)(
+    "%s: after a forward reset returns, the next event handled is the first at or after the target",
+    async (mode) => {
+      await publishEvents(nc, 11, 190);
+      const name = `forward-${mode}`;
+      const h = holdingAt(5);
+      await project(name, h.handler, { mode, batch: 64 });
+      await until(h.isHolding, 10_000, "the handler to hold event 5");
+      try {
+        // Events after 5 are fetched (buffered) while it holds.
+        expect(await store.resetProjection(name, { seq: 150 })).toBe(150);
+        // The reset's first delivery has left the server, and a round trip later it has arrived.
+        const jsm = await jetstreamManager(nc);
+        await expect
+          .poll(async () => (await jsm.consumers.info("EVENTS", `proj-${name}`)).delivered.stream_seq, { timeout: 10_000 })
+          .toBeGreaterThanOrEqual(150);
+        await nc.flush();
+      } finally {
+        h.release();
+      }
+      await until(() => h.seen.length >= 5 + 51, 20_000, "the events from 150 on");
+      expect(h.seen).toEqual([...range(1, 5), ...range(150, 200)]);
+    },
+  );
+
+  it.each(["ordered", "shared"] as const)(
+    "%s: remove stops the running process before it handles what it fetched; status says removed",
+    async (mode) => {
+      await publishEvents(nc, 11, 190);
+      const h = holdingAt(5);
+      const p = await project(`removed-${mode}`, h.handler, { mode, batch: 64 });
+      await until(h.isHolding, 10_000, "the handler to hold event 5");
+      try {
+        expect(await store.removeProjection(`removed-${mode}`)).toBe(true);
+        await expect.poll(async () => (await p.status()).state).toBe("removed");
+      } finally {
+        h.release();
+      }
+      await p.done();
+      expect(h.seen).toEqual([1, 2, 3, 4, 5]);
+      expect(await p.status()).toMatchObject({ state: "removed", ackFloor: 0, pending: 0 });
+    },
+  );
+});
+
+describe("several processes", () => {
+  it("with onFailure skip, every skipped sequence is recorded (none lost to a concurrent process)", async () => {
+    await publishEvents(nc, 11, 50);
+    const skipped = new Set<number>();
+    for (let i = 0; i < 3; i++) {
+      const p = await project(
+        "skip-many",
+        () => {
+          throw new Error("bad event");
+        },
+        { mode: "shared", maxAttempts: 1, onFailure: "skip", batch: 8 },
+      );
+      p.on("skipped", ({ sequence }) => skipped.add(sequence));
+    }
+    await until(() => skipped.size === 60, 20_000, "60 skips");
+    const listed = (await store.projections()).find((x) => x.name === "skip-many")!;
+    expect([...listed.skipped].sort((a, b) => a - b)).toEqual(range(1, 60));
+  });
+
+  it("refuses a process that asks for other settings than the projection has, naming them; without settings it takes the projection's", async () => {
+    running.push(await store.project("settings", () => undefined, { pinTtlMs: 30_000, batch: 64, ackWaitMs: 20_000 }));
+    await expect(store.project("settings", () => undefined, { pinTtlMs: 3000 })).rejects.toThrow(
+      /runs with pinTtlMs 30000; this process asked for pinTtlMs 3000/,
+    );
+    await expect(store.project("settings", () => undefined, { batch: 32 })).rejects.toThrow(/runs with batch 64/);
+    await expect(store.project("settings", () => undefined, { ackWaitMs: 30_000 })).rejects.toThrow(ValidationError);
+    const seen: number[] = [];
+    const standby = await store.project("settings", (i) => void seen.push(i.sequence), { pinTtlMs: 30_000 });
+    running.push(standby);
+    expect((await standby.status()).state).toBe("standby");
+  });
+
+  it("shared: drops deliveries from another consumer and outside its filter", async () => {
+    const js = jetstream(nc);
+    const account = (n: number) =>
+      js.publish(`EVENTS.events.account.account-${n}`, JSON.stringify({ id: `a-${n}`, actorId: `account-${n}`, version: 1, data: {} }));
+    await account(1);
+    await account(2);
+    const seen: StreamEvent[] = [];
+    const watcher = nc.subscribe("$JS.API.CONSUMER.MSG.NEXT.EVENTS.proj-orders-only", { max: 1 });
+    await project("orders-only", (i) => void seen.push(i), { mode: "shared", actorType: "order" });
+    await until(() => seen.length === 10, 10_000, "the 10 order events");
+    // The projection's inbox, from one of its pulls.
+    let inbox = "";
+    for await (const pull of watcher) inbox = pull.reply!;
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.add("EVENTS", { durable_name: "other", ack_policy: AckPolicy.Explicit });
+    // Another consumer of the stream delivers its 12 messages (orders and accounts) into the projection's inbox,
+    nc.publish("$JS.API.CONSUMER.MSG.NEXT.EVENTS.other", JSON.stringify({ batch: 12 }), { reply: inbox });
+    // and someone publishes there an account event with an ack subject of the projection's own consumer.
+    nc.publish(inbox, JSON.stringify({ id: "forged", actorId: "account-9", version: 1, data: {} }), {
+      reply: "$JS.ACK.EVENTS.proj-orders-only.1.12.12.0.0",
+    });
+    await expect.poll(async () => (await jsm.consumers.info("EVENTS", "other")).delivered.stream_seq).toBe(12);
+    await nc.flush();
+    await publishEvents(nc, 100, 1);
+    await until(() => seen.length >= 11, 10_000, "the new order event");
+    expect(seen.map((i) => i.sequence)).toEqual([...range(1, 10), 13]);
+    expect(seen.every((i) => i.event?.actorId.startsWith("order-"))).toBe(true);
   });
 });

@@ -20,10 +20,16 @@ export function runnerEnv(name: string, mode = "ordered"): Record<string, string
   return { PROJECTION: name, MODE: mode, PIN_TTL_MS: String(PIN_TTL_MS), BATCH: String(BATCH) };
 }
 
+/** The environment of a runner of the README's read model (examples/order-totals.ts) with the failover tests' settings. */
+export function readModelEnv(): Record<string, string> {
+  return { READ_MODEL: "order-totals", PIN_TTL_MS: String(PIN_TTL_MS), BATCH: String(BATCH) };
+}
+
 export type RunnerLine =
-  | { t: "started" | "standby" | "stopped"; at: number }
-  | { t: "active"; pin: string; at: number }
-  | { t: "h"; s: number }
+  | { t: "started" | "standby" | "stopped" | "paused"; at: number }
+  | { t: "active"; pin: string; epoch: number; at: number }
+  | { t: "b"; s: number; at: number }
+  | { t: "h"; s: number; at?: number }
   | { t: "failed"; s?: number; error: string };
 
 /** A projection-runner.mjs process and every line it wrote. */
