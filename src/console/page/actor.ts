@@ -131,7 +131,7 @@ export function actorView(root: HTMLElement, actorId: string): () => void {
             a.snapshot ? `version ${number(a.snapshot.version)} (${time(a.snapshot.timestamp)})` : a.snapshotError ? "-" : "none",
           ],
         ]),
-        a.snapshotError ? errorBox("The snapshot could not be read", { message: a.snapshotError }) : null,
+        a.snapshotError ? errorBox("The snapshot could not be read", new Error(a.snapshotError)) : null,
         a.snapshot ? h("details", { class: "snapshot" }, h("summary", {}, "Snapshot state"), jsonTree(a.snapshot.state, 1)) : null,
       );
     },
