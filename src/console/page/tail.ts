@@ -35,6 +35,8 @@ export function tailView(root: HTMLElement, initial: { actorType: string; eventT
   let source: EventSource | undefined;
   function follow(): void {
     source?.close();
+    // Following again: not "following" until the new subscription says it is ready.
+    delete status.dataset.following;
     status.replaceChildren("Connecting ...");
     const filter = { actorType: actorType.value.trim(), eventType: eventType.value.trim() };
     const es = tailSource(filter);
