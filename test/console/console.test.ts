@@ -125,6 +125,23 @@ describe("the console", () => {
     await page.close();
   });
 
+  it("pages a type's actors 50 at a time, in id order, through the stream's subjects", async () => {
+    const ids = Array.from({ length: 53 }, (_, i) => `cart-${String(i).padStart(3, "0")}`);
+    await Promise.all(ids.map((id) => client.save(event(id, 1))));
+    const { page, errors } = await open("#actors=cart");
+    const cells = page.locator("tbody tr td:first-child");
+    await expect.poll(() => cells.count()).toBe(50);
+    expect(await cells.allTextContents()).toEqual(ids.slice(0, 50));
+    expect(await page.locator(".toolbar .muted").textContent()).toBe("1-50 of 53");
+    await page.locator("button", { hasText: "Next" }).click();
+    await expect.poll(() => cells.allTextContents()).toEqual(ids.slice(50));
+    expect(await page.locator("button", { hasText: "Next" }).isDisabled()).toBe(true);
+    await page.locator("button", { hasText: "Previous" }).click();
+    await expect.poll(() => cells.count()).toBe(50);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it("shows a newly saved event in the live tail, filtered by actor type", async () => {
     const { page, errors } = await open("#tail");
     await page.locator("input[name=actorType]").fill("order");
