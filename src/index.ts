@@ -38,6 +38,7 @@ export {
   NotSupportedError,
   PermissionError,
   StreamChangedError,
+  toEventStoreError,
   UnavailableError,
   ValidationError,
   VersionConflictError,

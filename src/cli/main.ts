@@ -2,6 +2,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DEFAULT_TIMEOUT_MS, EventStoreClient } from "../client/client.js";
 import { ConfigError } from "../config.js";
+import { consoleCommand } from "../console/server/command.js";
 import { startTracing, tracer } from "../observability/tracing.js";
 import { integerFlag, parseInvocation } from "./args.js";
 import { erase } from "./commands/erase.js";
@@ -25,6 +26,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   import: importEvents,
   erase,
   projections,
+  console: consoleCommand,
 };
 
 const ExitCode = Object.freeze({ ok: 0, failed: 1, usage: 2 } as const);
