@@ -43,24 +43,45 @@ export interface StreamSummary {
   cluster?: { leader?: string; replicas: { name: string; current: boolean; lag: number; activeNs: number }[] };
 }
 
+export interface ActorType {
+  type: string;
+  actors: number;
+  /** Messages on the type's subjects: events, and the tombstones of erased actors. */
+  messages: number;
+}
+
 export interface TypesAnswer {
-  types: { type: string; actors: number; messages: number }[];
+  types: ActorType[];
+  /** Actors counted; fewer than `total` when the scan stopped at its bound. */
   counted: number;
   total: number;
 }
 
+export interface ActorRow {
+  actorId: string;
+  /** Messages on the actor's subject: its events (and its tombstone, once erased). */
+  messages: number;
+  version?: number;
+  erased?: boolean;
+  /** Why the version could not be read. */
+  error?: string;
+}
+
 export interface ActorsAnswer {
-  actors: { actorId: string; messages: number; version?: number; erased?: boolean; error?: string }[];
+  actors: ActorRow[];
   offset: number;
   hasMore: boolean;
+  /** Actors of the type in all (without a prefix), or matches found so far (with one). */
   total: number;
+  /** With a prefix: false when the search stopped at its bound before the end. */
   complete: boolean;
 }
 
 export interface ActorAnswer {
   actorId: string;
-  version: { version: number; erased?: boolean };
-  snapshot?: { version: number; state: Record<string, unknown>; timestamp: string };
+  version: { version: number; erased?: boolean; erasedAt?: string };
+  snapshot?: { actorId: string; version: number; state: Record<string, unknown>; timestamp: string };
+  /** Why the snapshot could not be read (a role that may not), beside what could. */
   snapshotError?: string;
 }
 

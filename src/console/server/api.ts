@@ -6,15 +6,14 @@ import {
   escapeToken,
   type ProjectionInfo,
   type ProjectionResetTo,
-  type SnapshotGetResponse,
   Subjects,
   toEventStoreError,
   UnavailableError,
   unescapeToken,
   ValidationError,
-  type VersionResponse,
 } from "../../index.js";
-import { type StreamSummary, streamSummary, subjectsPage } from "./stream.js";
+import type { ActorAnswer, ActorRow, ActorsAnswer, ActorType, Replica, StreamSummary, TypesAnswer } from "../page/types.js";
+import { streamSummary, subjectsPage } from "./stream.js";
 
 // What the page asks for, each answered with the console's own NATS connection: the service's
 // endpoints through EventStoreClient, $SRV for the replicas, the JetStream API for the stream.
@@ -28,58 +27,6 @@ export const MAX_SCAN_PAGES = 10;
 export const ACTORS_PAGE = 50;
 /** Events in one page of an actor's history. */
 export const EVENTS_PAGE = 200;
-
-export interface Replica {
-  id: string;
-  version: string;
-  started: string;
-  requests: number;
-  errors: number;
-  averageLatencyMs: number;
-  metadata: Record<string, string>;
-}
-
-export interface ActorType {
-  type: string;
-  actors: number;
-  /** Messages on the type's subjects: events, and the tombstones of erased actors. */
-  messages: number;
-}
-
-export interface TypesAnswer {
-  types: ActorType[];
-  /** Actors counted; fewer than `total` when the scan stopped at its bound. */
-  counted: number;
-  total: number;
-}
-
-export interface ActorRow {
-  actorId: string;
-  /** Messages on the actor's subject: its events (and its tombstone, once erased). */
-  messages: number;
-  version?: number;
-  erased?: boolean;
-  /** Why the version could not be read. */
-  error?: string;
-}
-
-export interface ActorsAnswer {
-  actors: ActorRow[];
-  offset: number;
-  hasMore: boolean;
-  /** Actors of the type in all (without a prefix), or matches found so far (with one). */
-  total: number;
-  /** With a prefix: false when the search stopped at its bound before the end. */
-  complete: boolean;
-}
-
-export interface ActorAnswer {
-  actorId: string;
-  version: VersionResponse;
-  snapshot?: SnapshotGetResponse;
-  /** Why the snapshot could not be read (a role that may not), beside what could. */
-  snapshotError?: string;
-}
 
 export class ConsoleApi {
   constructor(

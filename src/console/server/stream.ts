@@ -1,26 +1,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NotFoundError, toEventStoreError, UnavailableError } from "../../index.js";
+import type { StreamSummary } from "../page/types.js";
 
 // The console reads the stream's state and its subjects with the JetStream API directly (the
 // service has no endpoint for them), with the console's own NATS user: a user without
 // $JS.API.STREAM.INFO.<stream> sees the refusal, not the data.
-
-/** What the console shows of the stream. */
-export interface StreamSummary {
-  name: string;
-  created: string;
-  messages: number;
-  bytes: number;
-  firstSeq: number;
-  firstTime: string;
-  lastSeq: number;
-  lastTime: string;
-  subjects: number;
-  consumers: number;
-  replicas: number;
-  /** The leader and the other replicas with how far behind they are (a clustered stream only). */
-  cluster?: { leader?: string; replicas: { name: string; current: boolean; lag: number; activeNs: number }[] };
-}
 
 /** One page of subjects and their message counts, sorted by subject. */
 export interface SubjectsPage {
