@@ -474,7 +474,7 @@ function writeDocs(table: string, goals: string): void {
     goals,
     "## What is in the way where a target is missed (profiles taken with `node --cpu-prof`)",
     "",
-    "- Saves: see \"Where a save's time goes\" below (issue 27): the ratio follows the CPU the three",
+    '- Saves: see "Where a save\'s time goes" below (issue 27): the ratio follows the CPU the three',
     "  processes spend per save, of which the service's own is the largest share; nats-server's extra",
     "  messages cost it about 10 µs a save. (JetStream calls once went through nats.js `request()`,",
     "  which builds an Error with a stack trace for every request: 65 µs a save then, against 40 µs.)",
@@ -494,17 +494,17 @@ function writeDocs(table: string, goals: string): void {
     "",
     "Raw figures: `bench/results/latest.json`.",
     "",
-    savedSections(),
+    ...keptSections(),
   ].join("\n");
   writeFileSync(join(root, "docs", "benchmarks.md"), doc);
 }
 
 /** The doc's hand-written sections (from "## Where a save's time goes" on), which a run keeps as they are. */
-function savedSections(): string {
+function keptSections(): string[] {
   const path = join(root, "docs", "benchmarks.md");
   const text = existsSync(path) ? readFileSync(path, "utf8") : "";
   const at = text.indexOf(KEPT_FROM);
-  return at < 0 ? "" : text.slice(at);
+  return at < 0 ? [] : [text.slice(at)];
 }
 
 main().catch((err: unknown) => {
