@@ -23,9 +23,9 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 export interface ConsoleProcess {
-  /** The printed URL, token included. */
+  /** The printed URL, `http://host:port/<token>/`. */
   url: string;
-  /** The URL without the token. */
+  /** The URL without the token: `http://host:port`. */
   base: string;
   token: string;
   stop(): Promise<number | null>;
@@ -50,7 +50,7 @@ export async function startConsole(env: Record<string, string>, args: string[] =
   return {
     url,
     base: `${parsed.protocol}//${parsed.host}`,
-    token: parsed.searchParams.get("token") ?? "",
+    token: parsed.pathname.split("/")[1] ?? "",
     stop: () => stopProcess(child),
   };
 }

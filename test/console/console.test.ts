@@ -234,35 +234,73 @@ describe("the console", () => {
     await page.close();
   }, 120_000);
 
-  it("serves nothing without the run's token: not the page, not its code, not the API", async () => {
-    const { base, token } = consoleProcess;
+  it("serves nothing outside /<token>/: not the page, not its code, not the API", async () => {
+    const { base, token, url } = consoleProcess;
+    expect(url).toBe(`${base}/${token}/`);
     const wrong = `${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}`;
-    for (const path of ["/", "/page/main.js", "/console.css", "/api/types", "/api/tail", `/?token=${wrong}`, `/api/stream?token=`]) {
+    const outside = ["/", "/page/main.js", "/console.css", "/api/types", "/api/tail", "/favicon.ico", `/${token}`, `/?token=${token}`];
+    for (const path of [...outside, `/api/stream?token=${token}`, `/${wrong}/`, `/${wrong}/api/stream`, `/x/${token}/api/stream`]) {
       const res = await fetch(`${base}${path}`);
       expect(res.status, path).toBe(401);
-      expect(await res.text(), path).not.toContain("EVENTS");
+      expect(await res.text(), path).not.toMatch(/EVENTS|<html/);
     }
-    const wrongHeader = await fetch(`${base}/api/stream`, { headers: { "X-Console-Token": wrong } });
-    expect(wrongHeader.status).toBe(401);
+    // The header alone opens nothing either: the token is in the path.
+    const headerOnly = await fetch(`${base}/api/stream`, { headers: { "X-Console-Token": token } });
+    expect(headerOnly.status).toBe(401);
     // In the browser: a wrong token shows the refusal, not the console.
     const { page } = await openPage(browser);
-    const res = await page.goto(`${base}/?token=${wrong}#actor=order-1`);
+    const res = await page.goto(`${base}/${wrong}/#actor=order-1`);
     expect(res?.status()).toBe(401);
     expect(await page.locator("body").textContent()).toContain("401");
     await page.close();
 
-    // With the token: the page sets a cookie for what it loads; a change also needs the header,
-    // which only the page has (a cookie comes with other sites' requests too).
-    const first = await fetch(`${base}/?token=${token}`);
-    expect(first.status).toBe(200);
-    const cookie = first.headers.get("set-cookie")!.split(";")[0]!;
-    expect((await fetch(`${base}/api/stream`, { headers: { cookie } })).status).toBe(200);
-    const erase = await fetch(`${base}/api/erase`, {
-      method: "POST",
-      headers: { cookie, "Content-Type": "application/json" },
-      body: JSON.stringify({ actorId: "order-3", confirm: "order-3" }),
-    });
-    expect(erase.status).toBe(403);
+    // With the token: the page, its code and the API; a change also needs the header (which only
+    // the page's script sets), from the page's own origin.
+    expect((await fetch(`${url}page/main.js`)).status).toBe(200);
+    expect((await fetch(`${url}api/stream`)).status).toBe(200);
+    const eraseOrder3 = (headers: Record<string, string>) =>
+      fetch(`${url}api/erase`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...headers },
+        body: JSON.stringify({ actorId: "order-3", confirm: "order-3" }),
+      });
+    expect((await eraseOrder3({})).status).toBe(403);
+    expect((await eraseOrder3({ "X-Console-Token": wrong })).status).toBe(403);
+    expect((await eraseOrder3({ "X-Console-Token": token, "Sec-Fetch-Site": "same-site" })).status).toBe(403);
+    expect((await eraseOrder3({ "X-Console-Token": token, Origin: "http://127.0.0.1:1" })).status).toBe(403);
+    expect(await client.version("order-3")).toBe(5);
+  });
+
+  // Browsers send a host's cookies to every port of it (RFC 6265 §8.5): a token in a cookie for
+  // 127.0.0.1 went to any other local server the browser visited, which could then read and erase.
+  it("sets no cookie, and a cookie that holds the token opens nothing", async () => {
+    const { base, token, url } = consoleProcess;
+    const port = new URL(base).port;
+    const answers = await Promise.all(
+      [url, `${url}console.css`, `${url}page/main.js`, `${url}api/stream`, `${base}/`, `${base}/?token=${token}`].map((u) => fetch(u)),
+    );
+    for (const res of answers) expect(res.headers.get("set-cookie"), res.url).toBeNull();
+    const { page, errors } = await openPage(browser);
+    await page.goto(`${url}#service`);
+    await expect.poll(() => page.locator("#stream").textContent()).toContain("Stream EVENTS");
+    expect(await page.context().cookies()).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+
+    // What another local server would have received: the old cookie, then a request with it.
+    for (const cookie of [`eventstore_console_${port}=${token}`, `token=${token}`]) {
+      for (const path of ["/", "/api/stream", "/api/types"]) {
+        const res = await fetch(`${base}${path}`, { headers: { cookie } });
+        expect(res.status, `${path} with ${cookie}`).toBe(401);
+        expect(await res.text()).not.toMatch(/EVENTS|<html/);
+      }
+      const erase = await fetch(`${base}/api/erase`, {
+        method: "POST",
+        headers: { cookie, "X-Console-Token": token, "Content-Type": "application/json" },
+        body: JSON.stringify({ actorId: "order-3", confirm: "order-3" }),
+      });
+      expect(erase.status, cookie).toBe(401);
+    }
     expect(await client.version("order-3")).toBe(5);
   });
 });

@@ -42,7 +42,7 @@ export function actorView(root: HTMLElement, actorId: string): () => void {
     if (loading || !hasMore || failed) return;
     loading = true;
     try {
-      const page = await getJson<EventsPage>("/api/events", { id: actorId, from: events.at(-1)?.version ?? 0, limit: PAGE });
+      const page = await getJson<EventsPage>("api/events", { id: actorId, from: events.at(-1)?.version ?? 0, limit: PAGE });
       if (!alive) return;
       events.push(...page.events);
       hasMore = page.hasMore;
@@ -112,7 +112,7 @@ export function actorView(root: HTMLElement, actorId: string): () => void {
     frame = requestAnimationFrame(draw);
   });
 
-  void getJson<ActorAnswer>("/api/actor", { id: actorId }).then(
+  void getJson<ActorAnswer>("api/actor", { id: actorId }).then(
     (a) => {
       if (!alive) return;
       fill(
@@ -173,7 +173,7 @@ function eraseDialog(actorId: string): void {
     typeLabel: "Type the actor id to confirm",
     action: "Erase",
     run: async () => {
-      const r = await postJson<EraseAnswer>("/api/erase", { actorId, confirm: actorId, reason: reason.value });
+      const r = await postJson<EraseAnswer>("api/erase", { actorId, confirm: actorId, reason: reason.value });
       return h(
         "p",
         { class: "ok", role: "status" },

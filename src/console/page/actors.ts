@@ -5,7 +5,7 @@ import type { ActorsAnswer, TypesAnswer } from "./types.js";
 /** Actor types with their counts, from the stream's subjects. */
 export function typesView(root: HTMLElement): void {
   root.replaceChildren(h("h2", {}, "Actor types"), h("p", { class: "muted" }, "Reading the stream's subjects ..."));
-  void getJson<TypesAnswer>("/api/types").then(
+  void getJson<TypesAnswer>("api/types").then(
     (t) =>
       fill(
         root,
@@ -40,7 +40,7 @@ export function actorsView(root: HTMLElement, type: string): void {
 
   function load(): void {
     list.replaceChildren(h("p", { class: "muted" }, "Loading ..."));
-    void getJson<ActorsAnswer>("/api/actors", { type, prefix: prefix.value, offset }).then(
+    void getJson<ActorsAnswer>("api/actors", { type, prefix: prefix.value, offset }).then(
       (a) => {
         const first = a.actors.length === 0 ? 0 : a.offset + 1;
         const last = a.offset + a.actors.length;

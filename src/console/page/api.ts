@@ -1,7 +1,8 @@
 // The console server's API as the page calls it. Every failure is an ApiError with the contract's
-// code and message, so that each view can show it in words.
+// code and message, so that each view can show it in words. The page is served at /<token>/, so
+// relative paths ("api/...") carry the token; a change sends it in a header too.
 
-const token = document.querySelector<HTMLMetaElement>('meta[name="console-token"]')?.content ?? "";
+const token = location.pathname.split("/")[1] ?? "";
 
 export class ApiError extends Error {
   constructor(
@@ -16,7 +17,7 @@ export async function getJson<T>(path: string, query: Record<string, string | nu
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== "") params.set(k, String(v));
   const qs = params.toString();
-  return answer<T>(await send(qs ? `${path}?${qs}` : path, { headers: { "X-Console-Token": token } }));
+  return answer<T>(await send(qs ? `${path}?${qs}` : path));
 }
 
 export async function postJson<T>(path: string, body: unknown): Promise<T> {
@@ -29,7 +30,7 @@ export async function postJson<T>(path: string, body: unknown): Promise<T> {
   );
 }
 
-async function send(path: string, init: RequestInit): Promise<Response> {
+async function send(path: string, init?: RequestInit): Promise<Response> {
   try {
     return await fetch(path, init);
   } catch (err) {
@@ -50,8 +51,8 @@ async function answer<T>(res: Response): Promise<T> {
   return body as T;
 }
 
-/** The live tail's stream of server-sent events; the cookie set with the page authorises it. */
+/** The live tail's stream of server-sent events, under the page's path (the token) like the rest. */
 export function tailSource(query: Record<string, string>): EventSource {
   const params = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== ""));
-  return new EventSource(`/api/tail?${params}`);
+  return new EventSource(`api/tail?${params}`);
 }

@@ -9,7 +9,7 @@ export function projectionsView(root: HTMLElement): void {
   root.replaceChildren(h("div", { class: "toolbar" }, h("h2", {}, "Projections"), h("button", { onclick: () => load() }, "Refresh")), list);
 
   function load(): void {
-    void getJson<ProjectionInfo[]>("/api/projections").then(
+    void getJson<ProjectionInfo[]>("api/projections").then(
       (all) =>
         list.replaceChildren(
           all.length === 0
@@ -61,7 +61,7 @@ function resetDialog(name: string, reload: () => void): void {
     action: "Reset",
     run: async () => {
       const to = target.value === "start" ? "start" : target.value === "seq" ? { seq: Number(value.value) } : { time: value.value };
-      const r = await postJson<{ resetTo: number }>("/api/projections/reset", { name, confirm: name, to });
+      const r = await postJson<{ resetTo: number }>("api/projections/reset", { name, confirm: name, to });
       reload();
       return h("p", { class: "ok", role: "status" }, `Projection ${name} resumes at sequence ${number(r.resetTo)}.`);
     },
@@ -76,7 +76,7 @@ function removeDialog(name: string, reload: () => void): void {
     typeLabel: "Type the projection's name to confirm",
     action: "Remove",
     run: async () => {
-      const r = await postJson<{ removed: boolean }>("/api/projections/remove", { name, confirm: name });
+      const r = await postJson<{ removed: boolean }>("api/projections/remove", { name, confirm: name });
       reload();
       return h("p", { class: "ok", role: "status" }, r.removed ? `Projection ${name} was removed.` : `There was no projection ${name}.`);
     },

@@ -10,7 +10,7 @@ export function serviceView(root: HTMLElement): void {
   root.replaceChildren(h("div", { class: "toolbar" }, h("h2", {}, "Service"), refresh), replicas, stream);
 
   function load(): void {
-    void getJson<Replica[]>("/api/replicas").then(
+    void getJson<Replica[]>("api/replicas").then(
       (list) =>
         replicas.replaceChildren(
           h("h3", {}, `Replicas (${list.length})`),
@@ -30,7 +30,7 @@ export function serviceView(root: HTMLElement): void {
         ),
       (err) => replicas.replaceChildren(h("h3", {}, "Replicas"), errorBox("The replicas could not be listed", err)),
     );
-    void getJson<StreamSummary>("/api/stream").then(
+    void getJson<StreamSummary>("api/stream").then(
       (s) => stream.replaceChildren(h("h3", {}, `Stream ${s.name}`), streamFacts(s), ...clusterTable(s)),
       (err) => stream.replaceChildren(h("h3", {}, "Stream"), errorBox("The stream's state could not be read", err)),
     );

@@ -1,17 +1,20 @@
 // The console's HTML shell and style sheet. The page itself is src/console/page, compiled by the
 // project's build; these two are small enough to live here, so that dist/ holds everything served.
 
-/** The shell; the token (base64url, so safe in an attribute) is what the page sends with each change. */
-export function indexHtml(token: string): string {
-  return `<!doctype html>
+/**
+ * The shell, served at /<token>/: every address in it is relative, so that the styles, the code
+ * and (from the page) the API are fetched under the token too. The icon is inline, so that the
+ * browser asks for no /favicon.ico (outside the token, refused).
+ */
+export const INDEX_HTML = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="console-token" content="${token}">
 <title>nats-eventstore console</title>
-<link rel="stylesheet" href="/console.css">
-<script type="module" src="/page/main.js"></script>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="console.css">
+<script type="module" src="page/main.js"></script>
 </head>
 <body>
 <header>
@@ -29,7 +32,6 @@ export function indexHtml(token: string): string {
 </body>
 </html>
 `;
-}
 
 export const CSS = `
 :root { --fg: #1d2430; --muted: #687385; --line: #e1e5ea; --bg: #f7f8fa; --accent: #2463eb; --bad: #b42318; --badbg: #fef3f2; --ok: #067647; --row: 28px;

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type EventStoreError, NotFoundError, type ProjectionResetTo, toEventStoreError, ValidationError } from "../../index.js";
 import { type ConsoleApi, EVENTS_PAGE } from "./api.js";
-import { CSS, indexHtml } from "./assets.js";
+import { CSS, INDEX_HTML } from "./assets.js";
 import { tail } from "./tail.js";
 
 /** The page's compiled modules (src/console/page, built by tsc into dist beside this folder). */
@@ -31,13 +31,13 @@ export interface ConsoleServer {
 }
 
 /**
- * Serves the console on host:port (0: any free port). Nothing is served without the run's token:
- * in the URL (`?token=`), then in a cookie the first page sets, or in the header the page sends
- * with every change (a cookie alone cannot change anything, so that no other site can).
+ * Serves the console on host:port (0: any free port) under `/<token>/`, the run's random token:
+ * the page, its code and the API; anything else is refused. No cookie holds the token: browsers
+ * send a host's cookies to each of its ports (RFC 6265 §8.5), so any other local server the
+ * browser visits would get it. A change also needs the token in a header, from the page's origin.
  */
 export async function startConsoleServer(api: ConsoleApi, host: string, port: number): Promise<ConsoleServer> {
   const token = randomBytes(24).toString("base64url");
-  let cookieName = "";
   const server: Server = createServer((req, res) => {
     void handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) sendError(res, toEventStoreError(err));
@@ -47,52 +47,46 @@ export async function startConsoleServer(api: ConsoleApi, host: string, port: nu
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://console");
-    const fromQuery = url.searchParams.get("token");
-    const fromCookie = cookie(req, cookieName);
-    const fromHeader = req.headers["x-console-token"];
-    const headerOk = typeof fromHeader === "string" && same(fromHeader, token);
-    if (!headerOk && !(fromQuery !== null && same(fromQuery, token)) && !(fromCookie !== undefined && same(fromCookie, token))) {
+    // "/<token>/rest": the token is the first segment, the route what follows it.
+    const end = url.pathname.indexOf("/", 1);
+    if (end < 0 || !same(url.pathname.slice(1, end), token)) {
       res.writeHead(401, { ...SECURITY_HEADERS, "Content-Type": "text/plain; charset=utf-8" });
-      res.end("401: this console needs the token printed with its URL\n");
+      res.end("401: this console is served only at the URL it printed, token included\n");
       return;
     }
+    const path = url.pathname.slice(end);
     if (req.method === "POST") {
-      if (!headerOk) {
-        // A cookie alone comes with any site's request: a change needs what only the page knows.
+      const fromHeader = req.headers["x-console-token"];
+      if (typeof fromHeader !== "string" || !same(fromHeader, token) || !fromOwnOrigin(req)) {
+        // Only the page's own script sets the header, and a browser sends it cross-origin only
+        // after a preflight this server never answers: a link or form elsewhere cannot change anything.
         res.writeHead(403, { ...SECURITY_HEADERS, "Content-Type": "application/json; charset=utf-8" });
-        res.end(JSON.stringify({ error: { code: 403, message: "a change needs the X-Console-Token header" } }));
+        res.end(
+          JSON.stringify({ error: { code: 403, message: "a change needs the X-Console-Token header, from the console's own page" } }),
+        );
         return;
       }
-      return sendJson(res, await post(url.pathname, await readBody(req)));
+      return sendJson(res, await post(path, await readBody(req)));
     }
     if (req.method !== "GET") {
       res.writeHead(405, { ...SECURITY_HEADERS, Allow: "GET, POST" });
       res.end();
       return;
     }
-    if (url.pathname === "/") {
-      res.writeHead(200, {
-        ...SECURITY_HEADERS,
-        "Content-Type": "text/html; charset=utf-8",
-        "Set-Cookie": `${cookieName}=${token}; HttpOnly; SameSite=Strict; Path=/`,
-      });
-      res.end(indexHtml(token));
+    if (path === "/") {
+      res.writeHead(200, { ...SECURITY_HEADERS, "Content-Type": "text/html; charset=utf-8" });
+      res.end(INDEX_HTML);
       return;
     }
-    if (url.pathname === "/favicon.ico") {
-      res.writeHead(204, SECURITY_HEADERS);
-      res.end();
-      return;
-    }
-    if (url.pathname === "/console.css") {
+    if (path === "/console.css") {
       res.writeHead(200, { ...SECURITY_HEADERS, "Content-Type": "text/css; charset=utf-8" });
       res.end(CSS);
       return;
     }
-    const pageFile = PAGE_FILE.exec(url.pathname)?.[1];
+    const pageFile = PAGE_FILE.exec(path)?.[1];
     if (pageFile !== undefined) return servePageFile(res, pageFile);
-    if (url.pathname === "/api/tail") return tail(api.client, req, res, url.searchParams, SECURITY_HEADERS);
-    return sendJson(res, await get(url.pathname, url.searchParams));
+    if (path === "/api/tail") return tail(api.client, req, res, url.searchParams, SECURITY_HEADERS);
+    return sendJson(res, await get(path, url.searchParams));
   }
 
   async function get(path: string, q: URLSearchParams): Promise<unknown> {
@@ -134,11 +128,9 @@ export async function startConsoleServer(api: ConsoleApi, host: string, port: nu
     server.listen(port, host, () => resolve());
   });
   const bound = (server.address() as AddressInfo).port;
-  // Cookies do not tell ports apart: each console's cookie is named for its port.
-  cookieName = `eventstore_console_${bound}`;
   const shownHost = host.includes(":") ? `[${host}]` : host;
   return {
-    url: `http://${shownHost}:${bound}/?token=${token}`,
+    url: `http://${shownHost}:${bound}/${token}/`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -176,12 +168,16 @@ function same(given: string, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function cookie(req: IncomingMessage, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? "").split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
+/**
+ * False when the browser says the request comes from another site or origin (Sec-Fetch-Site, or
+ * Origin for browsers without it); requests without either (curl, a script) carry the header
+ * and the token already.
+ */
+function fromOwnOrigin(req: IncomingMessage): boolean {
+  const site = req.headers["sec-fetch-site"];
+  if (site !== undefined && site !== "same-origin") return false;
+  const origin = req.headers.origin;
+  return origin === undefined || origin === `http://${req.headers.host}`;
 }
 
 async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
