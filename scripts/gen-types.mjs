@@ -1,4 +1,4 @@
-// Generates src/schemas/types.ts from the wire contract in schemas/*.json and
+// Generates src/contract/types.ts from the wire contract in schemas/*.json and
 // src/schemas/config.ts from schemas/config.json (the environment), so the TypeScript types and
 // the schemas come from one source. `--check` fails when a committed file is stale.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -64,7 +64,7 @@ function withDefaultsPresent(node) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const outputs = [
-    ["src/schemas/types.ts", await generateTypes()],
+    ["src/contract/types.ts", await generateTypes()],
     ["src/schemas/config.ts", await generateConfigTypes()],
   ];
   for (const [path, ts] of outputs) {

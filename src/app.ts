@@ -1,6 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "./config.js";
+import { Subjects } from "./contract/subjects.js";
 import { ATOMIC_BATCH_SERVER } from "./jetstream/batch.js";
 import type { Logger } from "./logger.js";
 import type { Instruments } from "./observability/observers.js";
@@ -10,7 +11,6 @@ import { JetStreamEventStore } from "./store/jetstream/store.js";
 import { MemoryEventStore } from "./store/memory.js";
 import type { EventStore } from "./store/store.js";
 import { ensureStreams } from "./store/streams.js";
-import { Subjects } from "./subjects.js";
 
 export interface App {
   readonly store: EventStore;

@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-import { ENDPOINT_NAMES, ENDPOINTS, type EndpointName, type RequestOf } from "./endpoints.js";
-import { type FieldError, ValidationError } from "./errors.js";
+import { ENDPOINT_NAMES, ENDPOINTS, type EndpointName, type RequestOf } from "./contract/endpoints.js";
+import { type FieldError, ValidationError } from "./contract/errors.js";
+import { actorType, escapeToken } from "./contract/subjects.js";
 import {
   BACKSLASH,
   CLOSE_BRACE,
@@ -22,7 +23,6 @@ import {
   SPACE,
 } from "./json-bytes.js";
 import { schemasDir } from "./paths.js";
-import { actorType, escapeToken } from "./subjects.js";
 
 type Schema = Record<string, unknown>;
 

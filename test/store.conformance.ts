@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ErasedError, ValidationError, VersionConflictError } from "../src/errors.js";
+import { ErasedError, ValidationError, VersionConflictError } from "../src/contract/errors.js";
 import { decodePage, type EventStore } from "../src/store/store.js";
 import { event as ev, events } from "./harness/events.js";
 

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ValidationError } from "../src/errors.js";
+import { ValidationError } from "../src/contract/errors.js";
 import { bundleSchema, loadSchemas, RequestValidator } from "../src/validation.js";
 import { ROOT } from "./harness/service-process.js";
 

@@ -1,9 +1,8 @@
 import type { ServiceInfo } from "@nats-io/services";
 import { Empty, type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
-import { InternalError, toEventStoreError, UnavailableError } from "../errors.js";
-
-/** The micro service name every eventstore replica registers. */
-export const SERVICE_NAME = "eventstore";
+import { SERVICE_NAME } from "../contract/endpoints.js";
+import { InternalError, UnavailableError } from "../contract/errors.js";
+import { toClientError } from "./errors.js";
 
 /**
  * The events stream's name, from the service metadata any replica reports in $SRV INFO: callers
@@ -33,7 +32,7 @@ async function serviceInfo(nc: NatsConnection, timeoutMs: number): Promise<Servi
         cause: err,
       });
     }
-    throw toEventStoreError(err);
+    throw toClientError(err);
   }
   return info;
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   AckPolicy,
   type ConsumerConfig,
@@ -9,10 +10,11 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
-import { FencedError, NotFoundError, ValidationError } from "../errors.js";
-import { isConsumerExists, isConsumerNotFound } from "../jetstream/codes.js";
-import { sleep } from "../sleep.js";
-import { Subjects } from "../subjects.js";
+import { NotFoundError, ValidationError } from "../contract/errors.js";
+import { isConsumerExists, isConsumerNotFound } from "../contract/nats-failures.js";
+import { PROJECTION_CONSUMER_PREFIX as CONSUMER_PREFIX, PROJECTION_NAME as NAME, projectionLag } from "../contract/projections.js";
+import { Subjects } from "../contract/subjects.js";
+import { FencedError } from "./errors.js";
 import { type Delivery, Feed } from "./projection-feed.js";
 import { ProjectionLog } from "./projection-log.js";
 import { backoffMs, type RetryOptions, retryOptions } from "./retry.js";
@@ -121,9 +123,6 @@ export const DEFAULT_PIN_TTL_MS = 30_000;
 const DEFAULT_ACK_WAIT_MS = 30_000;
 const DEFAULT_BATCH = 256;
 const DEFAULT_MAX_ATTEMPTS = 5;
-/** A projection's name (contract); the metrics take no other as a label value. */
-export const NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const CONSUMER_PREFIX = "proj-";
 // The priority group every process of an ordered projection pulls in (at most 16 characters).
 const GROUP = "projection";
 const PIN_HEADER = "Nats-Pin-Id";
@@ -645,7 +644,7 @@ async function recordFailed(jsm: JetStreamManager, stream: string, name: string,
 function counts(info: ConsumerInfo): { ackFloor: number; pending: number; redelivered: number } {
   return {
     ackFloor: info.ack_floor.stream_seq,
-    pending: info.num_pending + info.num_ack_pending,
+    pending: projectionLag(info),
     redelivered: info.num_redelivered,
   };
 }

@@ -1,10 +1,10 @@
 import { type Consumer, type ConsumerMessages, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { StreamChangedError, toEventStoreError, ValidationError } from "../errors.js";
-import { Requester } from "../jetstream/requester.js";
-import { StreamWatch, streamCreated } from "../jetstream/streams.js";
-import type { StoredEvent } from "../store/store.js";
-import { Headers, Subjects } from "../subjects.js";
+import { ValidationError } from "../contract/errors.js";
+import type { StoredEvent } from "../contract/events.js";
+import { type StreamRequest, StreamWatch, streamCreated } from "../contract/stream-watch.js";
+import { Headers, Subjects } from "../contract/subjects.js";
+import { StreamChangedError, toClientError } from "./errors.js";
 
 export interface SubscribeOptions {
   /** Only this actor's events. */
@@ -83,7 +83,7 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
   private stopped = false;
   private leg?: Leg;
   private wake?: () => void;
-  private readonly requester: Requester;
+  private readonly request: StreamRequest;
   private readonly watch: StreamWatch;
 
   private constructor(
@@ -95,8 +95,8 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
     /** The stream sequence to read next. */
     private next: number,
   ) {
-    this.requester = new Requester(nc, LOOK_TIMEOUT_MS);
-    this.watch = new StreamWatch(nc, this.requester, [stream], {
+    this.request = (subject, data) => nc.request(subject, data, { timeout: LOOK_TIMEOUT_MS });
+    this.watch = new StreamWatch(nc, this.request, [stream], {
       hint: (cause) => {
         if (cause === "reconnect") this.interrupt();
       },
@@ -187,13 +187,13 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
   private async resume(failure: unknown): Promise<void> {
     let reportedMissing = false;
     while (!this.stopped && !this.nc.isClosed()) {
-      const created = await streamCreated(this.requester, this.stream);
+      const created = await streamCreated(this.request, this.stream);
       if (created === null) {
         if (!this.options.followNewStream) throw new StreamChangedError(this.stream, "missing");
         if (!reportedMissing) this.options.onStreamChange?.({ kind: "missing", stream: this.stream });
         reportedMissing = true;
       } else if (created !== undefined) {
-        if (created === this.created && failure !== undefined) throw toEventStoreError(failure);
+        if (created === this.created && failure !== undefined) throw toClientError(failure);
         if (created !== this.created) {
           if (!this.options.followNewStream) throw new StreamChangedError(this.stream, "replaced");
           this.created = created;
@@ -217,7 +217,6 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
   private async close(): Promise<void> {
     this.stopped = true;
     this.watch.stop();
-    this.requester.close();
     this.wake?.();
     const leg = this.leg;
     this.leg = undefined;

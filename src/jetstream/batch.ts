@@ -1,6 +1,6 @@
 import { type ApiError, JetStreamApiError } from "@nats-io/jetstream";
 import { type Msg, type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
-import { InternalError } from "../errors.js";
+import { InternalError } from "../contract/errors.js";
 
 /** The first nats-server with atomic batch publish, which append and transact need. */
 export const ATOMIC_BATCH_SERVER = "2.12.0";

@@ -1,6 +1,7 @@
 import { type ApiError, JetStreamApiError } from "@nats-io/jetstream";
 import { createInbox, type Msg, type NatsConnection, nuid } from "@nats-io/transport-node";
-import { toEventStoreError, UnavailableError } from "../errors.js";
+import { UnavailableError } from "../contract/errors.js";
+import { toStoreError } from "../store/jetstream/errors.js";
 import { observed } from "./observer.js";
 import type { Requester } from "./requester.js";
 
@@ -59,11 +60,11 @@ export async function readByConsumer(
         timeout: Math.min(timeoutMs, CREATE_TIMEOUT_MS),
       });
     } catch (err) {
-      throw toEventStoreError(err);
+      throw toStoreError(err);
     }
   });
   const r = JSON.parse(decoder.decode(created.data)) as { error?: ApiError };
-  if (r.error) throw toEventStoreError(new JetStreamApiError(r.error));
+  if (r.error) throw toStoreError(new JetStreamApiError(r.error));
   try {
     return await pull(nc, `$JS.API.CONSUMER.MSG.NEXT.${stream}.${name}`, count, maxBytes, timeoutMs);
   } finally {
@@ -86,7 +87,7 @@ function pull(nc: NatsConnection, next: string, count: number, maxBytes: number,
     const timer = setTimeout(() => finish(new UnavailableError("JetStream did not finish a read in time; retry")), timeoutMs);
     const sub = nc.subscribe(inbox, {
       callback: (err, msg) => {
-        if (err) return finish(toEventStoreError(err));
+        if (err) return finish(toStoreError(err));
         // Deliveries have an ack subject; a message without one is the status that ends the pull.
         if (!msg.reply) return finish();
         out.push({ seq: ackSequence(msg.reply), data: msg.data, msg });
@@ -103,7 +104,7 @@ function pull(nc: NatsConnection, next: string, count: number, maxBytes: number,
     try {
       nc.publish(next, encoder.encode(JSON.stringify({ batch: count, max_bytes: maxBytes, no_wait: true })), { reply: inbox });
     } catch (err) {
-      finish(toEventStoreError(err));
+      finish(toStoreError(err));
     }
   });
 }

@@ -1,6 +1,6 @@
 import { type ApiError, JetStreamApiError, PubHeaders } from "@nats-io/jetstream";
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
-import { InternalError } from "../errors.js";
+import { InternalError } from "../contract/errors.js";
 import { request, statusError } from "./request.js";
 import type { Requester } from "./requester.js";
 

@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { type ApiError, DirectMsgHeaders, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Empty, type Msg, type MsgHdrs, MsgHdrsImpl, type NatsConnection } from "@nats-io/transport-node";
-import { InternalError, toEventStoreError, UnavailableError } from "../errors.js";
-import { sleep } from "../sleep.js";
-import { Headers } from "../subjects.js";
+import { InternalError, UnavailableError } from "../contract/errors.js";
+import { Headers } from "../contract/subjects.js";
+import { toStoreError } from "../store/jetstream/errors.js";
 import { ConsumerPath, readByConsumer } from "./consumer-read.js";
 import { observed } from "./observer.js";
 import { request, statusError } from "./request.js";
@@ -239,7 +240,7 @@ export class StreamReader {
       message?: { seq: number; subject: string; hdrs?: string; data?: string };
     };
     if (r.error?.err_code === JetStreamApiCodes.NoMessageFound) return undefined;
-    if (r.error) throw toEventStoreError(new JetStreamApiError(r.error));
+    if (r.error) throw toStoreError(new JetStreamApiError(r.error));
     const m = r.message;
     if (!m) throw new InternalError(`unexpected message get reply ${decoder.decode(reply.data)}`);
     const headers = m.hdrs ? MsgHdrsImpl.decode(Buffer.from(m.hdrs, "base64")) : undefined;
@@ -296,7 +297,7 @@ export class StreamReader {
         throw statusError(msg);
       }
     } catch (err) {
-      throw toEventStoreError(err);
+      throw toStoreError(err);
     }
     if (!ended) throw new UnavailableError("JetStream did not finish a read in time; retry");
     return out;

@@ -1,5 +1,6 @@
 import type { Msg, MsgHdrs } from "@nats-io/transport-node";
-import { InternalError, toEventStoreError, UnavailableError } from "../errors.js";
+import { InternalError, UnavailableError } from "../contract/errors.js";
+import { toStoreError } from "../store/jetstream/errors.js";
 import type { Requester } from "./requester.js";
 
 /** One request through the requester, its failures mapped to the errors callers see. */
@@ -7,7 +8,7 @@ export async function request(requester: Requester, subject: string, payload: Ui
   try {
     return await requester.request(subject, payload, headers);
   } catch (err) {
-    throw toEventStoreError(err);
+    throw toStoreError(err);
   }
 }
 

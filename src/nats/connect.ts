@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   type Authenticator,
   type ConnectionOptions,
@@ -10,7 +11,6 @@ import {
   type TlsOptions,
 } from "@nats-io/transport-node";
 import { type AuthConfig, ConfigError } from "../config.js";
-import { sleep } from "../sleep.js";
 
 /** Connection settings beside the credentials. */
 export interface ConnectionTuning {

@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { ENDPOINT_NAMES, ENDPOINTS, type EndpointName } from "../endpoints.js";
+import { ENDPOINT_NAMES, type EndpointName } from "../contract/endpoints.js";
 import type { JetStreamOperation } from "../jetstream/observer.js";
+import { OPERATIONS } from "../service/operations.js";
 import type { Answer } from "../service/service.js";
 import type { EventStore } from "../store/store.js";
 
@@ -108,7 +109,7 @@ export class ServiceMetrics {
       collect() {
         this.reset();
         for (const endpoint of ENDPOINT_NAMES) {
-          const kind = ENDPOINTS[endpoint].counters;
+          const kind = OPERATIONS[endpoint].counters;
           if (kind) this.inc({ endpoint }, store.counters[kind].retries);
         }
       },

@@ -11,7 +11,7 @@ import {
   MESSAGING_OPERATION_TYPE_VALUE_PROCESS,
   MESSAGING_OPERATION_TYPE_VALUE_SEND,
 } from "@opentelemetry/semantic-conventions/incubating";
-import type { EndpointName } from "../endpoints.js";
+import type { EndpointName } from "../contract/endpoints.js";
 import type { JetStreamObserver, JetStreamOperation } from "../jetstream/observer.js";
 import type { Answer, RequestObserver } from "../service/service.js";
 import type { ServiceMetrics } from "./metrics.js";

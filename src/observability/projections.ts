@@ -1,9 +1,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { NAME as PROJECTION_NAME } from "../client/projection.js";
+import { projectionLag, projectionOfConsumer } from "../contract/projections.js";
 import type { Logger } from "../logger.js";
 
-/** The durable consumers that projections run on (contract: `proj-<name>`). */
-export const PROJECTION_PREFIX = "proj-";
 // A scrape reads at most this many consumers of the stream (about 4 pages of the API's list).
 const MAX_CONSUMERS = 1024;
 // Projections reported at most: a label value each, and whoever may create consumers picks them.
@@ -44,8 +42,8 @@ export class ProjectionLagReader {
     let seen = 0;
     try {
       for await (const info of this.jsm.consumers.list(this.stream)) {
-        const name = info.name.startsWith(PROJECTION_PREFIX) ? info.name.slice(PROJECTION_PREFIX.length) : "";
-        if (PROJECTION_NAME.test(name) && lags.size < MAX_PROJECTIONS) lags.set(name, info.num_pending + info.num_ack_pending);
+        const name = projectionOfConsumer(info.name);
+        if (name !== undefined && lags.size < MAX_PROJECTIONS) lags.set(name, projectionLag(info));
         if (++seen >= MAX_CONSUMERS) break;
       }
     } catch (err) {

@@ -1,9 +1,9 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "../config.js";
+import { Subjects } from "../contract/subjects.js";
 import type { Logger } from "../logger.js";
 import type { EventStore } from "../store/store.js";
-import { Subjects } from "../subjects.js";
 import { followConnection } from "./connections.js";
 import { type MetricsServer, startMetricsServer } from "./http.js";
 import type { ConnectionState } from "./metrics.js";

@@ -1,9 +1,10 @@
-import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
-import { context, propagation, type TextMapGetter, type TextMapSetter, trace } from "@opentelemetry/api";
+import type { MsgHdrs } from "@nats-io/transport-node";
+import { type TextMapGetter, trace } from "@opentelemetry/api";
 import { tracingConfigured } from "./environment.js";
 
-// W3C trace context travels in NATS headers (traceparent, tracestate), read and written through
-// whatever propagator the process registered: the SDK's default is the W3C one.
+// W3C trace context travels in NATS headers (traceparent, tracestate), read (here, for the
+// service) and written (src/client/tracing.ts) through whatever propagator the process registered:
+// the SDK's default is the W3C one.
 
 /** The spans of the service and of the client; a no-op tracer until an SDK registers a provider. */
 export const tracer = trace.getTracer("nats-eventstore");
@@ -12,19 +13,6 @@ export const headerGetter: TextMapGetter<MsgHdrs> = {
   keys: (carrier) => carrier.keys(),
   get: (carrier, key) => (carrier.has(key) ? carrier.get(key) : undefined),
 };
-
-const headerSetter: TextMapSetter<MsgHdrs> = {
-  set: (carrier, key, value) => carrier.set(key, value),
-};
-
-/** Headers that carry the active span's context to the service; undefined when no span is active. */
-export function traceHeaders(): MsgHdrs | undefined {
-  const active = context.active();
-  if (!trace.getSpan(active)) return undefined;
-  const h = natsHeaders();
-  propagation.inject(active, h, headerSetter);
-  return h;
-}
 
 export interface Tracing {
   shutdown(): Promise<void>;

@@ -1,6 +1,6 @@
 import type { ServiceInfo } from "@nats-io/services";
 import { Empty, type NatsConnection } from "@nats-io/transport-node";
-import { SERVICE_NAME } from "../client/discovery.js";
+import { SERVICE_NAME } from "../contract/endpoints.js";
 import type { Logger } from "../logger.js";
 import { replicasInbox } from "../nats/inbox.js";
 

@@ -1,5 +1,6 @@
-import { ENDPOINTS, type EndpointName, type ServeDeps } from "../endpoints.js";
+import type { EndpointName } from "../contract/endpoints.js";
 import type { RequestValidator } from "../validation.js";
+import { OPERATIONS, type ServeDeps } from "./operations.js";
 
 /** Filled in as a request is understood, so that an error can be logged with its context. */
 export interface RequestContext {
@@ -15,7 +16,7 @@ export interface HandlerDeps extends ServeDeps {
 
 /** An endpoint's handler: parse and validate the request, call its store operation. */
 export function createHandler<E extends EndpointName>(name: E, { validator, ...deps }: HandlerDeps): Handler {
-  const { serve } = ENDPOINTS[name];
+  const { serve } = OPERATIONS[name];
   return async (body, ctx) => {
     const request = validator.parse(name, body);
     // For the log; a request about several actors names none at its top.

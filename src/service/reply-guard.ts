@@ -1,8 +1,8 @@
 import type { Msg, NatsConnection, Subscription, SubscriptionOptions } from "@nats-io/transport-node";
-import { ENDPOINT_NAMES, ENDPOINTS } from "../endpoints.js";
+import { ENDPOINT_NAMES, ENDPOINTS } from "../contract/endpoints.js";
+import type { Subjects } from "../contract/subjects.js";
 import type { Logger } from "../logger.js";
 import { serviceInboxes } from "../nats/inbox.js";
-import type { Subjects } from "../subjects.js";
 
 /**
  * Subjects a reply must never go to: the store's streams (a reply there would be stored as an

@@ -1,13 +1,14 @@
 import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "../config.js";
-import { ENDPOINT_NAMES, ENDPOINTS, type EndpointName } from "../endpoints.js";
-import { type EventStoreError, InternalError, PermissionError, toEventStoreError } from "../errors.js";
+import { ENDPOINT_NAMES, ENDPOINTS, type EndpointName, SERVICE_NAME } from "../contract/endpoints.js";
+import { Headers, type Subjects } from "../contract/subjects.js";
 import type { Logger } from "../logger.js";
+import { toStoreError } from "../store/jetstream/errors.js";
 import type { EventStore } from "../store/store.js";
-import { Headers, type Subjects } from "../subjects.js";
 import { bundleSchema, loadSchemas, RequestValidator } from "../validation.js";
 import { createHandler, type Handler, type HandlerDeps, type RequestContext } from "./handlers.js";
+import { OPERATIONS } from "./operations.js";
 import { replyGuardedConnection } from "./reply-guard.js";
 import { counterData, EndpointStats, reportStats } from "./stats.js";
 
@@ -86,7 +87,7 @@ export async function startService({ nc, store, config, subjects, log, observer 
 
   // Requests reach the library, its $SRV handlers included, only through the reply guard.
   const service = await new Svcm(replyGuardedConnection(nc, subjects, config.inboxPrefix, log)).add({
-    name: "eventstore",
+    name: SERVICE_NAME,
     version: config.version,
     description: DESCRIPTION,
     queue: config.queue,
@@ -119,7 +120,7 @@ export async function startService({ nc, store, config, subjects, log, observer 
     });
   }
   reportStats(service, stats, (name, s) => {
-    const counters = ENDPOINTS[name as EndpointName].counters;
+    const counters = OPERATIONS[name as EndpointName].counters;
     return { errors_by_code: s.errorsByCode, ...counterData(counters && store.counters[counters]) };
   });
   // "service started" promises that requests reach it: the server has registered every subscription.
@@ -146,7 +147,7 @@ async function serve(endpoint: EndpointName, handler: Handler, msg: ServiceMsg, 
     msg.respond(reply instanceof Uint8Array ? reply : encoder.encode(JSON.stringify(reply)));
     return { code: 0, reply };
   } catch (thrown) {
-    const err = serviceError(thrown);
+    const err = toStoreError(thrown);
     const body = err.toBody();
     stats.record(start, body.error);
     const context = { endpoint, actorId: ctx.actorId, code: err.code };
@@ -163,16 +164,6 @@ async function serve(endpoint: EndpointName, handler: Handler, msg: ServiceMsg, 
     }
     return { code: err.code };
   }
-}
-
-/**
- * A permission NATS refused the service itself (a JetStream publish its user may not make) is
- * the operator's configuration, not the caller's: a 500, with the refusal in the log.
- */
-function serviceError(thrown: unknown): EventStoreError {
-  const err = toEventStoreError(thrown);
-  if (!(err instanceof PermissionError)) return err;
-  return new InternalError(`the service's NATS user lacks a permission: ${err.message}; see docs/security.md`);
 }
 
 /** Header values cannot carry CR, LF or other control characters. */

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { InternalError, ValidationError } from "../errors.js";
+import { InternalError, ValidationError } from "../contract/errors.js";
 import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, OPEN_BRACE, OPEN_BRACKET, QUOTE } from "../json-bytes.js";
 
 // What a stored message holds: the request's own JSON, so that what is read back is what was

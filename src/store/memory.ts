@@ -1,4 +1,5 @@
-import { ErasedError } from "../errors.js";
+import { ErasedError } from "../contract/errors.js";
+import { Subjects } from "../contract/subjects.js";
 import type {
   AppendResponse,
   EraseResponse,
@@ -8,8 +9,7 @@ import type {
   SnapshotSaveResponse,
   TransactResponse,
   VersionResponse,
-} from "../schemas/types.js";
-import { Subjects } from "../subjects.js";
+} from "../contract/types.js";
 import { decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
 import { checkStoredSize, encode, storedEventId } from "./encode.js";
 import { MemoryStream } from "./memory-stream.js";

@@ -1,5 +1,5 @@
-import { ValidationError, VersionConflictError } from "../errors.js";
-import type { Event } from "../schemas/types.js";
+import { ValidationError, VersionConflictError } from "../contract/errors.js";
+import type { Event } from "../contract/types.js";
 
 /**
  * Most events one append takes: nats-server's default atomic batch limit (jetstream.limits.batch.max_msgs),

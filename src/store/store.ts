@@ -1,3 +1,4 @@
+import type { ActorEvents } from "../contract/events.js";
 import type {
   AppendResponse,
   EraseResponse,
@@ -9,11 +10,10 @@ import type {
   SnapshotSaveResponse,
   TransactResponse,
   VersionResponse,
-} from "../schemas/types.js";
+} from "../contract/types.js";
 import type { CacheFigures } from "./cache.js";
 
-/** An event as stored: the service has set its timestamp. */
-export type StoredEvent = Event & { timestamp: string };
+export type { ActorEvents, StoredEvent } from "../contract/events.js";
 
 export interface ReadOptions {
   /** Events with a version strictly greater than this (default 0). */
@@ -67,12 +67,6 @@ export interface EventStore {
   cacheFigures?(): { version: CacheFigures; index: CacheFigures };
   /** Stops what the store runs in the background; the connection stays the caller's. */
   close(): void;
-}
-
-/** One actor's events in a transaction (the request's shape, without the schema's length bounds). */
-export interface ActorEvents {
-  actorId: string;
-  events: Event[];
 }
 
 /** A snapshot with the JSON it was stored as: snapshot_get answers with those bytes. */

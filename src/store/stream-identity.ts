@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { StreamWatch } from "../contract/stream-watch.js";
 import type { Requester } from "../jetstream/requester.js";
-import { StreamWatch } from "../jetstream/streams.js";
 
 // A timer ticks this often, once per turn of the event loop at most, next to its reads of the
 // connections. A tick (or a write's check) that comes more than MAX_GAP_MS after the last tick
@@ -34,7 +34,7 @@ export class StreamIdentity {
   private confirming?: { gaps: number; done: Promise<boolean> };
 
   constructor(nc: NatsConnection, requester: Requester, streams: string[], changed: () => void) {
-    this.watch = new StreamWatch(nc, requester, streams, {
+    this.watch = new StreamWatch(nc, (subject, data) => requester.request(subject, data), streams, {
       hint: changed,
       seen: (stream, created) => {
         if (this.created.has(stream) && this.created.get(stream) !== created) changed();

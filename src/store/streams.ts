@@ -1,7 +1,7 @@
 import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
-import { isStreamNotFound } from "../jetstream/codes.js";
+import { isStreamNotFound } from "../contract/nats-failures.js";
+import type { Subjects } from "../contract/subjects.js";
 import type { Logger } from "../logger.js";
-import type { Subjects } from "../subjects.js";
 
 export class StreamConfigError extends Error {
   override readonly name = "StreamConfigError";

@@ -1,5 +1,5 @@
-import { ErasedError, VersionConflictError } from "../errors.js";
-import type { AppendResponse, Event, SaveResponse, TransactResponse } from "../schemas/types.js";
+import { ErasedError, VersionConflictError } from "../contract/errors.js";
+import type { AppendResponse, Event, SaveResponse, TransactResponse } from "../contract/types.js";
 import type { Outcome } from "./decide.js";
 import { checkStoredSize, type Encoded, encode } from "./encode.js";
 import { checkAppendBatch, checkTransaction } from "./rules.js";

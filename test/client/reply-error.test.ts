@@ -12,7 +12,7 @@ import {
   UnavailableError,
   ValidationError,
   VersionConflictError,
-} from "../../src/errors.js";
+} from "../../src/contract/errors.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 
 // The real service's replies cover 400, 404, 409, 500 and 503 (test/client/*.test.ts); a 501 needs a

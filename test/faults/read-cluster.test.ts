@@ -3,10 +3,10 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Subjects } from "../../src/contract/subjects.js";
 import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
-import { Subjects } from "../../src/subjects.js";
 import { event as ev } from "../harness/events.js";
 import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.js";
 

@@ -2,12 +2,12 @@ import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { UnavailableError, VersionConflictError } from "../../src/errors.js";
+import { UnavailableError, VersionConflictError } from "../../src/contract/errors.js";
+import { Subjects } from "../../src/contract/subjects.js";
 import { createLogger } from "../../src/logger.js";
 import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
-import { Subjects } from "../../src/subjects.js";
 import { event } from "../harness/events.js";
 import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.js";
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type App, startApp } from "../../src/app.js";
 import { EventStoreClient } from "../../src/client/client.js";
 import { loadConfig } from "../../src/config.js";
-import { ValidationError } from "../../src/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 import { createLogger } from "../../src/logger.js";
 import { tracingConfigured } from "../../src/observability/environment.js";
 import { instruments } from "../../src/observability/observers.js";

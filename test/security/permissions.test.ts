@@ -6,7 +6,7 @@ import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy,
 import { connect, Empty, errors, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
-import { PermissionError } from "../../src/errors.js";
+import { PermissionError } from "../../src/client/errors.js";
 import { runCli } from "../cli/run-cli.js";
 import { METRICS_ENV, metricsPort, Scrape } from "../harness/metrics.js";
 import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.js";

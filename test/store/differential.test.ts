@@ -2,14 +2,14 @@ import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { EventStoreError } from "../../src/errors.js";
-import type { Event } from "../../src/schemas/types.js";
+import { EventStoreError } from "../../src/contract/errors.js";
+import { Headers, Subjects } from "../../src/contract/subjects.js";
+import type { Event } from "../../src/contract/types.js";
 import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { MemoryEventStore } from "../../src/store/memory.js";
 import { MemoryStream } from "../../src/store/memory-stream.js";
 import { decodePage, type EventStore } from "../../src/store/store.js";
 import { ensureStreams, eventsStreamConfig } from "../../src/store/streams.js";
-import { Headers, Subjects } from "../../src/subjects.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { eventMessage, replaceStreamWhileStalled, type StreamMessage } from "../harness/stalled.js";
 

@@ -3,13 +3,13 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Subjects } from "../../src/contract/subjects.js";
+import type { Event } from "../../src/contract/types.js";
 import { StaleIndexError, StreamReader } from "../../src/jetstream/reader.js";
 import { Requester } from "../../src/jetstream/requester.js";
-import type { Event } from "../../src/schemas/types.js";
 import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams } from "../../src/store/streams.js";
-import { Subjects } from "../../src/subjects.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 

@@ -3,6 +3,7 @@ import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { beforeAll, describe, expect, it } from "vitest";
+import { Headers, Subjects } from "../../src/contract/subjects.js";
 import { readByConsumer } from "../../src/jetstream/consumer-read.js";
 import { Requester } from "../../src/jetstream/requester.js";
 import { ScannedForPage } from "../../src/store/jetstream/read-page.js";
@@ -10,7 +11,6 @@ import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
 import { decodePage } from "../../src/store/store.js";
 import { ensureStreams, eventsStreamConfig, snapshotsStreamConfig } from "../../src/store/streams.js";
 import { tombstone } from "../../src/store/write.js";
-import { Headers, Subjects } from "../../src/subjects.js";
 import { event as ev } from "../harness/events.js";
 import { useNatsServer } from "../harness/fixture.js";
 

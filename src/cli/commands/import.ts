@@ -1,7 +1,7 @@
 import type { EventStoreClient } from "../../client/client.js";
 import { discoverMaxRequestBytes } from "../../client/discovery.js";
-import { ValidationError } from "../../errors.js";
-import type { SaveRequest } from "../../schemas/types.js";
+import { ValidationError } from "../../contract/errors.js";
+import type { SaveRequest } from "../../contract/types.js";
 import { checkStoredSize, encode } from "../../store/encode.js";
 import { type EventLimits, maxStoredEventBytes } from "../../store/store.js";
 import { RequestValidator } from "../../validation.js";

@@ -1,10 +1,11 @@
-import { toEventStoreError, UnavailableError } from "../../errors.js";
-import { isWrongLastSequence } from "../../jetstream/codes.js";
+import { UnavailableError } from "../../contract/errors.js";
+import { isWrongLastSequence } from "../../contract/nats-failures.js";
+import { Headers } from "../../contract/subjects.js";
+import type { EraseResponse } from "../../contract/types.js";
 import { publish } from "../../jetstream/publish.js";
 import { eraseMessage } from "../../jetstream/streams.js";
-import type { EraseResponse } from "../../schemas/types.js";
-import { Headers } from "../../subjects.js";
 import { tombstone } from "../write.js";
+import { toStoreError } from "./errors.js";
 import type { Replica } from "./replica.js";
 import { MAX_WRITE_ATTEMPTS } from "./write.js";
 
@@ -38,7 +39,7 @@ export async function erase(replica: Replica, actorId: string, reason?: string):
         seq = (await publish(requester, subject, stone.json, { lastSubjectSeq: head.seq, headers })).seq;
         erasedAt = stone.erasedAt;
       } catch (err) {
-        if (!isWrongLastSequence(err)) throw toEventStoreError(replica.seen(err));
+        if (!isWrongLastSequence(err)) throw toStoreError(replica.seen(err));
         if (attempt >= MAX_WRITE_ATTEMPTS) throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
         continue;
       }
@@ -97,7 +98,7 @@ async function eraseAll(replica: Replica, stream: string, seqs: readonly number[
       try {
         if (await eraseMessage(replica.requester, stream, seq)) erased++;
       } catch (err) {
-        throw toEventStoreError(replica.seen(err));
+        throw toStoreError(replica.seen(err));
       }
     }
   };

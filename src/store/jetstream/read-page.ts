@@ -1,4 +1,4 @@
-import { InternalError, UnavailableError } from "../../errors.js";
+import { InternalError, UnavailableError } from "../../contract/errors.js";
 import { StaleIndexError, type StoredMsg } from "../../jetstream/reader.js";
 import { firstAfter } from "../seq-index.js";
 import { type EventsPage, pageOverhead, type ReadOptions } from "../store.js";

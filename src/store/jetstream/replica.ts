@@ -1,13 +1,14 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { toEventStoreError, UnavailableError } from "../../errors.js";
+import { UnavailableError } from "../../contract/errors.js";
+import type { Subjects } from "../../contract/subjects.js";
 import type { JetStreamObserver } from "../../jetstream/observer.js";
 import { StaleIndexError, type StoredMsg, StreamReader } from "../../jetstream/reader.js";
 import { Requester } from "../../jetstream/requester.js";
-import type { Subjects } from "../../subjects.js";
 import { type CacheFigures, LruCache } from "../cache.js";
 import type { Head } from "../decide.js";
 import { ActorIndexes } from "../seq-index.js";
 import { StreamIdentity } from "../stream-identity.js";
+import { toStoreError } from "./errors.js";
 
 export interface ReplicaOptions {
   subjects: Subjects;
@@ -158,7 +159,7 @@ export class Replica {
 
   /** A stream that does not answer may be gone, and come back as another one: look at it. */
   seen(err: unknown): unknown {
-    if (toEventStoreError(err) instanceof UnavailableError) this.identity.suspect();
+    if (toStoreError(err) instanceof UnavailableError) this.identity.suspect();
     return err;
   }
 

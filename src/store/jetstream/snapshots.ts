@@ -1,7 +1,7 @@
-import { ErasedError, UnavailableError } from "../../errors.js";
-import { isWrongLastSequence } from "../../jetstream/codes.js";
+import { ErasedError, UnavailableError } from "../../contract/errors.js";
+import { isWrongLastSequence } from "../../contract/nats-failures.js";
+import type { Snapshot, SnapshotSaveResponse } from "../../contract/types.js";
 import { publish } from "../../jetstream/publish.js";
-import type { Snapshot, SnapshotSaveResponse } from "../../schemas/types.js";
 import { checkStoredSize, encode } from "../encode.js";
 import { snapshotAheadError } from "../rules.js";
 import { maxStoredEventBytes, type StoreCounters, type StoredSnapshot } from "../store.js";

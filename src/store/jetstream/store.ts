@@ -1,6 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NotSupportedError } from "../../errors.js";
-import { ATOMIC_BATCH_SERVER } from "../../jetstream/batch.js";
+import { NotSupportedError } from "../../contract/errors.js";
 import type {
   AppendResponse,
   EraseResponse,
@@ -10,7 +9,8 @@ import type {
   SnapshotSaveResponse,
   TransactResponse,
   VersionResponse,
-} from "../../schemas/types.js";
+} from "../../contract/types.js";
+import { ATOMIC_BATCH_SERVER } from "../../jetstream/batch.js";
 import {
   type ActorEvents,
   type EventLimits,

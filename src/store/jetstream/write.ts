@@ -1,19 +1,20 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { nuid } from "@nats-io/transport-node";
-import { toEventStoreError, UnavailableError } from "../../errors.js";
+import { UnavailableError } from "../../contract/errors.js";
+import { isBatchTooLarge, isKnownBatchMsgId, isMsgIdInProcess, isWrongLastSequence } from "../../contract/nats-failures.js";
+import { Headers } from "../../contract/subjects.js";
+import type { Event } from "../../contract/types.js";
 import { publishAtomicBatch } from "../../jetstream/batch.js";
-import { isBatchTooLarge, isKnownBatchMsgId, isMsgIdInProcess, isWrongLastSequence } from "../../jetstream/codes.js";
 import { observed } from "../../jetstream/observer.js";
 import { publish, publishHeaders } from "../../jetstream/publish.js";
 import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg } from "../../jetstream/reader.js";
-import type { Event } from "../../schemas/types.js";
-import { sleep } from "../../sleep.js";
-import { Headers } from "../../subjects.js";
 import { type ActorDecision, decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "../decide.js";
 import { type Encoded, messageId, storedEventId } from "../encode.js";
 import { serverBatchLimitError } from "../rules.js";
 import { firstAfter } from "../seq-index.js";
 import type * as write from "../write.js";
 import { answer } from "../write.js";
+import { toStoreError } from "./errors.js";
 import type { FreshHead, Replica } from "./replica.js";
 
 // A write that keeps losing the expectation race to other writers of higher versions ends as a
@@ -153,7 +154,7 @@ export function jetStreamWrite(replica: Replica): write.Write {
         if (!refused && !idKnown && !idInProcess) {
           // The write may have been stored: forget what we knew so the retry re-reads.
           for (const { actorId } of entries) replica.forgetHead(actorId);
-          throw toEventStoreError(replica.seen(err));
+          throw toStoreError(replica.seen(err));
         }
         if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
         if (idKnown) renew = true;

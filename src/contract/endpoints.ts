@@ -1,4 +1,3 @@
-import { NotFoundError } from "./errors.js";
 import type {
   AppendRequest,
   AppendResponse,
@@ -16,23 +15,16 @@ import type {
   TransactResponse,
   VersionRequest,
   VersionResponse,
-} from "./schemas/types.js";
-import { objectsUnder } from "./store/encode.js";
-import { type EventStore, encodePage, type WriteCounters } from "./store/store.js";
+} from "./types.js";
 
-// Every endpoint of the service, once. The service registers and serves what this table says,
-// the validator checks each request against its schema, the client sends to its subject with its
-// types, the CLI offers its command, and the tests hold asyncapi.yaml and deploy/permissions.conf
-// to it. A new endpoint is one entry here plus the store operation it calls.
+// Every endpoint of the service, once. The service registers what this table says and serves
+// each entry with its store operation (src/service/operations.ts), the validator checks each
+// request against its schema, the client sends to its subject with its types, the CLI offers its
+// command, and the tests hold asyncapi.yaml and deploy/permissions.conf to it. A new endpoint is
+// one entry here plus the store operation it calls.
 
-/** What a store operation is served with beside the request: the same for every request. */
-export interface ServeDeps {
-  readonly store: EventStore;
-  /** An events reply must fit in this many bytes: the connection's max_payload. */
-  readonly maxReplyBytes: number;
-  /** An events reply carries at most this many events, whatever `limit` asks. */
-  readonly maxReadEvents: number;
-}
+/** The micro service name every eventstore replica registers. */
+export const SERVICE_NAME = "eventstore";
 
 export interface Endpoint<Request, Response> {
   /** Where callers send the request; the endpoint's name is its key in the table. */
@@ -40,15 +32,10 @@ export interface Endpoint<Request, Response> {
   /** File names in schemas/: the request is validated by the first, both are the $SRV metadata. */
   readonly requestSchema: string;
   readonly responseSchema: string;
-  /**
-   * The store operation for a validated request (`body`: the request as sent, which the stores
-   * keep as it is). Answers the reply, or the reply's JSON when it is spliced from stored bytes.
-   */
-  readonly serve: (request: Request, body: Uint8Array, deps: ServeDeps) => Promise<Response | Uint8Array>;
-  /** The store's counters of this write, reported in the endpoint's $SRV.STATS data. */
-  readonly counters?: keyof WriteCounters;
   /** The nats-eventstore command that sends it; none for an endpoint the CLI does not offer. */
   readonly command?: CommandSpec;
+  /** Never set: ties the entry to its request and reply types, which RequestOf and ResponseOf read. */
+  readonly types?: { readonly request: Request; readonly response: Response };
 }
 
 /** How the command line offers an endpoint: `nats-eventstore <words> <arguments> [flags]`. */
@@ -76,43 +63,23 @@ const TABLE = Object.freeze({
     subject: "eventstore.save",
     requestSchema: "save.request.json",
     responseSchema: "save.response.json",
-    serve: (event, body, { store }) => store.save(event, body),
-    counters: "save",
     command: { words: "save", input: { json: "event" }, summary: "store one event (JSON argument, or - for stdin)" },
   }),
   append: endpoint<AppendRequest, AppendResponse>({
     subject: "eventstore.append",
     requestSchema: "append.request.json",
     responseSchema: "append.response.json",
-    serve: (req, body, { store }) => store.append(req.actorId, req.events, objectsUnder(body, "events")),
-    counters: "append",
   }),
   transact: endpoint<TransactRequest, TransactResponse>({
     subject: "eventstore.transact",
     requestSchema: "transact.request.json",
     responseSchema: "transact.response.json",
-    serve: (req, body, { store }) => {
-      const appends = objectsUnder(body, "appends");
-      return store.transact(
-        req.appends,
-        appends.map((part) => objectsUnder(part, "events")),
-      );
-    },
-    counters: "transact",
     command: { words: "transact", input: { json: "transaction" }, summary: "store several actors' events, all or none ({appends: [...]})" },
   }),
   events: endpoint<EventsRequest, EventsResponse>({
     subject: "eventstore.events",
     requestSchema: "events.request.json",
     responseSchema: "events.response.json",
-    async serve(req, _body, { store, maxReplyBytes, maxReadEvents }) {
-      const page = await store.events(req.actorId, {
-        fromVersion: req.fromVersion,
-        limit: Math.min(req.limit ?? maxReadEvents, maxReadEvents),
-        maxBytes: maxReplyBytes,
-      });
-      return encodePage(page);
-    },
     command: {
       words: "events",
       input: { fields: ["actorId"] },
@@ -125,33 +92,24 @@ const TABLE = Object.freeze({
     subject: "eventstore.version",
     requestSchema: "version.request.json",
     responseSchema: "version.response.json",
-    serve: (req, _body, { store }) => store.versionInfo(req.actorId),
     command: { words: "version", input: { fields: ["actorId"] }, summary: "an actor's latest version (0 when it has none)" },
   }),
   snapshot_save: endpoint<SnapshotSaveRequest, SnapshotSaveResponse>({
     subject: "eventstore.snapshot.save",
     requestSchema: "snapshot_save.request.json",
     responseSchema: "snapshot_save.response.json",
-    serve: (snapshot, body, { store }) => store.saveSnapshot(snapshot, body),
-    counters: "saveSnapshot",
     command: { words: "snapshot save", input: { json: "snapshot" }, summary: "store a snapshot {actorId, version, state}" },
   }),
   snapshot_get: endpoint<SnapshotGetRequest, SnapshotGetResponse>({
     subject: "eventstore.snapshot.get",
     requestSchema: "snapshot_get.request.json",
     responseSchema: "snapshot_get.response.json",
-    async serve(req, _body, { store }) {
-      const stored = await store.getSnapshot(req.actorId);
-      if (!stored) throw new NotFoundError(`no snapshot for actor ${JSON.stringify(req.actorId)}`);
-      return stored.json;
-    },
     command: { words: "snapshot get", input: { fields: ["actorId"] }, summary: "an actor's latest snapshot" },
   }),
   erase: endpoint<EraseRequest, EraseResponse>({
     subject: "eventstore.erase",
     requestSchema: "erase.request.json",
     responseSchema: "erase.response.json",
-    serve: (req, _body, { store }) => store.erase(req.actorId, req.reason),
   }),
 });
 

@@ -1,5 +1,10 @@
+// What NATS and JetStream report, read alike by both sides: the JetStream API codes they act on
+// (both read the events stream), permission refusals and connectivity failures, and the wire error
+// each one means. Each side turns them into its errors in one place of its own: the client's
+// toClientError (src/client/errors.ts), the store's toStoreError.
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { type EventStoreError, InternalError, StoreFullError, UnavailableError, ValidationError } from "../errors.js";
+import { errors as natsErrors } from "@nats-io/transport-node";
+import { EventStoreError, InternalError, StoreFullError, UnavailableError, ValidationError } from "./errors.js";
 
 /**
  * The JetStream API error codes the service acts on: the library's own constants where
@@ -94,4 +99,65 @@ export function fromJetStreamApiError(err: JetStreamApiError): EventStoreError {
     return new UnavailableError(`JetStream unavailable (${err.code}); retry with the same event id`);
   }
   return new InternalError(`JetStream API error ${err.code}: ${err.message}`);
+}
+
+/** A permission NATS refused: which operation, on which subject. */
+export interface PermissionRefusal {
+  operation: string;
+  subject: string;
+  /** "NATS refused the publish to ...": the same words on both sides. */
+  message: string;
+}
+
+/**
+ * Maps whatever NATS or JetStream threw to a wire error. A permission refusal is each side's own
+ * (the client reports it, the service owes it to its operator); `connectivity` adds the side's own
+ * timeouts to nats.js's connectivity failures.
+ */
+export function fromNatsFailure(
+  err: unknown,
+  refused: (refusal: PermissionRefusal, cause: unknown) => EventStoreError,
+  connectivity: readonly (abstract new (...args: never[]) => Error)[] = [],
+): EventStoreError {
+  if (err instanceof EventStoreError) return err;
+  const violation = permissionViolation(err);
+  if (violation) {
+    const { operation, subject } = violation;
+    return refused(
+      { operation, subject, message: `NATS refused the ${operation} to ${subject}: not permitted for this connection's user` },
+      err,
+    );
+  }
+  if (err instanceof JetStreamApiError) return fromJetStreamApiError(err);
+  if (isConnectivityFailure(err, connectivity)) {
+    return new UnavailableError(`JetStream unavailable (${(err as Error).message}); retry with the same event id`);
+  }
+  return new InternalError(err instanceof Error ? err.message : String(err));
+}
+
+/** The server's permissions violation, the error itself or its cause (a request reports it as its cause). */
+function permissionViolation(err: unknown): InstanceType<typeof natsErrors.PermissionViolationError> | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof natsErrors.PermissionViolationError) return e;
+  }
+  return undefined;
+}
+
+const CONNECTIVITY_ERRORS = [
+  natsErrors.TimeoutError,
+  natsErrors.NoRespondersError,
+  natsErrors.RequestError,
+  natsErrors.ClosedConnectionError,
+  natsErrors.DrainingConnectionError,
+];
+
+/**
+ * A timeout, no responders or a closed connection, possibly wrapped: the JetStream client reports
+ * a publish that no stream answered as "jetstream is not enabled" with the no-responders as cause.
+ */
+function isConnectivityFailure(err: unknown, more: readonly (abstract new (...args: never[]) => Error)[]): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (CONNECTIVITY_ERRORS.some((c) => e instanceof c) || more.some((c) => e instanceof c)) return true;
+  }
+  return false;
 }

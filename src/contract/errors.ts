@@ -1,7 +1,5 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
-import { errors as natsErrors } from "@nats-io/transport-node";
-import { fromJetStreamApiError } from "./jetstream/codes.js";
-import { RequestTimeoutError } from "./jetstream/requester.js";
+// The wire's errors: what a reply's {"error": {code, ...}} means, on both sides. The client's own
+// errors are in src/client/errors.ts; turning what NATS throws into these is each side's own.
 
 /** One trimmed schema violation: where (a JSON pointer into the request) and what. */
 export interface FieldError {
@@ -14,7 +12,10 @@ export interface ErrorBody {
   error: { code: number; message: string } & Record<string, unknown>;
 }
 
-/** Every failure the service reports carries one of these wire codes; the catalogue is checked by a test. */
+/**
+ * Every failure the service reports carries one of these wire codes; the catalogue is checked by a test.
+ * It also names the codes of the client's own errors (src/client/errors.ts), which no reply carries.
+ */
 export const ErrorCodes = Object.freeze({
   ValidationError: 400,
   PermissionError: 403,
@@ -79,29 +80,6 @@ export class ValidationError extends EventStoreError {
 export class NotFoundError extends EventStoreError {
   override readonly name = "NotFoundError";
   readonly code = ErrorCodes.NotFoundError;
-}
-
-/**
- * A subscription's stream is not the one it was reading: deleted (missing), or deleted and created
- * again or restored (replaced), so that its sequences start over. Subscribe with followNewStream to
- * read the new stream from its start instead.
- */
-export class StreamChangedError extends EventStoreError {
-  override readonly name = "StreamChangedError";
-  readonly code = ErrorCodes.StreamChangedError;
-  constructor(
-    readonly stream: string,
-    readonly reason: "missing" | "replaced",
-  ) {
-    super(
-      reason === "missing"
-        ? `stream ${stream} is missing: it was deleted`
-        : `stream ${stream} was replaced (deleted and created again, or restored): its sequences start over`,
-    );
-  }
-  override details() {
-    return { stream: this.stream, reason: this.reason };
-  }
 }
 
 export class VersionConflictError extends EventStoreError {
@@ -170,16 +148,6 @@ export class StoreFullError extends EventStoreError {
   }
 }
 
-/**
- * A write of an ordered projection's handler was refused: a later activation of the projection (in
- * another process, after this one was paused or cut off) has written since. The projection stops
- * handling in this process and waits as a standby; it does not retry.
- */
-export class FencedError extends EventStoreError {
-  override readonly name = "FencedError";
-  readonly code = ErrorCodes.FencedError;
-}
-
 export class NotSupportedError extends EventStoreError {
   override readonly name = "NotSupportedError";
   readonly code = ErrorCodes.NotSupportedError;
@@ -194,76 +162,8 @@ export class NotSupportedError extends EventStoreError {
   }
 }
 
-/**
- * NATS refused a publish or subscribe for the connection's permissions. Retrying cannot help: the
- * typed clients report it as is and never retry it. The service never answers with it: a caller's
- * request it refused never reached the service, and the service's own refusal is its operator's bug.
- */
-export class PermissionError extends EventStoreError {
-  override readonly name = "PermissionError";
-  readonly code = ErrorCodes.PermissionError;
-  constructor(
-    message: string,
-    readonly operation: string,
-    readonly subject: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-  override details() {
-    return { operation: this.operation, subject: this.subject };
-  }
-}
-
 /** JetStream is away or too slow. Retrying with the same event id is safe. */
 export class UnavailableError extends EventStoreError {
   override readonly name = "UnavailableError";
   readonly code = ErrorCodes.UnavailableError;
-}
-
-/** Maps whatever NATS or JetStream threw to the error the caller sees. */
-export function toEventStoreError(err: unknown): EventStoreError {
-  if (err instanceof EventStoreError) return err;
-  const violation = permissionViolation(err);
-  if (violation) {
-    return new PermissionError(
-      `NATS refused the ${violation.operation} to ${violation.subject}: not permitted for this connection's user`,
-      violation.operation,
-      violation.subject,
-      { cause: err },
-    );
-  }
-  if (err instanceof JetStreamApiError) return fromJetStreamApiError(err);
-  if (isConnectivityFailure(err)) {
-    return new UnavailableError(`JetStream unavailable (${(err as Error).message}); retry with the same event id`);
-  }
-  return new InternalError(err instanceof Error ? err.message : String(err));
-}
-
-/** The server's permissions violation, the error itself or its cause (a request reports it as its cause). */
-function permissionViolation(err: unknown): InstanceType<typeof natsErrors.PermissionViolationError> | undefined {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e instanceof natsErrors.PermissionViolationError) return e;
-  }
-  return undefined;
-}
-
-const CONNECTIVITY_ERRORS = [
-  RequestTimeoutError,
-  natsErrors.TimeoutError,
-  natsErrors.NoRespondersError,
-  natsErrors.RequestError,
-  natsErrors.ClosedConnectionError,
-  natsErrors.DrainingConnectionError,
-];
-
-/**
- * A timeout, no responders or a closed connection, possibly wrapped: the JetStream client reports
- * a publish that no stream answered as "jetstream is not enabled" with the no-responders as cause.
- */
-function isConnectivityFailure(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (CONNECTIVITY_ERRORS.some((c) => e instanceof c)) return true;
-  }
-  return false;
 }

@@ -1,0 +1,100 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import ts from "typescript";
+
+// The import graph of src/, read from the sources (static, type-only and dynamic imports alike),
+// and the arrows its parts may follow.
+
+/** file (relative to src/, "client/client.ts") -> the src/ files it imports. */
+export type ImportGraph = ReadonlyMap<string, readonly string[]>;
+
+export function importGraph(srcDir: string): ImportGraph {
+  const graph = new Map<string, string[]>();
+  for (const file of tsFiles(srcDir)) {
+    const text = readFileSync(join(srcDir, file), "utf8");
+    const imported = ts
+      .preProcessFile(text, true, true)
+      .importedFiles.map((f) => f.fileName)
+      .filter((spec) => spec.startsWith("."))
+      .map((spec) => relative(srcDir, resolve(srcDir, dirname(file), spec)).replace(/\.js$/, ".ts"));
+    graph.set(file, imported);
+  }
+  return graph;
+}
+
+function tsFiles(dir: string, under = ""): string[] {
+  return readdirSync(join(dir, under), { withFileTypes: true }).flatMap((e) => {
+    const path = under ? `${under}/${e.name}` : e.name;
+    if (e.isDirectory()) return tsFiles(dir, path);
+    return e.name.endsWith(".ts") && !e.name.endsWith(".d.ts") ? [path] : [];
+  });
+}
+
+/** A part of src/: the files it holds, and the parts its files may import (itself included). */
+export interface Part {
+  readonly name: string;
+  readonly holds: (file: string) => boolean;
+  readonly mayImport: readonly string[];
+}
+
+/**
+ * The arrows: contract <- client, contract <- server, and the command line on top of both. The
+ * first part that holds a file is its part.
+ */
+export const PARTS: readonly Part[] = [
+  { name: "contract", holds: (f) => f.startsWith("contract/"), mayImport: ["contract"] },
+  { name: "client", holds: (f) => f.startsWith("client/") || f === "index.ts", mayImport: ["client", "contract"] },
+  { name: "cli", holds: (f) => f.startsWith("cli/"), mayImport: ["cli", "client", "contract", "server"] },
+  { name: "server", holds: () => true, mayImport: ["server", "contract"] },
+];
+
+export function partOf(file: string, parts: readonly Part[] = PARTS): Part {
+  const part = parts.find((p) => p.holds(file));
+  if (!part) throw new Error(`no part holds ${file}`);
+  return part;
+}
+
+/** Every import that crosses the arrows, as "from -> to (part -> part)". */
+export function crossings(graph: ImportGraph, parts: readonly Part[] = PARTS): string[] {
+  const found: string[] = [];
+  for (const [file, imports] of graph) {
+    const from = partOf(file, parts);
+    for (const target of imports) {
+      const to = partOf(target, parts);
+      if (!from.mayImport.includes(to.name)) found.push(`${file} -> ${target} (${from.name} -> ${to.name})`);
+    }
+  }
+  return found;
+}
+
+/** Import circles, as their files in order: none when there is none, at least one when there is any (a depth-first walk). */
+export function circles(graph: ImportGraph): string[][] {
+  const found: string[][] = [];
+  const state = new Map<string, "open" | "done">();
+  const path: string[] = [];
+  const visit = (file: string) => {
+    state.set(file, "open");
+    path.push(file);
+    for (const next of graph.get(file) ?? []) {
+      if (state.get(next) === "open") found.push(path.slice(path.indexOf(next)));
+      else if (!state.has(next)) visit(next);
+    }
+    path.pop();
+    state.set(file, "done");
+  };
+  for (const file of [...graph.keys()].sort()) if (!state.has(file)) visit(file);
+  return found;
+}
+
+/** The files `entry` loads, itself included: everything it imports, transitively. */
+export function closure(graph: ImportGraph, entry: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [entry];
+  while (todo.length > 0) {
+    const file = todo.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    todo.push(...(graph.get(file) ?? []));
+  }
+  return seen;
+}
