@@ -15,9 +15,9 @@ import { AckPolicy, type JetStreamClient, type JetStreamManager, jetstream, jets
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Subjects } from "../src/contract/subjects.js";
 import { EventStoreClient } from "../src/index.js";
-import { findNatsServer } from "../src/nats/local-server.js";
-import { packageRoot } from "../src/paths.js";
-import { eventsStreamConfig, snapshotsStreamConfig } from "../src/store/streams.js";
+import { findNatsServer } from "../src/server/nats/local-server.js";
+import { packageRoot } from "../src/server/paths.js";
+import { eventsStreamConfig, snapshotsStreamConfig } from "../src/server.js";
 import { startNatsServer } from "../test/harness/nats-server.js";
 import { startServiceProcess } from "../test/harness/service-process.js";
 import { median, medianIndex, ProcessSampler, round } from "./measure.js";

@@ -13,8 +13,8 @@ import {
   ValidationError,
   VersionConflictError,
 } from "../src/contract/errors.js";
-import { RequestTimeoutError } from "../src/jetstream/requester.js";
-import { toStoreError } from "../src/store/jetstream/errors.js";
+import { RequestTimeoutError } from "../src/server/jetstream/errors.js";
+import { toStoreError } from "../src/server/jetstream-store/errors.js";
 
 describe("error catalogue", () => {
   it("keeps its wire codes stable", () => {

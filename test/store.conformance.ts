@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ErasedError, ValidationError, VersionConflictError } from "../src/contract/errors.js";
-import { decodePage, type EventStore } from "../src/store/store.js";
+import { decodePage, type EventStore } from "../src/server/store/event-store.js";
 import { event as ev, events } from "./harness/events.js";
 
 /** The behaviour every EventStore must have, as a suite that each implementation's test file runs. */

@@ -14,7 +14,7 @@ describe("the import arrows of src/", () => {
     }
   });
 
-  it("has no import that crosses them: contract <- client, contract <- server", () => {
+  it("has no import that crosses them: contract <- client, contract <- server, and the server's layers downwards", () => {
     expect(crossings(graph)).toEqual([]);
   });
 
@@ -27,16 +27,29 @@ describe("the import arrows of src/", () => {
     expect(loaded.filter((f) => !["client", "contract"].includes(partOf(f).name))).toEqual([]);
   });
 
+  it("holds every file of src/ in a part, and every file under server/ in one of the server's", () => {
+    for (const file of graph.keys()) {
+      const part = partOf(file).name;
+      if (file.startsWith("server/")) expect(["process", "service", "jetstream-store", "store", "jetstream", "base"], file).toContain(part);
+    }
+  });
+
   // The checks themselves: each finds what it is there to find.
   it("finds a crossing, a circle, and what an entry loads", () => {
     const bad = new Map([
-      ["client/a.ts", ["contract/b.ts", "store/c.ts"]],
+      ["client/a.ts", ["contract/b.ts", "server/store/c.ts"]],
       ["contract/b.ts", ["client/a.ts"]],
-      ["store/c.ts", ["contract/b.ts"]],
+      ["server/store/c.ts", ["contract/b.ts"]],
+      ["server/jetstream/d.ts", ["server/store/c.ts"]],
+      ["server/jetstream-store/e.ts", ["server/jetstream/d.ts", "server/store/c.ts"]],
     ]);
-    expect(crossings(bad)).toEqual(["client/a.ts -> store/c.ts (client -> server)", "contract/b.ts -> client/a.ts (contract -> client)"]);
+    expect(crossings(bad)).toEqual([
+      "client/a.ts -> server/store/c.ts (client -> store)",
+      "contract/b.ts -> client/a.ts (contract -> client)",
+      "server/jetstream/d.ts -> server/store/c.ts (jetstream -> store)",
+    ]);
     expect(circles(bad)).toEqual([["client/a.ts", "contract/b.ts"]]);
-    expect(circles(new Map([["store/c.ts", ["contract/b.ts"]]]))).toEqual([]);
-    expect([...closure(bad, "store/c.ts")].sort()).toEqual(["client/a.ts", "contract/b.ts", "store/c.ts"]);
+    expect(circles(new Map([["server/store/c.ts", ["contract/b.ts"]]]))).toEqual([]);
+    expect([...closure(bad, "server/store/c.ts")].sort()).toEqual(["client/a.ts", "contract/b.ts", "server/store/c.ts"]);
   });
 });

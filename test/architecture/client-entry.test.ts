@@ -34,7 +34,7 @@ describe("the package's main entry", () => {
 
   it("is told apart from the server entry, which loads the service's modules", async () => {
     const loaded = await modulesLoadedBy("server.js");
-    expect(loaded).toContain("app.js");
+    expect(loaded).toContain("server/app.js");
     expect(loaded.filter((m) => !m.startsWith("client/") && !m.startsWith("contract/")).length).toBeGreaterThan(10);
   });
 });

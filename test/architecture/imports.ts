@@ -37,15 +37,37 @@ export interface Part {
   readonly mayImport: readonly string[];
 }
 
+/** The server's parts, top to bottom. */
+const SERVER = ["process", "service", "jetstream-store", "store", "jetstream", "base"];
+
+// What the service's layers share: its config, logger, paths and inbox names, which import no layer.
+const BASE = new Set(["server/config.ts", "server/config-schema.ts", "server/logger.ts", "server/paths.ts", "server/nats/inbox.ts"]);
+
 /**
- * The arrows: contract <- client, contract <- server, and the command line on top of both. The
- * first part that holds a file is its part.
+ * The arrows: contract <- client, contract <- server, and the command line on top of both. Inside
+ * the server, each layer depends only downwards: the process (app, main, connections,
+ * observability) -> service -> the store's JetStream backend -> the store (the domain: no NATS)
+ * and the JetStream layer (no events), all of them on the base. The first part that holds a file
+ * is its part.
  */
 export const PARTS: readonly Part[] = [
   { name: "contract", holds: (f) => f.startsWith("contract/"), mayImport: ["contract"] },
   { name: "client", holds: (f) => f.startsWith("client/") || f === "index.ts", mayImport: ["client", "contract"] },
-  { name: "cli", holds: (f) => f.startsWith("cli/"), mayImport: ["cli", "client", "contract", "server"] },
-  { name: "server", holds: () => true, mayImport: ["server", "contract"] },
+  { name: "cli", holds: (f) => f.startsWith("cli/"), mayImport: ["cli", "client", "contract", ...SERVER] },
+  { name: "base", holds: (f) => BASE.has(f), mayImport: ["base", "contract"] },
+  { name: "jetstream", holds: (f) => f.startsWith("server/jetstream/"), mayImport: ["jetstream", "base", "contract"] },
+  { name: "store", holds: (f) => f.startsWith("server/store/"), mayImport: ["store", "base", "contract"] },
+  {
+    name: "jetstream-store",
+    holds: (f) => f.startsWith("server/jetstream-store/"),
+    mayImport: ["jetstream-store", "store", "jetstream", "base", "contract"],
+  },
+  {
+    name: "service",
+    holds: (f) => f.startsWith("server/service/"),
+    mayImport: ["service", "store", "base", "contract"],
+  },
+  { name: "process", holds: (f) => f.startsWith("server/") || f === "main.ts" || f === "server.ts", mayImport: [...SERVER, "contract"] },
 ];
 
 export function partOf(file: string, parts: readonly Part[] = PARTS): Part {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import { Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
-import { eventsStreamConfig, type StreamSettings, snapshotsStreamConfig } from "../../src/store/streams.js";
+import { eventsStreamConfig, type StreamSettings, snapshotsStreamConfig } from "../../src/server.js";
 import { event as anEvent } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";

@@ -5,7 +5,7 @@ import { EventStoreClient } from "../../src/client/client.js";
 import { ErasedError, InternalError, ValidationError, VersionConflictError } from "../../src/contract/errors.js";
 import { Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
-import type { StoredEvent } from "../../src/store/store.js";
+import type { StoredEvent } from "../../src/server/store/event-store.js";
 import { event as anEvent } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";
 

@@ -7,7 +7,7 @@ import { EventStoreClient } from "../../src/client/client.js";
 import type { RetryInfo } from "../../src/client/retry.js";
 import { UnavailableError } from "../../src/contract/errors.js";
 import { Subjects } from "../../src/contract/subjects.js";
-import { ensureStreams } from "../../src/store/streams.js";
+import { ensureStreams } from "../../src/server.js";
 import { event as anEvent } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";

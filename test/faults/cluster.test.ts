@@ -4,11 +4,11 @@ import { connect, headers, type NatsConnection, nanos } from "@nats-io/transport
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isWrongLastSequence } from "../../src/contract/nats-failures.js";
 import { Headers, Subjects } from "../../src/contract/subjects.js";
-import { createLogger } from "../../src/logger.js";
-import { messageId } from "../../src/store/encode.js";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { decodePage } from "../../src/store/store.js";
-import { ensureStreams } from "../../src/store/streams.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import { createLogger } from "../../src/server/logger.js";
+import { messageId } from "../../src/server/store/encode.js";
+import { decodePage } from "../../src/server/store/event-store.js";
+import { ensureStreams } from "../../src/server.js";
 import { type NatsCluster, startNatsCluster, withConnection } from "../harness/nats-cluster.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 import { audit, lastSequence, readStoredEvents } from "../harness/stored-events.js";

@@ -4,10 +4,10 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { UnavailableError, VersionConflictError } from "../../src/contract/errors.js";
 import { Subjects } from "../../src/contract/subjects.js";
-import { createLogger } from "../../src/logger.js";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { decodePage } from "../../src/store/store.js";
-import { ensureStreams } from "../../src/store/streams.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import { createLogger } from "../../src/server/logger.js";
+import { decodePage } from "../../src/server/store/event-store.js";
+import { ensureStreams } from "../../src/server.js";
 import { event } from "../harness/events.js";
 import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.js";
 

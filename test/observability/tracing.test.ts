@@ -3,13 +3,13 @@ import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { node } from "@opentelemetry/sdk-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type App, startApp } from "../../src/app.js";
 import { EventStoreClient } from "../../src/client/client.js";
-import { loadConfig } from "../../src/config.js";
 import { ValidationError } from "../../src/contract/errors.js";
-import { createLogger } from "../../src/logger.js";
-import { tracingConfigured } from "../../src/observability/environment.js";
-import { instruments } from "../../src/observability/observers.js";
+import { type App, startApp } from "../../src/server/app.js";
+import { loadConfig } from "../../src/server/config.js";
+import { createLogger } from "../../src/server/logger.js";
+import { tracingConfigured } from "../../src/server/observability/environment.js";
+import { instruments } from "../../src/server/observability/observers.js";
 import { event } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 

@@ -3,8 +3,8 @@ import { type JetStreamManager, jetstreamManager, type StoredMsg } from "@nats-i
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unescapeToken } from "../../src/contract/subjects.js";
-import { messageId } from "../../src/store/encode.js";
-import { MAX_ACTOR_SUBJECT_CHARS } from "../../src/validation.js";
+import { MAX_ACTOR_SUBJECT_CHARS } from "../../src/server/service/validation.js";
+import { messageId } from "../../src/server/store/encode.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";

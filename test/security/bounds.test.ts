@@ -7,7 +7,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import { InternalError } from "../../src/contract/errors.js";
-import { DROP_WINDOW_MS, DROPS_LOGGED_PER_WINDOW } from "../../src/service/reply-guard.js";
+import { DROP_WINDOW_MS, DROPS_LOGGED_PER_WINDOW } from "../../src/server/service/reply-guard.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { ROLE_INBOX_PREFIX, rolePasswords } from "../harness/role-passwords.js";

@@ -126,7 +126,7 @@ async function exercise(
 /**
  * step, asked again for up to 10 s while it fails. snapshot_get reads the newest snapshot with a
  * direct get, which a follower may answer before it has the snapshot just saved (404 right after
- * a 200 on a 3-node cluster, src/store/jetstream/snapshots.ts: `last`, not `current`): a read
+ * a 200 on a 3-node cluster, src/server/jetstream-store/snapshots.ts: `last`, not `current`): a read
  * freshness bug of the store, not a permission. Drop this once snapshot_get reads the leader.
  */
 async function eventually(step: () => Promise<void>): Promise<void> {

@@ -3,7 +3,7 @@ import { connect } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
 import { Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
 import { useService } from "../harness/fixture.js";
 import { request } from "../harness/requests.js";
 

@@ -5,11 +5,11 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { EventStoreError } from "../../src/contract/errors.js";
 import { Headers, Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { MemoryEventStore } from "../../src/store/memory.js";
-import { MemoryStream } from "../../src/store/memory-stream.js";
-import { decodePage, type EventStore } from "../../src/store/store.js";
-import { ensureStreams, eventsStreamConfig } from "../../src/store/streams.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import { decodePage, type EventStore } from "../../src/server/store/event-store.js";
+import { MemoryEventStore } from "../../src/server/store/memory.js";
+import { MemoryStream } from "../../src/server/store/memory-stream.js";
+import { ensureStreams, eventsStreamConfig } from "../../src/server.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { eventMessage, replaceStreamWhileStalled, type StreamMessage } from "../harness/stalled.js";
 

@@ -5,11 +5,11 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
-import { StaleIndexError, StreamReader } from "../../src/jetstream/reader.js";
-import { Requester } from "../../src/jetstream/requester.js";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { decodePage } from "../../src/store/store.js";
-import { ensureStreams } from "../../src/store/streams.js";
+import { StaleIndexError, StreamReader } from "../../src/server/jetstream/reader.js";
+import { Requester } from "../../src/server/jetstream/requester.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import { decodePage } from "../../src/server/store/event-store.js";
+import { ensureStreams } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 

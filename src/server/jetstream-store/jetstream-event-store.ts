@@ -1,0 +1,118 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { NotSupportedError } from "../../contract/errors.js";
+import type {
+  AppendResponse,
+  EraseResponse,
+  Event,
+  SaveResponse,
+  Snapshot,
+  SnapshotSaveResponse,
+  TransactResponse,
+  VersionResponse,
+} from "../../contract/types.js";
+import { ATOMIC_BATCH_SERVER } from "../jetstream/batch.js";
+import {
+  type ActorEvents,
+  type EventLimits,
+  type EventStore,
+  type EventsPage,
+  newWriteCounters,
+  type ReadOptions,
+  type StoredSnapshot,
+} from "../store/event-store.js";
+import * as write from "../store/write.js";
+import { erase } from "./erase.js";
+import { translated } from "./errors.js";
+import { readPage } from "./read-page.js";
+import { Replica, type ReplicaOptions } from "./replica.js";
+import { getSnapshot, saveSnapshot } from "./snapshots.js";
+import { jetStreamWrite } from "./stream-write.js";
+
+export interface JetStreamStoreOptions extends ReplicaOptions {
+  /** The server has atomic batch publish (>= 2.12) and the stream allows it: append needs both. */
+  atomicBatch: boolean;
+  /** The service's request limit: no stored event may be larger (default: none). */
+  maxRequestBytes?: number;
+}
+
+/**
+ * Events in a JetStream stream, one message per event on the actor's subject. Per-actor order holds
+ * across processes through Nats-Expected-Last-Subject-Sequence; the cache only saves the read that
+ * would find that sequence, and a stale entry costs one rejected publish, never a wrong answer.
+ * Each operation has its file beside this one; what they share is the Replica. Every operation's
+ * failure is translated into the store's errors on its way out (errors.ts), once.
+ */
+export class JetStreamEventStore implements EventStore {
+  readonly counters = newWriteCounters();
+  private readonly replica: Replica;
+  private readonly write: write.Write;
+  private readonly atomicBatch: boolean;
+  private readonly limits: EventLimits;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    options: JetStreamStoreOptions,
+  ) {
+    this.atomicBatch = options.atomicBatch;
+    this.replica = new Replica(nc, options);
+    this.write = jetStreamWrite(this.replica);
+    this.limits = { maxPayload: this.replica.maxPayload, maxRequestBytes: options.maxRequestBytes };
+  }
+
+  cacheFigures() {
+    return this.replica.cacheFigures();
+  }
+
+  /** Stops watching the streams; the connection stays the caller's. */
+  close(): void {
+    this.replica.close();
+  }
+
+  save(event: Event, json?: Uint8Array): Promise<SaveResponse> {
+    return translated(write.save(this.write, this.limits, this.counters.save, event, json));
+  }
+
+  async append(actorId: string, events: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
+    this.requireAtomicBatch();
+    return translated(write.append(this.write, this.limits, this.counters.append, actorId, events, json));
+  }
+
+  async transact(appends: ActorEvents[], json?: Uint8Array[][]): Promise<TransactResponse> {
+    this.requireAtomicBatch();
+    return translated(write.transact(this.write, this.limits, this.counters.transact, appends, json));
+  }
+
+  events(actorId: string, options: ReadOptions): Promise<EventsPage> {
+    return translated(readPage(this.replica, actorId, options));
+  }
+
+  async version(actorId: string): Promise<number> {
+    return (await translated(this.replica.freshHead(actorId, this.replica.generation))).version;
+  }
+
+  async versionInfo(actorId: string): Promise<VersionResponse> {
+    const head = await translated(this.replica.freshHead(actorId, this.replica.generation));
+    return head.erasedAt === undefined ? { actorId, version: head.version } : { actorId, version: head.version, erased: true };
+  }
+
+  erase(actorId: string, reason?: string): Promise<EraseResponse> {
+    return translated(erase(this.replica, actorId, reason));
+  }
+
+  saveSnapshot(snapshot: Snapshot, json?: Uint8Array): Promise<SnapshotSaveResponse> {
+    return translated(saveSnapshot(this.replica, this.counters.saveSnapshot, snapshot, json));
+  }
+
+  getSnapshot(actorId: string): Promise<StoredSnapshot | undefined> {
+    return translated(getSnapshot(this.replica, actorId));
+  }
+
+  private requireAtomicBatch(): void {
+    if (this.atomicBatch) return;
+    throw new NotSupportedError(
+      `append and transact need nats-server ${ATOMIC_BATCH_SERVER} or newer (atomic batch publish); ` +
+        `this one is ${this.nc.info?.version ?? "unknown"}`,
+      ATOMIC_BATCH_SERVER,
+    );
+  }
+}

@@ -1,0 +1,71 @@
+import { ErasedError, UnavailableError } from "../../contract/errors.js";
+import { isWrongLastSequence } from "../../contract/nats-failures.js";
+import type { Snapshot, SnapshotSaveResponse } from "../../contract/types.js";
+import { publish } from "../jetstream/publish.js";
+import { checkStoredSize, encode } from "../store/encode.js";
+import { maxStoredEventBytes, type StoreCounters, type StoredSnapshot } from "../store/event-store.js";
+import { snapshotAheadError } from "../store/rules.js";
+import { eraseSnapshots } from "./erase.js";
+import type { Replica } from "./replica.js";
+import { MAX_WRITE_ATTEMPTS, versionHeader } from "./stream-write.js";
+
+const decoder = new TextDecoder();
+
+export async function saveSnapshot(
+  replica: Replica,
+  counters: StoreCounters,
+  input: Snapshot,
+  json?: Uint8Array,
+): Promise<SnapshotSaveResponse> {
+  const { value: snapshot, json: body } = encode(input, json);
+  const { actorId, version } = snapshot;
+  checkStoredSize(body, maxStoredEventBytes(actorId, { maxPayload: replica.maxPayload }), "/");
+  const generation = replica.generation;
+  const eventsHead = await replica.freshHead(actorId, generation);
+  if (eventsHead.erasedAt !== undefined) throw new ErasedError(actorId, eventsHead.erasedAt);
+  if (version > eventsHead.version) {
+    counters.conflicts++;
+    throw snapshotAheadError(actorId, version, eventsHead.version);
+  }
+  const subject = replica.subjects.snapshots(actorId);
+  for (let attempt = 1; ; attempt++) {
+    const newest = await replica.snapshots.current(subject);
+    // The newest snapshot stays the last one kept, so that the per-actor bound never evicts it.
+    if (newest && version < newest.version) return { actorId, version };
+    // What was read must be of the streams as they are now (see StreamIdentity): nothing awaited
+    // between this check and the publish.
+    if (!replica.trusts(generation)) await replica.confirmStreams();
+    if (replica.generation !== generation) throw new UnavailableError("the streams were replaced during the snapshot save; retry");
+    try {
+      await publish(replica.requester, subject, body, { lastSubjectSeq: newest?.seq ?? 0, headers: versionHeader(version) });
+      // An erase that began after the check above may have deleted the snapshots before this one landed.
+      const after = await replica.freshHead(actorId, generation);
+      if (after.erasedAt !== undefined) {
+        await eraseSnapshots(replica, actorId, generation);
+        throw new ErasedError(actorId, after.erasedAt);
+      }
+      return { actorId, version };
+    } catch (err) {
+      if (!isWrongLastSequence(err)) throw replica.seen(err);
+      if (attempt >= MAX_WRITE_ATTEMPTS) throw new UnavailableError(`snapshots of ${actorId} are under contention; retry`);
+      counters.retries++;
+    }
+  }
+}
+
+/**
+ * The newest snapshot, from the stream leader on a replicated stream (a follower may not hold the
+ * latest save, or may still hold a purged one). An erased actor has none, even when an erase was
+ * cut short before it purged the snapshots: the events' head is read too, after the snapshot and
+ * only when there is one, so that a missing snapshot costs one read and a snapshot found is one
+ * that existed while the actor was not erased.
+ */
+export async function getSnapshot(replica: Replica, actorId: string): Promise<StoredSnapshot | undefined> {
+  const msg = await replica.snapshots.current(replica.subjects.snapshots(actorId)).catch((err) => {
+    throw replica.seen(err);
+  });
+  if (!msg) return undefined;
+  const head = await replica.freshHead(actorId, replica.generation);
+  if (head.erasedAt !== undefined) return undefined;
+  return { snapshot: JSON.parse(decoder.decode(msg.data)), json: msg.data };
+}

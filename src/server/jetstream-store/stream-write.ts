@@ -1,0 +1,247 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { nuid } from "@nats-io/transport-node";
+import { UnavailableError } from "../../contract/errors.js";
+import { isBatchTooLarge, isKnownBatchMsgId, isMsgIdInProcess, isWrongLastSequence } from "../../contract/nats-failures.js";
+import { Headers } from "../../contract/subjects.js";
+import type { Event } from "../../contract/types.js";
+import { publishAtomicBatch } from "../jetstream/batch.js";
+import { observed } from "../jetstream/observer.js";
+import { publish, publishHeaders } from "../jetstream/publish.js";
+import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg } from "../jetstream/reader.js";
+import { type ActorDecision, decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "../store/decide.js";
+import { type Encoded, messageId, storedEventId } from "../store/encode.js";
+import { serverBatchLimitError } from "../store/rules.js";
+import type * as write from "../store/write.js";
+import { answer } from "../store/write.js";
+import type { FreshHead, Replica } from "./replica.js";
+import { firstAfter } from "./seq-index.js";
+
+// A write that keeps losing the expectation race to other writers of higher versions ends as a
+// conflict by itself; this bound only stops a livelock against writers that never finish.
+export const MAX_WRITE_ATTEMPTS = 10;
+// A replicated stream refuses an expectation on a subject while an earlier write to it is still
+// being stored ("wrong last sequence unknown"), and the head read back does not show that write
+// yet: asking again at once meets the same write. The write waits for it instead, with a pause
+// that starts here and doubles up to MAX_IN_FLIGHT_PAUSE_MS (jittered, so that waiting writers do
+// not ask again together), for at most the JetStream timeout in all. Waiting is not a race lost.
+const IN_FLIGHT_PAUSE_MS = 5;
+const MAX_IN_FLIGHT_PAUSE_MS = 200;
+
+export function versionHeader(version: number): Record<string, string> {
+  return { [Headers.version]: String(version) };
+}
+
+/**
+ * One write of one or more actors' events: stored after the heads the stream has now, or decided
+ * against what it holds (a retry of the same events, or a conflict). Each actor's first message
+ * carries the expectation that its history ends at its head, and the server enforces every one.
+ */
+export function jetStreamWrite(replica: Replica): write.Write {
+  return async (entries, counters, kind) => {
+    let generation = replica.generation;
+    const subjects = entries.map((e) => replica.subjects.events(e.actorId));
+    const values = entries.map((e) => e.events.map((x) => x.value));
+    const fresh = entries.map(() => false);
+    const heads: FreshHead[] = await Promise.all(
+      entries.map(async ({ actorId }, i) => {
+        const cached = replica.cachedHead(actorId);
+        if (cached) {
+          counters.cacheHits++;
+          return cached;
+        }
+        counters.cacheMisses++;
+        fresh[i] = true;
+        return replica.freshHead(actorId, generation);
+      }),
+    );
+    const refresh = async (which: (i: number) => boolean) => {
+      await Promise.all(
+        entries.map(async ({ actorId }, i) => {
+          if (!which(i)) return;
+          heads[i] = await replica.freshHead(actorId, generation);
+          fresh[i] = true;
+        }),
+      );
+    };
+    // Set once JetStream recognised an id whose event is no longer stored (deleted or purged):
+    // the new write must not be taken for that one.
+    let renew = false;
+    // Attempts lost to other writers (or to deletes), and the time spent waiting for writes in flight.
+    let lost = 0;
+    let waited = 0;
+    let pause = 0;
+    const contention = () =>
+      new UnavailableError(`${entries.map((e) => JSON.stringify(e.actorId)).join(", ")}: under heavy contention; retry`);
+    for (;;) {
+      // What this replica remembers may be behind: a write that looks like a repeat is judged on the stream.
+      const stale = (i: number) => !fresh[i] && values[i]![0]!.version <= heads[i]!.version;
+      if (entries.some((_, i) => stale(i))) await refresh(stale);
+      let decisions: ActorDecision[];
+      try {
+        decisions = await Promise.all(
+          entries.map(async ({ actorId }, i) => {
+            const head = heads[i]!;
+            const stored = await storedVersions(replica, actorId, versionsToCompare(values[i]!, head), head, generation);
+            return {
+              actorId,
+              attemptedVersion: values[i]![0]!.version,
+              currentVersion: head.version,
+              decision: decide(values[i]!, head, stored),
+            };
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof StaleIndexError)) throw err;
+        // The history below a head changed since it was read (messages deleted, the actor erased):
+        // decide again on the heads as they are now.
+        if (++lost >= MAX_WRITE_ATTEMPTS) throw contention();
+        for (const { actorId } of entries) replica.indexes.forget(actorId);
+        await refresh(() => true);
+        continue;
+      }
+      const outcome = decideAll(decisions);
+      // A repeat or a conflict is answered on the stream as it is now, every actor of it included.
+      if (outcome.kind !== "write" && fresh.some((f) => !f)) {
+        await refresh((i) => !fresh[i]);
+        continue;
+      }
+      const answered = answer(outcome, counters, kind);
+      if (answered) return answered;
+      // Whatever the write learned (cached heads, heads read before a pause) must be of the stream
+      // as it is now: nothing awaited between this check and the publish. See StreamIdentity.
+      if (!replica.trusts(generation)) {
+        await replica.confirmStreams();
+        if (++lost >= MAX_WRITE_ATTEMPTS) throw contention();
+        if (generation !== replica.generation) {
+          generation = replica.generation;
+          await refresh(() => true);
+        }
+        continue;
+      }
+      const sent: Head[] = [...heads];
+      let refused = false;
+      try {
+        const ids = values.map((events, i) =>
+          events.map((e) => messageId(entries[i]!.actorId, e.version, e.id) + (renew ? `.${nuid.next()}` : "")),
+        );
+        const sequences =
+          kind.transport === "batch"
+            ? await publishBatch(replica, entries, subjects, ids, sent)
+            : await publishOne(replica, subjects[0]!, entries[0]!.events[0]!, ids[0]![0]!, sent[0]!.seq);
+        if (sequences) {
+          for (const [i, { actorId }] of entries.entries()) {
+            const seqs = sequences[i]!;
+            replica.remember(actorId, { version: values[i]!.at(-1)!.version, seq: seqs.at(-1)! }, generation);
+            replica.indexes.recordWrite(
+              actorId,
+              sent[i]!.seq,
+              values[i]!.map((e) => e.version),
+              seqs,
+              generation,
+            );
+          }
+          return { sequences, duplicate: false };
+        }
+        // JetStream had this event: what the stream holds now decides, and a new write is a new event.
+        renew = true;
+      } catch (err) {
+        // The server checks a batch's ids before its expectations, so an id it knows may also hide a moved head.
+        const idKnown = isKnownBatchMsgId(err);
+        // A retry that overtook its own original on a replicated stream: the head shows the outcome soon.
+        const idInProcess = isMsgIdInProcess(err);
+        refused = isWrongLastSequence(err);
+        if (!refused && !idKnown && !idInProcess) {
+          // The write may have been stored: forget what we knew so the retry re-reads.
+          for (const { actorId } of entries) replica.forgetHead(actorId);
+          throw replica.seen(err);
+        }
+        if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
+        if (idKnown) renew = true;
+        counters.retries++;
+      }
+      // A refused batch does not say whose expectation failed: read every head again.
+      await refresh(() => true);
+      if (refused && heads.every((h, i) => h.seq === sent[i]!.seq)) {
+        // Refused, yet no head moved: another write of these actors is still being stored.
+        if (waited >= replica.timeoutMs) throw contention();
+        pause = Math.min(MAX_IN_FLIGHT_PAUSE_MS, pause === 0 ? IN_FLIGHT_PAUSE_MS : pause * 2);
+        const ms = pause * (0.5 + Math.random());
+        waited += ms;
+        await sleep(ms);
+      } else {
+        if (++lost >= MAX_WRITE_ATTEMPTS) throw contention();
+        pause = 0;
+      }
+    }
+  };
+}
+
+/** Publishes one event; its sequence, or undefined when JetStream took it for an event it already had. */
+async function publishOne(
+  replica: Replica,
+  subject: string,
+  event: Encoded<Event>,
+  msgId: string,
+  lastSubjectSeq: number,
+): Promise<number[][] | undefined> {
+  const ack = await publish(replica.requester, subject, event.json, { msgId, lastSubjectSeq, headers: versionHeader(event.value.version) });
+  return ack.duplicate ? undefined : [[ack.seq]];
+}
+
+/** Publishes every actor's events as one atomic batch, the expectation on each actor's first message. */
+async function publishBatch(
+  replica: Replica,
+  entries: write.WriteEntry[],
+  subjects: string[],
+  ids: string[][],
+  heads: Head[],
+): Promise<number[][]> {
+  const messages = entries.flatMap(({ events }, i) =>
+    events.map((e, j) => ({
+      subject: subjects[i]!,
+      data: e.json,
+      headers: publishHeaders({
+        msgId: ids[i]![j]!,
+        ...(j === 0 ? { lastSubjectSeq: heads[i]!.seq } : {}),
+        headers: versionHeader(e.value.version),
+      }),
+    })),
+  );
+  let lastSeq: number;
+  try {
+    lastSeq = await observed(replica.requester.observer, "batch_publish", subjects[0]!, () =>
+      publishAtomicBatch(replica.nc, messages, replica.timeoutMs),
+    );
+  } catch (err) {
+    if (isBatchTooLarge(err)) throw serverBatchLimitError(messages.length);
+    throw err;
+  }
+  // A committed batch is stored as one unit, in its order, so its messages hold the sequences up to the last.
+  let seq = lastSeq - messages.length;
+  return entries.map(({ events }) => events.map(() => ++seq));
+}
+
+/** What the stream holds at these versions of the actor (each up to its head): sequence and exact id. */
+async function storedVersions(
+  replica: Replica,
+  actorId: string,
+  versions: number[],
+  head: FreshHead,
+  generation: number,
+): Promise<Map<number, StoredVersion>> {
+  const found = new Map<number, StoredVersion>();
+  if (versions.length === 0) return found;
+  if (versions.length === 1 && versions[0] === head.version && head.json) {
+    found.set(head.version, { seq: head.seq, id: storedEventId(head.json) });
+    return found;
+  }
+  const subject = replica.subjects.events(actorId);
+  const seen = new Map<number, StoredMsg>();
+  const index = await replica.indexes.upTo(replica.events, actorId, subject, head, versions[0]! - 1, seen, generation);
+  const at = firstAfter(index.versions, versions[0]! - 1);
+  let end = at;
+  while (end < index.length && index.versions[end]! <= versions.at(-1)!) end++;
+  const msgs = await replica.events.fetch(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
+  for (const msg of msgs) found.set(msg.version, { seq: msg.seq, id: storedEventId(msg.data) });
+  return found;
+}
