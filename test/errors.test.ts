@@ -14,7 +14,7 @@ import {
   VersionConflictError,
 } from "../src/contract/errors.js";
 import { RequestTimeoutError } from "../src/server/jetstream/errors.js";
-import { toStoreError } from "../src/server/jetstream-store/errors.js";
+import { toStoreError } from "../src/server/jetstream-store/translate.js";
 
 describe("error catalogue", () => {
   it("keeps its wire codes stable", () => {

@@ -22,11 +22,11 @@ import {
 } from "../store/event-store.js";
 import * as write from "../store/write.js";
 import { erase } from "./erase.js";
-import { translated } from "./errors.js";
 import { readPage } from "./read-page.js";
 import { Replica, type ReplicaOptions } from "./replica.js";
 import { getSnapshot, saveSnapshot } from "./snapshots.js";
 import { jetStreamWrite } from "./stream-write.js";
+import { translated } from "./translate.js";
 
 export interface JetStreamStoreOptions extends ReplicaOptions {
   /** The server has atomic batch publish (>= 2.12) and the stream allows it: append needs both. */
@@ -40,7 +40,7 @@ export interface JetStreamStoreOptions extends ReplicaOptions {
  * across processes through Nats-Expected-Last-Subject-Sequence; the cache only saves the read that
  * would find that sequence, and a stale entry costs one rejected publish, never a wrong answer.
  * Each operation has its file beside this one; what they share is the Replica. Every operation's
- * failure is translated into the store's errors on its way out (errors.ts), once.
+ * failure is translated into the store's errors on its way out (translate.ts), once.
  */
 export class JetStreamEventStore implements EventStore {
   readonly counters = newWriteCounters();

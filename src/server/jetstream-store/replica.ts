@@ -6,9 +6,9 @@ import { StaleIndexError, type StoredMsg, StreamReader } from "../jetstream/read
 import { Requester } from "../jetstream/requester.js";
 import { type CacheFigures, LruCache } from "../store/cache.js";
 import type { Head } from "../store/decide.js";
-import { toStoreError } from "./errors.js";
 import { ActorIndexes } from "./seq-index.js";
 import { StreamIdentity } from "./stream-identity.js";
+import { toStoreError } from "./translate.js";
 
 export interface ReplicaOptions {
   subjects: Subjects;

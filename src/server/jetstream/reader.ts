@@ -98,11 +98,6 @@ export class StreamReader {
     return this.leaderOnly ? this.fromLeader({ last_by_subj: subject }) : this.last(subject);
   }
 
-  /** The message at a sequence with every acknowledged write in it, from this stream. */
-  currentAt(seq: number): Promise<StoredMsg | undefined> {
-    return this.leaderOnly ? this.fromLeader({ seq }) : this.bySeq(seq);
-  }
-
   /**
    * Walks one subject's messages in stream order, from fromSeq, until visit returns false or the
    * history ends. The server marks the end of each batch, so no read waits for a timeout to learn

@@ -1,10 +1,3 @@
-/** What the store last saw at the end of an actor's history. */
-export interface ActorHead {
-  version: number;
-  /** Stream sequence of the actor's last event; 0 when it has none. */
-  seq: number;
-}
-
 /** What a cache holds and has done since it was made, for the metrics. */
 export interface CacheFigures {
   /** The weight held, in the unit of the capacity. */

@@ -21,10 +21,6 @@ export class MemoryStream {
   /** @param maxPerSubject keep at most this many messages per subject, dropping the oldest (0: no bound). */
   constructor(private readonly maxPerSubject = 0) {}
 
-  get lastSeq(): number {
-    return this.last;
-  }
-
   publish(subject: string, version: number, json: Uint8Array, erasedAt?: string): number {
     const seq = ++this.last;
     this.messages.set(seq, erasedAt ? { seq, subject, version, json, erasedAt } : { seq, subject, version, json });
