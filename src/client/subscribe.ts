@@ -73,7 +73,7 @@ interface Leg {
  * stored (catch-up), then each new event as it is stored (live), in stream order. Iterate it;
  * breaking out of the loop or calling stop() deletes the consumer.
  *
- * It reads one stream, known by its creation time (src/jetstream/streams.ts), not only its name:
+ * It reads one stream, known by its creation time (src/contract/stream-watch.ts), not only its name:
  * when the stream goes missing or is replaced, the iteration ends with StreamChangedError, or
  * (followNewStream) starts over on the new stream. After a reconnect it opens a new consumer at the
  * next sequence, since the old one may have been lost with its server.
