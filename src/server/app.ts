@@ -38,7 +38,7 @@ export async function startApp({ serve, jetstream }: Connections, config: Config
   await ensureReplicasAgree(jetstream, described.metadata, config.inboxPrefix, config.jetstreamTimeoutMs, log);
   const maxMessageBytes = Math.min(described.maxPayload, described.maxRequestBytes + REQUEST_HEADROOM_BYTES);
   const store = await openStore(jetstream, config, subjects, log, maxMessageBytes, described.maxRequestBytes, instruments);
-  const running = await startService({ nc: serve, store, config, subjects, log, observer: instruments?.requests });
+  const running = await startService({ nc: serve, store, config, subjects, log, description: described, observer: instruments?.requests });
   return { store, running };
 }
 

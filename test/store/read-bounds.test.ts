@@ -9,7 +9,7 @@ import { Requester } from "../../src/server/jetstream/requester.js";
 import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
 import { ScannedForPage } from "../../src/server/jetstream-store/read-page.js";
 import { decodePage } from "../../src/server/store/event-store.js";
-import { tombstone } from "../../src/server/store/write.js";
+import { tombstone } from "../../src/server/store/tombstone.js";
 import { ensureStreams, eventsStreamConfig, snapshotsStreamConfig } from "../../src/server.js";
 import { event as ev } from "../harness/events.js";
 import { useNatsServer } from "../harness/fixture.js";

@@ -1,10 +1,10 @@
 import { UnavailableError } from "../../contract/errors.js";
 import { isWrongLastSequence } from "../../contract/nats-failures.js";
-import { Headers } from "../../contract/subjects.js";
 import type { EraseResponse } from "../../contract/types.js";
 import { eraseMessage } from "../jetstream/message-delete.js";
 import { publish } from "../jetstream/publish.js";
-import { tombstone } from "../store/write.js";
+import { tombstone } from "../store/tombstone.js";
+import { tombstoneHeaders } from "./message-headers.js";
 import type { Replica } from "./replica.js";
 import { MAX_WRITE_ATTEMPTS } from "./stream-write.js";
 
@@ -34,7 +34,7 @@ export async function erase(replica: Replica, actorId: string, reason?: string):
       // The head must be of the stream as it is now (see StreamIdentity): nothing awaited between here and the publish.
       await sameStream(replica, generation);
       try {
-        const headers = { [Headers.version]: String(head.version), [Headers.erased]: stone.erasedAt };
+        const headers = tombstoneHeaders(head.version, stone.erasedAt);
         seq = (await publish(requester, subject, stone.json, { lastSubjectSeq: head.seq, headers })).seq;
         erasedAt = stone.erasedAt;
       } catch (err) {

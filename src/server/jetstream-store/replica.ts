@@ -6,6 +6,7 @@ import { StaleIndexError, type StoredMsg, StreamReader } from "../jetstream/read
 import { Requester } from "../jetstream/requester.js";
 import { type CacheFigures, LruCache } from "../store/cache.js";
 import type { Head } from "../store/decide.js";
+import { DEFAULT_MAX_PAYLOAD } from "../store/event-store.js";
 import { ActorIndexes } from "./seq-index.js";
 import { StreamIdentity } from "./stream-identity.js";
 import { toStoreError } from "./translate.js";
@@ -64,7 +65,7 @@ export class Replica {
   ) {
     this.subjects = options.subjects;
     this.timeoutMs = options.timeoutMs;
-    this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    this.maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     this.cache = new LruCache(options.cacheSize);
     this.requester = new Requester(nc, options.timeoutMs, options.observer);
     const reads = {

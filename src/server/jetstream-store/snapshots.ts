@@ -6,8 +6,9 @@ import { checkStoredSize, encode } from "../store/encode.js";
 import { maxStoredEventBytes, type StoreCounters, type StoredSnapshot } from "../store/event-store.js";
 import { snapshotAheadError } from "../store/rules.js";
 import { eraseSnapshots } from "./erase.js";
+import { versionHeader } from "./message-headers.js";
 import type { Replica } from "./replica.js";
-import { MAX_WRITE_ATTEMPTS, versionHeader } from "./stream-write.js";
+import { MAX_WRITE_ATTEMPTS } from "./stream-write.js";
 
 const decoder = new TextDecoder();
 

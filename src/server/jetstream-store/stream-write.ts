@@ -2,7 +2,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { nuid } from "@nats-io/transport-node";
 import { UnavailableError } from "../../contract/errors.js";
 import { isBatchTooLarge, isKnownBatchMsgId, isMsgIdInProcess, isWrongLastSequence } from "../../contract/nats-failures.js";
-import { Headers } from "../../contract/subjects.js";
 import type { Event } from "../../contract/types.js";
 import { publishAtomicBatch } from "../jetstream/batch.js";
 import { observed } from "../jetstream/observer.js";
@@ -13,6 +12,7 @@ import { type Encoded, messageId, storedEventId } from "../store/encode.js";
 import { serverBatchLimitError } from "../store/rules.js";
 import type * as write from "../store/write.js";
 import { answer } from "../store/write.js";
+import { versionHeader } from "./message-headers.js";
 import type { FreshHead, Replica } from "./replica.js";
 import { firstAfter } from "./seq-index.js";
 
@@ -26,10 +26,6 @@ export const MAX_WRITE_ATTEMPTS = 10;
 // not ask again together), for at most the JetStream timeout in all. Waiting is not a race lost.
 const IN_FLIGHT_PAUSE_MS = 5;
 const MAX_IN_FLIGHT_PAUSE_MS = 200;
-
-export function versionHeader(version: number): Record<string, string> {
-  return { [Headers.version]: String(version) };
-}
 
 /**
  * One write of one or more actors' events: stored after the heads the stream has now, or decided
@@ -105,8 +101,7 @@ export function jetStreamWrite(replica: Replica): write.Write {
         await refresh((i) => !fresh[i]);
         continue;
       }
-      const answered = answer(outcome, counters, kind);
-      if (answered) return answered;
+      if (outcome.kind !== "write") return answer(outcome, counters, kind);
       // Whatever the write learned (cached heads, heads read before a pause) must be of the stream
       // as it is now: nothing awaited between this check and the publish. See StreamIdentity.
       if (!replica.trusts(generation)) {

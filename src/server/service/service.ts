@@ -5,7 +5,7 @@ import { EventStoreError, InternalError } from "../../contract/errors.js";
 import { Headers, type Subjects } from "../../contract/subjects.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
-import type { EventStore } from "../store/event-store.js";
+import { DEFAULT_MAX_PAYLOAD, type EventStore } from "../store/event-store.js";
 import { createHandler, type Handler, type HandlerDeps, type RequestContext } from "./handlers.js";
 import { OPERATIONS } from "./operations.js";
 import { replyGuardedConnection } from "./reply-guard.js";
@@ -24,6 +24,8 @@ export interface ServiceDeps {
   config: Config;
   subjects: Subjects;
   log: Logger;
+  /** What describeService(nc, config, subjects) said, once for the process (the replicas agreed on it). */
+  description: ServiceDescription;
   /** Told of every request (metrics, tracing); none: nothing is measured beyond STATS. */
   observer?: RequestObserver;
 }
@@ -58,7 +60,7 @@ export interface ServiceDescription {
 }
 
 export function describeService(nc: NatsConnection, config: Config, subjects: Subjects): ServiceDescription {
-  const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+  const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
   const maxRequestBytes = Math.min(maxPayload - REQUEST_HEADROOM_BYTES, config.maxRequestBytes ?? Infinity);
   const metadata = {
     stream: subjects.stream,
@@ -79,8 +81,8 @@ export function describeService(nc: NatsConnection, config: Config, subjects: Su
   return { maxPayload, maxRequestBytes, metadata: Object.freeze(metadata) };
 }
 
-export async function startService({ nc, store, config, subjects, log, observer }: ServiceDeps): Promise<RunningService> {
-  const { maxPayload, maxRequestBytes, metadata } = describeService(nc, config, subjects);
+export async function startService({ nc, store, config, subjects, log, description, observer }: ServiceDeps): Promise<RunningService> {
+  const { maxPayload, maxRequestBytes, metadata } = description;
   const validator = new RequestValidator({ maxDepth: config.maxDepth, maxRequestBytes });
   const handlerDeps: HandlerDeps = { store, validator, maxReplyBytes: maxPayload, maxReadEvents: config.maxReadEvents };
   const schemas = loadSchemas();

@@ -96,6 +96,9 @@ export function newWriteCounters(): WriteCounters {
 // Room for the headers of a stored message (version, message id, expectation, batch headers).
 const MESSAGE_HEADERS_BYTES = 512;
 
+/** nats-server's default max_payload: the bound of a connection that does not say (or of no connection). */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
 /** What bounds a stored event: the connection's max_payload, and the service's request limit. */
 export interface EventLimits {
   maxPayload: number;

@@ -14,6 +14,7 @@ import { decide, decideAll, type Head, type StoredVersion, versionsToCompare } f
 import { checkStoredSize, encode, storedEventId } from "./encode.js";
 import {
   type ActorEvents,
+  DEFAULT_MAX_PAYLOAD,
   type EventLimits,
   type EventStore,
   type EventsPage,
@@ -25,8 +26,9 @@ import {
 } from "./event-store.js";
 import { MemoryStream } from "./memory-stream.js";
 import { snapshotAheadError } from "./rules.js";
+import { tombstone } from "./tombstone.js";
 import * as write from "./write.js";
-import { answer, tombstone } from "./write.js";
+import { answer } from "./write.js";
 
 /** The two streams of a memory store; a test may put new ones in place, as if recreated. */
 export interface MemoryStreams {
@@ -58,7 +60,7 @@ export class MemoryEventStore implements EventStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     const keep = options.snapshotsKeep ?? 3;
-    this.maxPayload = options.maxPayload ?? 1024 * 1024;
+    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.limits = { maxPayload: this.maxPayload, maxRequestBytes: options.maxRequestBytes };
     this.subjects = options.subjects ?? new Subjects("MEMORY");
     this.streams = options.streams ?? { events: new MemoryStream(), snapshots: new MemoryStream(keep) };
@@ -159,8 +161,8 @@ export class MemoryEventStore implements EventStore {
       }
       return { actorId, attemptedVersion: values[0]!.version, currentVersion: head.version, decision: decide(values, head, stored) };
     });
-    const answered = answer(decideAll(decisions), counters, kind);
-    if (answered) return answered;
+    const outcome = decideAll(decisions);
+    if (outcome.kind !== "write") return answer(outcome, counters, kind);
     const sequences = entries.map(({ actorId, events }) =>
       events.map((e) => this.streams.events.publish(this.subjects.events(actorId), e.value.version, e.json)),
     );

@@ -99,9 +99,8 @@ export async function transact(
   };
 }
 
-/** A decided write that is not to be stored: its answer, counted; undefined when it is to be stored. */
-export function answer(outcome: Outcome, counters: StoreCounters, kind: WriteKind): WriteResult | undefined {
-  if (outcome.kind === "write") return undefined;
+/** What a write decided not to store answers: a duplicate's sequences, or the refusal it throws; counted. */
+export function answer(outcome: Exclude<Outcome, { kind: "write" }>, counters: StoreCounters, kind: WriteKind): WriteResult {
   if (outcome.kind === "erased") throw new ErasedError(outcome.actorId, outcome.erasedAt);
   if (outcome.kind === "duplicate") {
     counters.duplicates++;
@@ -111,11 +110,4 @@ export function answer(outcome: Outcome, counters: StoreCounters, kind: WriteKin
   const [first] = outcome.conflicts;
   const conflicts = kind.transaction ? outcome.conflicts : undefined;
   throw new VersionConflictError(first!.actorId, first!.attemptedVersion, first!.currentVersion, undefined, conflicts);
-}
-
-/** The tombstone an erase leaves on the actor's subject: no event data, the reason as given. */
-export function tombstone(actorId: string, version: number, reason: string | undefined): { erasedAt: string; json: Uint8Array } {
-  const erasedAt = new Date().toISOString();
-  const body = { actorId, version, erasedAt, ...(reason === undefined ? {} : { reason }) };
-  return { erasedAt, json: new TextEncoder().encode(JSON.stringify(body)) };
 }
