@@ -5,8 +5,8 @@ import { eraseMessage } from "../jetstream/message-delete.js";
 import { publish } from "../jetstream/publish.js";
 import { tombstone } from "../store/tombstone.js";
 import { tombstoneHeaders } from "./message-headers.js";
+import { Races } from "./races.js";
 import type { Replica } from "./replica.js";
-import { MAX_WRITE_ATTEMPTS } from "./stream-write.js";
 
 // Message deletes in flight at once. The server overwrites a message by rewriting its block (up
 // to 8 MB), one delete after another in its JetStream API queue: a few in flight hide the round
@@ -26,7 +26,8 @@ export async function erase(replica: Replica, actorId: string, reason?: string):
   const generation = replica.generation;
   const { subjects, requester } = replica;
   const subject = subjects.events(actorId);
-  for (let attempt = 1; ; attempt++) {
+  const races = new Races(() => new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`));
+  for (;;) {
     const head = await replica.freshHead(actorId, generation);
     let { erasedAt, seq } = head;
     if (erasedAt === undefined) {
@@ -39,7 +40,7 @@ export async function erase(replica: Replica, actorId: string, reason?: string):
         erasedAt = stone.erasedAt;
       } catch (err) {
         if (!isWrongLastSequence(err)) throw replica.seen(err);
-        if (attempt >= MAX_WRITE_ATTEMPTS) throw new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`);
+        races.lost();
         continue;
       }
     }

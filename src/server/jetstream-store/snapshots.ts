@@ -7,8 +7,8 @@ import { maxStoredEventBytes, type StoreCounters, type StoredSnapshot } from "..
 import { snapshotAheadError } from "../store/rules.js";
 import { eraseSnapshots } from "./erase.js";
 import { versionHeader } from "./message-headers.js";
+import { Races } from "./races.js";
 import type { Replica } from "./replica.js";
-import { MAX_WRITE_ATTEMPTS } from "./stream-write.js";
 
 const decoder = new TextDecoder();
 
@@ -29,7 +29,8 @@ export async function saveSnapshot(
     throw snapshotAheadError(actorId, version, eventsHead.version);
   }
   const subject = replica.subjects.snapshots(actorId);
-  for (let attempt = 1; ; attempt++) {
+  const races = new Races(() => new UnavailableError(`snapshots of ${actorId} are under contention; retry`));
+  for (;;) {
     const newest = await replica.snapshots.current(subject);
     // The newest snapshot stays the last one kept, so that the per-actor bound never evicts it.
     if (newest && version < newest.version) return { actorId, version };
@@ -48,7 +49,7 @@ export async function saveSnapshot(
       return { actorId, version };
     } catch (err) {
       if (!isWrongLastSequence(err)) throw replica.seen(err);
-      if (attempt >= MAX_WRITE_ATTEMPTS) throw new UnavailableError(`snapshots of ${actorId} are under contention; retry`);
+      races.lost();
       counters.retries++;
     }
   }

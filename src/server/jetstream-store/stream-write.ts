@@ -13,12 +13,10 @@ import { serverBatchLimitError } from "../store/rules.js";
 import type * as write from "../store/write.js";
 import { answer } from "../store/write.js";
 import { versionHeader } from "./message-headers.js";
+import { Races } from "./races.js";
 import type { FreshHead, Replica } from "./replica.js";
 import { firstAfter } from "./seq-index.js";
 
-// A write that keeps losing the expectation race to other writers of higher versions ends as a
-// conflict by itself; this bound only stops a livelock against writers that never finish.
-export const MAX_WRITE_ATTEMPTS = 10;
 // A replicated stream refuses an expectation on a subject while an earlier write to it is still
 // being stored ("wrong last sequence unknown"), and the head read back does not show that write
 // yet: asking again at once meets the same write. The write waits for it instead, with a pause
@@ -62,12 +60,12 @@ export function jetStreamWrite(replica: Replica): write.Write {
     // Set once JetStream recognised an id whose event is no longer stored (deleted or purged):
     // the new write must not be taken for that one.
     let renew = false;
-    // Attempts lost to other writers (or to deletes), and the time spent waiting for writes in flight.
-    let lost = 0;
+    // Races lost to other writers (or to deletes), and the time spent waiting for writes in flight.
     let waited = 0;
     let pause = 0;
-    const contention = () =>
-      new UnavailableError(`${entries.map((e) => JSON.stringify(e.actorId)).join(", ")}: under heavy contention; retry`);
+    const races = new Races(
+      () => new UnavailableError(`${entries.map((e) => JSON.stringify(e.actorId)).join(", ")}: under heavy contention; retry`),
+    );
     for (;;) {
       // What this replica remembers may be behind: a write that looks like a repeat is judged on the stream.
       const stale = (i: number) => !fresh[i] && values[i]![0]!.version <= heads[i]!.version;
@@ -90,7 +88,7 @@ export function jetStreamWrite(replica: Replica): write.Write {
         if (!(err instanceof StaleIndexError)) throw err;
         // The history below a head changed since it was read (messages deleted, the actor erased):
         // decide again on the heads as they are now.
-        if (++lost >= MAX_WRITE_ATTEMPTS) throw contention();
+        races.lost();
         for (const { actorId } of entries) replica.indexes.forget(actorId);
         await refresh(() => true);
         continue;
@@ -106,7 +104,7 @@ export function jetStreamWrite(replica: Replica): write.Write {
       // as it is now: nothing awaited between this check and the publish. See StreamIdentity.
       if (!replica.trusts(generation)) {
         await replica.confirmStreams();
-        if (++lost >= MAX_WRITE_ATTEMPTS) throw contention();
+        races.lost();
         if (generation !== replica.generation) {
           generation = replica.generation;
           await refresh(() => true);
@@ -158,13 +156,13 @@ export function jetStreamWrite(replica: Replica): write.Write {
       await refresh(() => true);
       if (refused && heads.every((h, i) => h.seq === sent[i]!.seq)) {
         // Refused, yet no head moved: another write of these actors is still being stored.
-        if (waited >= replica.timeoutMs) throw contention();
+        if (waited >= replica.timeoutMs) throw races.giveUp();
         pause = Math.min(MAX_IN_FLIGHT_PAUSE_MS, pause === 0 ? IN_FLIGHT_PAUSE_MS : pause * 2);
         const ms = pause * (0.5 + Math.random());
         waited += ms;
         await sleep(ms);
       } else {
-        if (++lost >= MAX_WRITE_ATTEMPTS) throw contention();
+        races.lost();
         pause = 0;
       }
     }
