@@ -7,7 +7,7 @@ import { UnavailableError, VersionConflictError } from "../../src/contract/error
 import { Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
 import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
-import type { Replica } from "../../src/server/jetstream-store/replica.js";
+import type { StreamsView } from "../../src/server/jetstream-store/streams-view.js";
 import { decodePage } from "../../src/server/store/event-store.js";
 import { ensureStreams, eventsStreamConfig } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
@@ -123,7 +123,7 @@ it("does not store a snapshot ahead of the actor after its replica stalled betwe
 
 /** Replaces the stream while this process stalls, right after the store has first read the actor's head. */
 function stallAfterHead(actorId: string, refill: Event[]): { done: boolean } {
-  const replica = (store as unknown as { replica: Replica }).replica;
+  const replica = (store as unknown as { view: StreamsView }).view;
   const freshHead = replica.freshHead.bind(replica);
   const stall = { done: false };
   replica.freshHead = async (id, generation) => {

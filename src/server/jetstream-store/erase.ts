@@ -6,7 +6,7 @@ import { publish } from "../jetstream/publish.js";
 import { tombstone } from "../store/tombstone.js";
 import { tombstoneHeaders } from "./message-headers.js";
 import { Races } from "./races.js";
-import type { Replica } from "./replica.js";
+import type { StreamsView } from "./streams-view.js";
 
 // Message deletes in flight at once. The server overwrites a message by rewriting its block (up
 // to 8 MB), one delete after another in its JetStream API queue: a few in flight hide the round
@@ -22,32 +22,32 @@ const DELETES_IN_FLIGHT = 4;
  * the tombstone, which the next erase finds and finishes from; what it deleted is counted by the
  * erase that deleted it.
  */
-export async function erase(replica: Replica, actorId: string, reason?: string): Promise<EraseResponse> {
-  const generation = replica.generation;
-  const { subjects, requester } = replica;
+export async function erase(view: StreamsView, actorId: string, reason?: string): Promise<EraseResponse> {
+  const generation = view.generation;
+  const { subjects, requester } = view;
   const subject = subjects.events(actorId);
   const races = new Races(() => new UnavailableError(`actor ${JSON.stringify(actorId)} is under heavy contention; retry`));
   for (;;) {
-    const head = await replica.freshHead(actorId, generation);
+    const head = await view.freshHead(actorId, generation);
     let { erasedAt, seq } = head;
     if (erasedAt === undefined) {
       const stone = tombstone(actorId, head.version, reason);
       // The head must be of the stream as it is now (see StreamIdentity): nothing awaited between here and the publish.
-      await sameStream(replica, generation);
+      await sameStream(view, generation);
       try {
         const headers = tombstoneHeaders(head.version, stone.erasedAt);
         seq = (await publish(requester, subject, stone.json, { lastSubjectSeq: head.seq, headers })).seq;
         erasedAt = stone.erasedAt;
       } catch (err) {
-        if (!isWrongLastSequence(err)) throw replica.seen(err);
+        if (!isWrongLastSequence(err)) throw view.seen(err);
         races.lost();
         continue;
       }
     }
-    replica.remember(actorId, { version: head.version, seq, erasedAt }, generation);
-    replica.indexes.forget(actorId);
-    const erasedEvents = await eraseAll(replica, subjects.stream, await eventSeqsBefore(replica, subject, seq, generation), generation);
-    const erasedSnapshots = await eraseSnapshots(replica, actorId, generation);
+    view.remember(actorId, { version: head.version, seq, erasedAt }, generation);
+    view.indexes.forget(actorId);
+    const erasedEvents = await eraseAll(view, subjects.stream, await eventSeqsBefore(view, subject, seq, generation), generation);
+    const erasedSnapshots = await eraseSnapshots(view, actorId, generation);
     return { actorId, version: head.version, erasedEvents, erasedSnapshots, erasedAt };
   }
 }
@@ -58,47 +58,47 @@ export async function erase(replica: Replica, actorId: string, reason?: string):
  * save does that finds it raced an erase. It asks only for the subject's last message, which the
  * JetStream identity may read.
  */
-export async function eraseSnapshots(replica: Replica, actorId: string, generation: number): Promise<number> {
-  const subject = replica.subjects.snapshots(actorId);
+export async function eraseSnapshots(view: StreamsView, actorId: string, generation: number): Promise<number> {
+  const subject = view.subjects.snapshots(actorId);
   let erased = 0;
   for (;;) {
-    const last = await replica.snapshots.current(subject).catch((err) => {
-      throw replica.seen(err);
+    const last = await view.snapshots.current(subject).catch((err) => {
+      throw view.seen(err);
     });
     if (!last) return erased;
-    erased += await eraseAll(replica, replica.subjects.snapshotsStream, [last.seq], generation);
+    erased += await eraseAll(view, view.subjects.snapshotsStream, [last.seq], generation);
   }
 }
 
 /** The sequences of the events subject's messages before `untilSeq` (the tombstone's), in order. */
-async function eventSeqsBefore(replica: Replica, subject: string, untilSeq: number, generation: number): Promise<number[]> {
+async function eventSeqsBefore(view: StreamsView, subject: string, untilSeq: number, generation: number): Promise<number[]> {
   const seqs: number[] = [];
-  await replica.events
+  await view.events
     .scan(subject, 1, untilSeq, (msg) => {
       if (msg.seq >= untilSeq) return false;
       seqs.push(msg.seq);
       return true;
     })
     .catch((err) => {
-      throw replica.seen(err);
+      throw view.seen(err);
     });
-  await sameStream(replica, generation);
+  await sameStream(view, generation);
   return seqs;
 }
 
 /** Deletes these messages with overwriting, a few at a time; resolves to how many were still there. */
-async function eraseAll(replica: Replica, stream: string, seqs: readonly number[], generation: number): Promise<number> {
+async function eraseAll(view: StreamsView, stream: string, seqs: readonly number[], generation: number): Promise<number> {
   let next = 0;
   let erased = 0;
   const worker = async () => {
     while (next < seqs.length) {
       const seq = seqs[next++]!;
       // A sequence means another message in a stream that was deleted and created again.
-      await sameStream(replica, generation);
+      await sameStream(view, generation);
       try {
-        if (await eraseMessage(replica.requester, stream, seq)) erased++;
+        if (await eraseMessage(view.requester, stream, seq)) erased++;
       } catch (err) {
-        throw replica.seen(err);
+        throw view.seen(err);
       }
     }
   };
@@ -110,7 +110,7 @@ async function eraseAll(replica: Replica, stream: string, seqs: readonly number[
  * Fails when the stream is no longer the one the erase learned its sequences from. After a pause
  * or stall the replica has not heard of a replacement yet, so it looks at the streams first.
  */
-async function sameStream(replica: Replica, generation: number): Promise<void> {
-  if (!replica.trusts(generation)) await replica.confirmStreams();
-  if (replica.generation !== generation) throw new UnavailableError("the stream was replaced during the erase; erase again");
+async function sameStream(view: StreamsView, generation: number): Promise<void> {
+  if (!view.trusts(generation)) await view.confirmStreams();
+  if (view.generation !== generation) throw new UnavailableError("the stream was replaced during the erase; erase again");
 }

@@ -23,12 +23,12 @@ import {
 import * as write from "../store/write.js";
 import { erase } from "./erase.js";
 import { readPage } from "./read-page.js";
-import { Replica, type ReplicaOptions } from "./replica.js";
 import { getSnapshot, saveSnapshot } from "./snapshots.js";
 import { jetStreamWrite } from "./stream-write.js";
+import { StreamsView, type StreamsViewOptions } from "./streams-view.js";
 import { translated } from "./translate.js";
 
-export interface JetStreamStoreOptions extends ReplicaOptions {
+export interface JetStreamStoreOptions extends StreamsViewOptions {
   /** The server has atomic batch publish (>= 2.12) and the stream allows it: append needs both. */
   atomicBatch: boolean;
   /** The service's request limit: no stored event may be larger (default: none). */
@@ -39,12 +39,12 @@ export interface JetStreamStoreOptions extends ReplicaOptions {
  * Events in a JetStream stream, one message per event on the actor's subject. Per-actor order holds
  * across processes through Nats-Expected-Last-Subject-Sequence; the cache only saves the read that
  * would find that sequence, and a stale entry costs one rejected publish, never a wrong answer.
- * Each operation has its file beside this one; what they share is the Replica. Every operation's
+ * Each operation has its file beside this one; what they share is the StreamsView. Every operation's
  * failure is translated into the store's errors on its way out (translate.ts), once.
  */
 export class JetStreamEventStore implements EventStore {
   readonly counters = newWriteCounters();
-  private readonly replica: Replica;
+  private readonly view: StreamsView;
   private readonly write: write.Write;
   private readonly atomicBatch: boolean;
   private readonly limits: EventLimits;
@@ -54,18 +54,18 @@ export class JetStreamEventStore implements EventStore {
     options: JetStreamStoreOptions,
   ) {
     this.atomicBatch = options.atomicBatch;
-    this.replica = new Replica(nc, options);
-    this.write = jetStreamWrite(this.replica);
-    this.limits = { maxPayload: this.replica.maxPayload, maxRequestBytes: options.maxRequestBytes };
+    this.view = new StreamsView(nc, options);
+    this.write = jetStreamWrite(this.view);
+    this.limits = { maxPayload: this.view.maxPayload, maxRequestBytes: options.maxRequestBytes };
   }
 
   cacheFigures() {
-    return this.replica.cacheFigures();
+    return this.view.cacheFigures();
   }
 
   /** Stops watching the streams; the connection stays the caller's. */
   close(): void {
-    this.replica.close();
+    this.view.close();
   }
 
   save(event: Event, json?: Uint8Array): Promise<SaveResponse> {
@@ -83,28 +83,28 @@ export class JetStreamEventStore implements EventStore {
   }
 
   events(actorId: string, options: ReadOptions): Promise<EventsPage> {
-    return translated(readPage(this.replica, actorId, options));
+    return translated(readPage(this.view, actorId, options));
   }
 
   async version(actorId: string): Promise<number> {
-    return (await translated(this.replica.freshHead(actorId, this.replica.generation))).version;
+    return (await translated(this.view.freshHead(actorId, this.view.generation))).version;
   }
 
   async versionInfo(actorId: string): Promise<VersionResponse> {
-    const head = await translated(this.replica.freshHead(actorId, this.replica.generation));
+    const head = await translated(this.view.freshHead(actorId, this.view.generation));
     return head.erasedAt === undefined ? { actorId, version: head.version } : { actorId, version: head.version, erased: true };
   }
 
   erase(actorId: string, reason?: string): Promise<EraseResponse> {
-    return translated(erase(this.replica, actorId, reason));
+    return translated(erase(this.view, actorId, reason));
   }
 
   saveSnapshot(snapshot: Snapshot, json?: Uint8Array): Promise<SnapshotSaveResponse> {
-    return translated(saveSnapshot(this.replica, this.counters.saveSnapshot, snapshot, json));
+    return translated(saveSnapshot(this.view, this.counters.saveSnapshot, snapshot, json));
   }
 
   getSnapshot(actorId: string): Promise<StoredSnapshot | undefined> {
-    return translated(getSnapshot(this.replica, actorId));
+    return translated(getSnapshot(this.view, actorId));
   }
 
   private requireAtomicBatch(): void {

@@ -1,8 +1,8 @@
 import { InternalError, UnavailableError } from "../../contract/errors.js";
 import { StaleIndexError, type StoredMsg } from "../jetstream/reader.js";
 import { type EventsPage, pageOverhead, type ReadOptions } from "../store/event-store.js";
-import type { FreshHead, Replica } from "./replica.js";
 import { firstAfter } from "./seq-index.js";
+import type { FreshHead, StreamsView } from "./streams-view.js";
 
 // Most events fetched in one round while filling a page.
 const MAX_FETCH = 10_000;
@@ -11,13 +11,13 @@ const MAX_FETCH = 10_000;
 const MAX_PAGE_ATTEMPTS = 10;
 
 /** One page of an actor's events, read again from the start when the end of the history changed under it. */
-export async function readPage(replica: Replica, actorId: string, options: ReadOptions): Promise<EventsPage> {
+export async function readPage(view: StreamsView, actorId: string, options: ReadOptions): Promise<EventsPage> {
   try {
-    return await replica.withIndex(actorId, () => page(replica, actorId, options), MAX_PAGE_ATTEMPTS);
+    return await view.withIndex(actorId, () => page(view, actorId, options), MAX_PAGE_ATTEMPTS);
   } catch (err) {
     // Not a fault of the service: messages of the actor are being deleted faster than it can be read.
     if (err instanceof StaleIndexError) throw new UnavailableError(`the history of ${actorId} kept changing during the read; retry`);
-    throw replica.seen(err);
+    throw view.seen(err);
   }
 }
 
@@ -54,17 +54,17 @@ interface Filling {
  * events are fetched by sequence, so the cost follows the page, not the stream. Each round brings
  * about as many events as the rest of the page holds, and never much more than one max_payload.
  */
-async function page(replica: Replica, actorId: string, options: ReadOptions): Promise<EventsPage> {
-  const generation = replica.generation;
+async function page(view: StreamsView, actorId: string, options: ReadOptions): Promise<EventsPage> {
+  const generation = view.generation;
   const from = options.fromVersion ?? 0;
   const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
   const budget = options.maxBytes - pageOverhead(actorId);
-  const subject = replica.subjects.events(actorId);
-  const head = await replica.freshHead(actorId, generation);
+  const subject = view.subjects.events(actorId);
+  const head = await view.freshHead(actorId, generation);
   if (head.erasedAt !== undefined) return { actorId, encoded: [], hasMore: false, erased: true };
   if (head.version <= from) return { actorId, encoded: [], hasMore: false };
   const scanned = new ScannedForPage(from, budget);
-  const index = await replica.indexes.upTo(replica.events, actorId, subject, head, from, scanned, generation);
+  const index = await view.eventsIndex(actorId, head, from, scanned, generation);
   const seen = new Map(scanned);
   const filling: Filling = { encoded: [], used: 0 };
   let at = firstAfter(index.versions, from);
@@ -76,12 +76,12 @@ async function page(replica: Replica, actorId: string, options: ReadOptions): Pr
     const end = Math.min(at + round, at + limit - filling.encoded.length, index.length);
     let msgs: StoredMsg[];
     try {
-      msgs = await replica.events.round(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
+      msgs = await view.events.round(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
     } catch (err) {
       if (!(err instanceof StaleIndexError)) throw err;
       // Messages deleted under the read: the page goes on with what the stream holds now.
-      replica.indexes.forget(actorId);
-      return scanRest(replica, actorId, head, next, budget, limit, filling);
+      view.indexes.forget(actorId);
+      return scanRest(view, actorId, head, next, budget, limit, filling);
     }
     for (const msg of msgs) {
       if (!add(filling, msg, budget, subject)) return { actorId, encoded: filling.encoded, hasMore: true };
@@ -99,7 +99,7 @@ async function page(replica: Replica, actorId: string, options: ReadOptions): Pr
  * are deleted meanwhile. Only a head that is gone makes the page start over.
  */
 async function scanRest(
-  replica: Replica,
+  view: StreamsView,
   actorId: string,
   head: FreshHead,
   fromSeq: number,
@@ -107,9 +107,9 @@ async function scanRest(
   limit: number,
   filling: Filling,
 ): Promise<EventsPage> {
-  const subject = replica.subjects.events(actorId);
+  const subject = view.subjects.events(actorId);
   let hasMore = false;
-  await replica.events.scan(subject, fromSeq, head.seq, (msg) => {
+  await view.events.scan(subject, fromSeq, head.seq, (msg) => {
     if (msg.seq > head.seq) return false;
     if (filling.encoded.length >= limit || !add(filling, msg, budget, subject)) {
       hasMore = true;

@@ -14,8 +14,8 @@ import type * as write from "../store/write.js";
 import { answer } from "../store/write.js";
 import { versionHeader } from "./message-headers.js";
 import { Races } from "./races.js";
-import type { FreshHead, Replica } from "./replica.js";
 import { firstAfter } from "./seq-index.js";
+import type { FreshHead, StreamsView } from "./streams-view.js";
 
 // A replicated stream refuses an expectation on a subject while an earlier write to it is still
 // being stored ("wrong last sequence unknown"), and the head read back does not show that write
@@ -30,29 +30,29 @@ const MAX_IN_FLIGHT_PAUSE_MS = 200;
  * against what it holds (a retry of the same events, or a conflict). Each actor's first message
  * carries the expectation that its history ends at its head, and the server enforces every one.
  */
-export function jetStreamWrite(replica: Replica): write.Write {
+export function jetStreamWrite(view: StreamsView): write.Write {
   return async (entries, counters, kind) => {
-    let generation = replica.generation;
-    const subjects = entries.map((e) => replica.subjects.events(e.actorId));
+    let generation = view.generation;
+    const subjects = entries.map((e) => view.subjects.events(e.actorId));
     const values = entries.map((e) => e.events.map((x) => x.value));
     const fresh = entries.map(() => false);
     const heads: FreshHead[] = await Promise.all(
       entries.map(async ({ actorId }, i) => {
-        const cached = replica.cachedHead(actorId);
+        const cached = view.cachedHead(actorId);
         if (cached) {
           counters.cacheHits++;
           return cached;
         }
         counters.cacheMisses++;
         fresh[i] = true;
-        return replica.freshHead(actorId, generation);
+        return view.freshHead(actorId, generation);
       }),
     );
     const refresh = async (which: (i: number) => boolean) => {
       await Promise.all(
         entries.map(async ({ actorId }, i) => {
           if (!which(i)) return;
-          heads[i] = await replica.freshHead(actorId, generation);
+          heads[i] = await view.freshHead(actorId, generation);
           fresh[i] = true;
         }),
       );
@@ -75,7 +75,7 @@ export function jetStreamWrite(replica: Replica): write.Write {
         decisions = await Promise.all(
           entries.map(async ({ actorId }, i) => {
             const head = heads[i]!;
-            const stored = await storedVersions(replica, actorId, versionsToCompare(values[i]!, head), head, generation);
+            const stored = await storedVersions(view, actorId, versionsToCompare(values[i]!, head), head, generation);
             return {
               actorId,
               attemptedVersion: values[i]![0]!.version,
@@ -89,7 +89,7 @@ export function jetStreamWrite(replica: Replica): write.Write {
         // The history below a head changed since it was read (messages deleted, the actor erased):
         // decide again on the heads as they are now.
         races.lost();
-        for (const { actorId } of entries) replica.indexes.forget(actorId);
+        for (const { actorId } of entries) view.indexes.forget(actorId);
         await refresh(() => true);
         continue;
       }
@@ -102,11 +102,11 @@ export function jetStreamWrite(replica: Replica): write.Write {
       if (outcome.kind !== "write") return answer(outcome, counters, kind);
       // Whatever the write learned (cached heads, heads read before a pause) must be of the stream
       // as it is now: nothing awaited between this check and the publish. See StreamIdentity.
-      if (!replica.trusts(generation)) {
-        await replica.confirmStreams();
+      if (!view.trusts(generation)) {
+        await view.confirmStreams();
         races.lost();
-        if (generation !== replica.generation) {
-          generation = replica.generation;
+        if (generation !== view.generation) {
+          generation = view.generation;
           await refresh(() => true);
         }
         continue;
@@ -119,13 +119,13 @@ export function jetStreamWrite(replica: Replica): write.Write {
         );
         const sequences =
           kind.transport === "batch"
-            ? await publishBatch(replica, entries, subjects, ids, sent)
-            : await publishOne(replica, subjects[0]!, entries[0]!.events[0]!, ids[0]![0]!, sent[0]!.seq);
+            ? await publishBatch(view, entries, subjects, ids, sent)
+            : await publishOne(view, subjects[0]!, entries[0]!.events[0]!, ids[0]![0]!, sent[0]!.seq);
         if (sequences) {
           for (const [i, { actorId }] of entries.entries()) {
             const seqs = sequences[i]!;
-            replica.remember(actorId, { version: values[i]!.at(-1)!.version, seq: seqs.at(-1)! }, generation);
-            replica.indexes.recordWrite(
+            view.remember(actorId, { version: values[i]!.at(-1)!.version, seq: seqs.at(-1)! }, generation);
+            view.indexes.recordWrite(
               actorId,
               sent[i]!.seq,
               values[i]!.map((e) => e.version),
@@ -145,8 +145,8 @@ export function jetStreamWrite(replica: Replica): write.Write {
         refused = isWrongLastSequence(err);
         if (!refused && !idKnown && !idInProcess) {
           // The write may have been stored: forget what we knew so the retry re-reads.
-          for (const { actorId } of entries) replica.forgetHead(actorId);
-          throw replica.seen(err);
+          for (const { actorId } of entries) view.forgetHead(actorId);
+          throw view.seen(err);
         }
         if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
         if (idKnown) renew = true;
@@ -156,7 +156,7 @@ export function jetStreamWrite(replica: Replica): write.Write {
       await refresh(() => true);
       if (refused && heads.every((h, i) => h.seq === sent[i]!.seq)) {
         // Refused, yet no head moved: another write of these actors is still being stored.
-        if (waited >= replica.timeoutMs) throw races.giveUp();
+        if (waited >= view.timeoutMs) throw races.giveUp();
         pause = Math.min(MAX_IN_FLIGHT_PAUSE_MS, pause === 0 ? IN_FLIGHT_PAUSE_MS : pause * 2);
         const ms = pause * (0.5 + Math.random());
         waited += ms;
@@ -171,19 +171,19 @@ export function jetStreamWrite(replica: Replica): write.Write {
 
 /** Publishes one event; its sequence, or undefined when JetStream took it for an event it already had. */
 async function publishOne(
-  replica: Replica,
+  view: StreamsView,
   subject: string,
   event: Encoded<Event>,
   msgId: string,
   lastSubjectSeq: number,
 ): Promise<number[][] | undefined> {
-  const ack = await publish(replica.requester, subject, event.json, { msgId, lastSubjectSeq, headers: versionHeader(event.value.version) });
+  const ack = await publish(view.requester, subject, event.json, { msgId, lastSubjectSeq, headers: versionHeader(event.value.version) });
   return ack.duplicate ? undefined : [[ack.seq]];
 }
 
 /** Publishes every actor's events as one atomic batch, the expectation on each actor's first message. */
 async function publishBatch(
-  replica: Replica,
+  view: StreamsView,
   entries: write.WriteEntry[],
   subjects: string[],
   ids: string[][],
@@ -202,8 +202,8 @@ async function publishBatch(
   );
   let lastSeq: number;
   try {
-    lastSeq = await observed(replica.requester.observer, "batch_publish", subjects[0]!, () =>
-      publishAtomicBatch(replica.nc, messages, replica.timeoutMs),
+    lastSeq = await observed(view.requester.observer, "batch_publish", subjects[0]!, () =>
+      publishAtomicBatch(view.nc, messages, view.timeoutMs),
     );
   } catch (err) {
     if (isBatchTooLarge(err)) throw serverBatchLimitError(messages.length);
@@ -216,7 +216,7 @@ async function publishBatch(
 
 /** What the stream holds at these versions of the actor (each up to its head): sequence and exact id. */
 async function storedVersions(
-  replica: Replica,
+  view: StreamsView,
   actorId: string,
   versions: number[],
   head: FreshHead,
@@ -228,13 +228,13 @@ async function storedVersions(
     found.set(head.version, { seq: head.seq, id: storedEventId(head.json) });
     return found;
   }
-  const subject = replica.subjects.events(actorId);
+  const subject = view.subjects.events(actorId);
   const seen = new Map<number, StoredMsg>();
-  const index = await replica.indexes.upTo(replica.events, actorId, subject, head, versions[0]! - 1, seen, generation);
+  const index = await view.eventsIndex(actorId, head, versions[0]! - 1, seen, generation);
   const at = firstAfter(index.versions, versions[0]! - 1);
   let end = at;
   while (end < index.length && index.versions[end]! <= versions.at(-1)!) end++;
-  const msgs = await replica.events.fetch(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
+  const msgs = await view.events.fetch(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
   for (const msg of msgs) found.set(msg.version, { seq: msg.seq, id: storedEventId(msg.data) });
   return found;
 }

@@ -7,11 +7,11 @@ import { Requester } from "../jetstream/requester.js";
 import { type CacheFigures, LruCache } from "../store/cache.js";
 import type { Head } from "../store/decide.js";
 import { DEFAULT_MAX_PAYLOAD } from "../store/event-store.js";
-import { ActorIndexes } from "./seq-index.js";
+import { ActorIndexes, type IndexView } from "./seq-index.js";
 import { StreamIdentity } from "./stream-identity.js";
 import { toStoreError } from "./translate.js";
 
-export interface ReplicaOptions {
+export interface StreamsViewOptions {
   subjects: Subjects;
   /** Actors whose head the version cache keeps. */
   cacheSize: number;
@@ -32,7 +32,7 @@ export interface FreshHead extends Head {
   json?: Uint8Array;
 }
 
-/** A head remembered by this replica, with the generation of what it knew of the stream then. */
+/** A head remembered by this view, with the generation of what it knew of the stream then. */
 interface CachedHead extends Head {
   generation: number;
 }
@@ -46,7 +46,7 @@ export const MAX_READ_ATTEMPTS = 3;
  * stream: when the stream is replaced, it is forgotten, and what a request in flight learned of
  * the old one is not put back (each request works under the generation it started with).
  */
-export class Replica {
+export class StreamsView {
   readonly subjects: Subjects;
   readonly requester: Requester;
   readonly timeoutMs: number;
@@ -61,7 +61,7 @@ export class Replica {
 
   constructor(
     readonly nc: NatsConnection,
-    options: ReplicaOptions,
+    options: StreamsViewOptions,
   ) {
     this.subjects = options.subjects;
     this.timeoutMs = options.timeoutMs;
@@ -156,6 +156,14 @@ export class Replica {
         this.indexes.forget(actorId);
       }
     }
+  }
+
+  /**
+   * Where the actor's events are, from version `from` up to its head: the index, extended by reading
+   * the stream where it falls short (the messages read on the way are left in `seen`).
+   */
+  eventsIndex(actorId: string, head: Head, from: number, seen: Map<number, StoredMsg>, generation: number): Promise<IndexView> {
+    return this.indexes.upTo(this.events, actorId, this.subjects.events(actorId), head, from, seen, generation);
   }
 
   /** A stream that does not answer may be gone, and come back as another one: look at it. */
