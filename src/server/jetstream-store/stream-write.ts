@@ -25,6 +25,18 @@ import type { FreshHead, StreamsView } from "./streams-view.js";
 const IN_FLIGHT_PAUSE_MS = 5;
 const MAX_IN_FLIGHT_PAUSE_MS = 200;
 
+/** One actor's part of a write, and what the write knows of its head. */
+interface ActorPart {
+  readonly actorId: string;
+  readonly subject: string;
+  readonly entry: write.WriteEntry;
+  /** Its events as decided on, in version order. */
+  readonly values: Event[];
+  head: FreshHead;
+  /** The head was read from the stream during this write, not taken from the cache. */
+  fresh: boolean;
+}
+
 /**
  * One write of one or more actors' events: stored after the heads the stream has now, or decided
  * against what it holds (a retry of the same events, or a conflict). Each actor's first message
@@ -33,27 +45,24 @@ const MAX_IN_FLIGHT_PAUSE_MS = 200;
 export function jetStreamWrite(view: StreamsView): write.Write {
   return async (entries, counters, kind) => {
     let generation = view.generation;
-    const subjects = entries.map((e) => view.subjects.events(e.actorId));
-    const values = entries.map((e) => e.events.map((x) => x.value));
-    const fresh = entries.map(() => false);
-    const heads: FreshHead[] = await Promise.all(
-      entries.map(async ({ actorId }, i) => {
+    const parts: ActorPart[] = await Promise.all(
+      entries.map(async (entry) => {
+        const { actorId } = entry;
+        const part = { actorId, entry, subject: view.subjects.events(actorId), values: entry.events.map((x) => x.value) };
         const cached = view.cachedHead(actorId);
         if (cached) {
           counters.cacheHits++;
-          return cached;
+          return { ...part, head: cached, fresh: false };
         }
         counters.cacheMisses++;
-        fresh[i] = true;
-        return view.freshHead(actorId, generation);
+        return { ...part, head: await view.freshHead(actorId, generation), fresh: true };
       }),
     );
-    const refresh = async (which: (i: number) => boolean) => {
+    const refresh = async (which: (part: ActorPart) => boolean) => {
       await Promise.all(
-        entries.map(async ({ actorId }, i) => {
-          if (!which(i)) return;
-          heads[i] = await view.freshHead(actorId, generation);
-          fresh[i] = true;
+        parts.filter(which).map(async (part) => {
+          part.head = await view.freshHead(part.actorId, generation);
+          part.fresh = true;
         }),
       );
     };
@@ -68,19 +77,18 @@ export function jetStreamWrite(view: StreamsView): write.Write {
     );
     for (;;) {
       // What this replica remembers may be behind: a write that looks like a repeat is judged on the stream.
-      const stale = (i: number) => !fresh[i] && values[i]![0]!.version <= heads[i]!.version;
-      if (entries.some((_, i) => stale(i))) await refresh(stale);
+      const stale = (part: ActorPart) => !part.fresh && part.values[0]!.version <= part.head.version;
+      if (parts.some(stale)) await refresh(stale);
       let decisions: ActorDecision[];
       try {
         decisions = await Promise.all(
-          entries.map(async ({ actorId }, i) => {
-            const head = heads[i]!;
-            const stored = await storedVersions(view, actorId, versionsToCompare(values[i]!, head), head, generation);
+          parts.map(async ({ actorId, values, head }) => {
+            const stored = await storedVersions(view, actorId, versionsToCompare(values, head), head, generation);
             return {
               actorId,
-              attemptedVersion: values[i]![0]!.version,
+              attemptedVersion: values[0]!.version,
               currentVersion: head.version,
-              decision: decide(values[i]!, head, stored),
+              decision: decide(values, head, stored),
             };
           }),
         );
@@ -95,8 +103,8 @@ export function jetStreamWrite(view: StreamsView): write.Write {
       }
       const outcome = decideAll(decisions);
       // A repeat or a conflict is answered on the stream as it is now, every actor of it included.
-      if (outcome.kind !== "write" && fresh.some((f) => !f)) {
-        await refresh((i) => !fresh[i]);
+      if (outcome.kind !== "write" && parts.some((part) => !part.fresh)) {
+        await refresh((part) => !part.fresh);
         continue;
       }
       if (outcome.kind !== "write") return answer(outcome, counters, kind);
@@ -111,24 +119,24 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         }
         continue;
       }
-      const sent: Head[] = [...heads];
+      const sent: Head[] = parts.map((part) => part.head);
       let refused = false;
       try {
-        const ids = values.map((events, i) =>
-          events.map((e) => messageId(entries[i]!.actorId, e.version, e.id) + (renew ? `.${nuid.next()}` : "")),
+        const ids = parts.map(({ actorId, values }) =>
+          values.map((e) => messageId(actorId, e.version, e.id) + (renew ? `.${nuid.next()}` : "")),
         );
         const sequences =
           kind.transport === "batch"
-            ? await publishBatch(view, entries, subjects, ids, sent)
-            : await publishOne(view, subjects[0]!, entries[0]!.events[0]!, ids[0]![0]!, sent[0]!.seq);
+            ? await publishBatch(view, parts, ids, sent)
+            : await publishOne(view, parts[0]!.subject, parts[0]!.entry.events[0]!, ids[0]![0]!, sent[0]!.seq);
         if (sequences) {
-          for (const [i, { actorId }] of entries.entries()) {
+          for (const [i, { actorId, values }] of parts.entries()) {
             const seqs = sequences[i]!;
-            view.remember(actorId, { version: values[i]!.at(-1)!.version, seq: seqs.at(-1)! }, generation);
+            view.remember(actorId, { version: values.at(-1)!.version, seq: seqs.at(-1)! }, generation);
             view.indexes.recordWrite(
               actorId,
               sent[i]!.seq,
-              values[i]!.map((e) => e.version),
+              values.map((e) => e.version),
               seqs,
               generation,
             );
@@ -154,7 +162,7 @@ export function jetStreamWrite(view: StreamsView): write.Write {
       }
       // A refused batch does not say whose expectation failed: read every head again.
       await refresh(() => true);
-      if (refused && heads.every((h, i) => h.seq === sent[i]!.seq)) {
+      if (refused && parts.every((part, i) => part.head.seq === sent[i]!.seq)) {
         // Refused, yet no head moved: another write of these actors is still being stored.
         if (waited >= view.timeoutMs) throw races.giveUp();
         pause = Math.min(MAX_IN_FLIGHT_PAUSE_MS, pause === 0 ? IN_FLIGHT_PAUSE_MS : pause * 2);
@@ -182,16 +190,10 @@ async function publishOne(
 }
 
 /** Publishes every actor's events as one atomic batch, the expectation on each actor's first message. */
-async function publishBatch(
-  view: StreamsView,
-  entries: write.WriteEntry[],
-  subjects: string[],
-  ids: string[][],
-  heads: Head[],
-): Promise<number[][]> {
-  const messages = entries.flatMap(({ events }, i) =>
-    events.map((e, j) => ({
-      subject: subjects[i]!,
+async function publishBatch(view: StreamsView, parts: ActorPart[], ids: string[][], heads: Head[]): Promise<number[][]> {
+  const messages = parts.flatMap(({ entry, subject }, i) =>
+    entry.events.map((e, j) => ({
+      subject,
       data: e.json,
       headers: publishHeaders({
         msgId: ids[i]![j]!,
@@ -202,7 +204,7 @@ async function publishBatch(
   );
   let lastSeq: number;
   try {
-    lastSeq = await observed(view.requester.observer, "batch_publish", subjects[0]!, () =>
+    lastSeq = await observed(view.requester.observer, "batch_publish", parts[0]!.subject, () =>
       publishAtomicBatch(view.nc, messages, view.timeoutMs),
     );
   } catch (err) {
@@ -211,7 +213,7 @@ async function publishBatch(
   }
   // A committed batch is stored as one unit, in its order, so its messages hold the sequences up to the last.
   let seq = lastSeq - messages.length;
-  return entries.map(({ events }) => events.map(() => ++seq));
+  return parts.map(({ entry }) => entry.events.map(() => ++seq));
 }
 
 /** What the stream holds at these versions of the actor (each up to its head): sequence and exact id. */
