@@ -8,7 +8,7 @@
 // BENCH_SERVICE_ENV='{"NAME":"value"}' adds to the service's environment (EVENTSTORE_METRICS_PORT, OTEL_...).
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, type } from "node:os";
 import { join } from "node:path";
 import { AckPolicy, type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -416,6 +416,8 @@ async function compareDirectReads(
   };
 }
 
+const KEPT_FROM = "## Where a save's time goes";
+
 /** Written into docs/benchmarks.md by every full run, above the figures. */
 const HOW_TO_READ = [
   "## How to read the ratios",
@@ -472,13 +474,10 @@ function writeDocs(table: string, goals: string): void {
     goals,
     "## What is in the way where a target is missed (profiles taken with `node --cpu-prof`)",
     "",
-    "- Saves at 64 in flight: during that run the service process is about 70% idle; nats-server and",
-    "  the load generator hold the two cores. A save through the service costs nats-server four",
-    "  deliveries (request to the service, publish to the stream, ack back, reply to the caller)",
-    "  where the direct publish costs two, so on two cores the ratio is bounded by the server's share;",
-    "  it rises with concurrency as batching amortises it. The service's own CPU per save is about",
-    "  40 µs (65 µs when JetStream calls went through nats.js `request()`, which builds an Error with",
-    "  a stack trace for every request, even a successful one).",
+    '- Saves: see "Where a save\'s time goes" below (issue 27): the ratio follows the CPU the three',
+    "  processes spend per save, of which the service's own is the largest share; nats-server's extra",
+    "  messages cost it about 10 µs a save. (JetStream calls once went through nats.js `request()`,",
+    "  which builds an Error with a stack trace for every request: 65 µs a save then, against 40 µs.)",
     "- Full reads: a page of 200 events or more is read through a short-lived consumer filtered to",
     "  the actor's subject (no acks, in memory, deleted after the page). Its deliveries carry their",
     "  stream sequence in the ack subject, so no header block is decoded. Before, every event came",
@@ -495,8 +494,17 @@ function writeDocs(table: string, goals: string): void {
     "",
     "Raw figures: `bench/results/latest.json`.",
     "",
+    ...keptSections(),
   ].join("\n");
   writeFileSync(join(root, "docs", "benchmarks.md"), doc);
+}
+
+/** The doc's hand-written sections (from "## Where a save's time goes" on), which a run keeps as they are. */
+function keptSections(): string[] {
+  const path = join(root, "docs", "benchmarks.md");
+  const text = existsSync(path) ? readFileSync(path, "utf8") : "";
+  const at = text.indexOf(KEPT_FROM);
+  return at < 0 ? [] : [text.slice(at)];
 }
 
 main().catch((err: unknown) => {

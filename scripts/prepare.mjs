@@ -14,7 +14,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const buildInfo = join(root, "dist", "tsconfig.tsbuildinfo");
+// The root project's build info, and the console page's (a project of its own, referenced by the root).
+const buildInfos = [join(root, "dist", "tsconfig.tsbuildinfo"), join(root, "dist", "src", "console", "page", "tsconfig.tsbuildinfo")];
 // Written after a build without errors: tsc writes its build info even when the build failed.
 const stamp = join(root, "dist", ".built");
 const withTests = process.argv.includes("--tests");
@@ -43,19 +44,22 @@ if (withTests || !upToDate()) {
  */
 function upToDate() {
   let built;
-  let files;
+  const sources = [];
   try {
     built = statSync(stamp).mtimeMs;
-    files = JSON.parse(readFileSync(buildInfo, "utf8")).fileNames;
+    for (const buildInfo of buildInfos) {
+      const files = JSON.parse(readFileSync(buildInfo, "utf8")).fileNames;
+      if (!Array.isArray(files)) return false;
+      sources.push(...files.map((f) => resolve(dirname(buildInfo), f)).filter((f) => !f.includes("/node_modules/")));
+    }
   } catch {
     return false;
   }
-  if (!Array.isArray(files)) return false;
-  const sources = files.map((f) => resolve(dirname(buildInfo), f)).filter((f) => !f.includes("/node_modules/"));
   const inputs = new Set([
     ...sources,
     ...sources.map((f) => dirname(f)),
     join(root, "tsconfig.json"),
+    join(root, "src", "console", "page", "tsconfig.json"),
     join(root, "node_modules", ".package-lock.json"),
   ]);
   for (const input of inputs) {

@@ -6,7 +6,7 @@ export {
   type EventStoreClientOptions,
   type EventsOptions,
 } from "./client/client.js";
-export { FencedError, PermissionError, StreamChangedError } from "./client/errors.js";
+export { FencedError, PermissionError, StreamChangedError, toEventStoreError } from "./client/errors.js";
 export type { EventsEnd, Loaded, Reducer } from "./client/load.js";
 export {
   DEFAULT_PIN_TTL_MS,

@@ -1,7 +1,7 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { FencedError, PermissionError, StreamChangedError, toClientError } from "../src/client/errors.js";
+import { FencedError, PermissionError, StreamChangedError, toEventStoreError } from "../src/client/errors.js";
 import {
   ErasedError,
   ErrorCodes,
@@ -66,25 +66,25 @@ describe("error catalogue", () => {
 
   it("maps JetStream and connection failures by code, not by text, in the client", () => {
     const api = (code: number, status = 400) => new JetStreamApiError({ code: status, err_code: code, description: "x" });
-    expect(toClientError(api(10008, 503))).toBeInstanceOf(UnavailableError);
-    expect(toClientError(api(10059, 404))).toBeInstanceOf(UnavailableError);
-    expect(toClientError(api(10999))).toBeInstanceOf(InternalError);
-    expect(toClientError(api(10054))).toBeInstanceOf(ValidationError);
-    expect(toClientError(api(10047, 500))).toBeInstanceOf(StoreFullError);
-    expect(toClientError(api(10077, 503))).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(api(10008, 503))).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(api(10059, 404))).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(api(10999))).toBeInstanceOf(InternalError);
+    expect(toEventStoreError(api(10054))).toBeInstanceOf(ValidationError);
+    expect(toEventStoreError(api(10047, 500))).toBeInstanceOf(StoreFullError);
+    expect(toEventStoreError(api(10077, 503))).toBeInstanceOf(UnavailableError);
     const refused = new natsErrors.PermissionViolationError(
       'Permissions Violation for Publish to "eventstore.save"',
       "publish",
       "eventstore.save",
     );
-    const viaRequest = toClientError(new natsErrors.RequestError(refused.message, { cause: refused }));
+    const viaRequest = toEventStoreError(new natsErrors.RequestError(refused.message, { cause: refused }));
     expect(viaRequest).toBeInstanceOf(PermissionError);
     expect(viaRequest).toMatchObject({ code: 403, operation: "publish", subject: "eventstore.save" });
-    expect(toClientError(new natsErrors.TimeoutError())).toBeInstanceOf(UnavailableError);
-    expect(toClientError(new natsErrors.NoRespondersError("$JS.API"))).toBeInstanceOf(UnavailableError);
-    expect(toClientError(new Error("boom"))).toBeInstanceOf(InternalError);
+    expect(toEventStoreError(new natsErrors.TimeoutError())).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(new natsErrors.NoRespondersError("$JS.API"))).toBeInstanceOf(UnavailableError);
+    expect(toEventStoreError(new Error("boom"))).toBeInstanceOf(InternalError);
     const conflict = new VersionConflictError("a", 1, 1);
-    expect(toClientError(conflict)).toBe(conflict);
+    expect(toEventStoreError(conflict)).toBe(conflict);
   });
 
   it("maps them alike in the service, where a permission refused is the operator's 500 and the requester's timeout a 503", () => {

@@ -24,6 +24,8 @@ const OPTIONS = {
   start: { type: "boolean" },
   seq: { type: "string" },
   time: { type: "string" },
+  port: { type: "string" },
+  host: { type: "string" },
 } as const;
 
 export type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
@@ -39,6 +41,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
   import: ["concurrency"],
   erase: ["reason", "yes"],
   projections: ["start", "seq", "time"],
+  console: ["port", "host"],
 };
 
 export interface Invocation {

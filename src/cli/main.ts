@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DEFAULT_TIMEOUT_MS, EventStoreClient } from "../client/client.js";
+import { consoleCommand } from "../console/server/command.js";
 import { ConfigError } from "../server/config.js";
 import { startTracing, tracer } from "../server/observability/tracing.js";
 import { integerFlag, parseInvocation } from "./args.js";
@@ -25,6 +26,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   import: importEvents,
   erase,
   projections,
+  console: consoleCommand,
 };
 
 const ExitCode = Object.freeze({ ok: 0, failed: 1, usage: 2 } as const);

@@ -37,6 +37,9 @@ ${endpointUsage()
   projections reset <name> --start|--seq N|--time T
                                    move a projection (running or not) to its start, a sequence or a time
   projections rm <name>            delete a projection and its checkpoint
+  console [--port N] [--host H]    a web console (service, actors, live tail, projections, erase)
+                                   on 127.0.0.1 (or H), port N (default: a free one); prints its
+                                   URL, whose token it needs; runs with this command's NATS user
 
 Connection (flag, else environment variable, as for the service):
   --server URL      NATS_URL (comma-separated; default nats://127.0.0.1:4222)

@@ -2,7 +2,7 @@ import type { ServiceInfo } from "@nats-io/services";
 import { Empty, type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
 import { SERVICE_NAME } from "../contract/endpoints.js";
 import { InternalError, UnavailableError } from "../contract/errors.js";
-import { toClientError } from "./errors.js";
+import { toEventStoreError } from "./errors.js";
 
 /**
  * The events stream's name, from the service metadata any replica reports in $SRV INFO: callers
@@ -32,7 +32,7 @@ async function serviceInfo(nc: NatsConnection, timeoutMs: number): Promise<Servi
         cause: err,
       });
     }
-    throw toClientError(err);
+    throw toEventStoreError(err);
   }
   return info;
 }

@@ -58,6 +58,6 @@ export class PermissionError extends EventStoreError {
 }
 
 /** What NATS or JetStream threw in the client, as the error the caller sees. */
-export function toClientError(err: unknown): EventStoreError {
+export function toEventStoreError(err: unknown): EventStoreError {
   return fromNatsFailure(err, (refusal, cause) => new PermissionError(refusal.message, refusal.operation, refusal.subject, { cause }));
 }

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
 import { ENDPOINTS, type EndpointName, type RequestOf, type ResponseOf } from "../contract/endpoints.js";
 import { ErrorCodes, type EventStoreError, InternalError, UnavailableError, ValidationError } from "../contract/errors.js";
-import { toClientError } from "./errors.js";
+import { toEventStoreError } from "./errors.js";
 import { errorFromReply } from "./reply-error.js";
 import { backoffMs, type RetryOptions } from "./retry.js";
 import { traceHeaders } from "./tracing.js";
@@ -56,7 +56,7 @@ export async function sendWithRetry<E extends EndpointName>(
         ? new UnavailableError(`${subject}: ${transientReason(err, timeoutMs)} (attempt ${attempt} of ${retry.attempts})`, {
             cause: err,
           })
-        : toClientError(err);
+        : toEventStoreError(err);
     }
     if (!transient || attempt >= retry.attempts) throw failure;
     const delayMs = backoffMs(retry, attempt);

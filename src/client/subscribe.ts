@@ -4,7 +4,7 @@ import { ValidationError } from "../contract/errors.js";
 import type { StoredEvent } from "../contract/events.js";
 import { type StreamRequest, StreamWatch, streamCreated } from "../contract/stream-watch.js";
 import { Headers, Subjects } from "../contract/subjects.js";
-import { StreamChangedError, toClientError } from "./errors.js";
+import { StreamChangedError, toEventStoreError } from "./errors.js";
 
 export interface SubscribeOptions {
   /** Only this actor's events. */
@@ -193,7 +193,7 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
         if (!reportedMissing) this.options.onStreamChange?.({ kind: "missing", stream: this.stream });
         reportedMissing = true;
       } else if (created !== undefined) {
-        if (created === this.created && failure !== undefined) throw toClientError(failure);
+        if (created === this.created && failure !== undefined) throw toEventStoreError(failure);
         if (created !== this.created) {
           if (!this.options.followNewStream) throw new StreamChangedError(this.stream, "replaced");
           this.created = created;

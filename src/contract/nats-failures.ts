@@ -1,7 +1,7 @@
 // What NATS and JetStream report, read alike by both sides: the JetStream API codes they act on
 // (both read the events stream), permission refusals and connectivity failures, and the wire error
 // each one means. Each side turns them into its errors in one place of its own: the client's
-// toClientError (src/client/errors.ts), the store's toStoreError.
+// toEventStoreError (src/client/errors.ts), the store's toStoreError.
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import { EventStoreError, InternalError, StoreFullError, UnavailableError, ValidationError } from "./errors.js";

@@ -44,16 +44,18 @@ const SERVER = ["process", "service", "jetstream-store", "store", "jetstream", "
 const BASE = new Set(["server/config.ts", "server/config-schema.ts", "server/logger.ts", "server/paths.ts", "server/nats/inbox.ts"]);
 
 /**
- * The arrows: contract <- client, contract <- server, and the command line on top of both. Inside
- * the server, each layer depends only downwards: the process (app, main, connections,
- * observability) -> service -> the store's JetStream backend -> the store (the domain: no NATS)
- * and the JetStream layer (no events), all of them on the base. The first part that holds a file
- * is its part.
+ * The arrows: contract <- client, contract <- server, and the command line (with its web console)
+ * on top of both. Inside the server, each layer depends only downwards: the process (app, main,
+ * connections, observability) on everything below it; the service on the store (its interface and
+ * the domain, no NATS); the store's JetStream backend on the store and on the JetStream layer (no
+ * events); all of them on the base. The first part that holds a file is its part.
  */
 export const PARTS: readonly Part[] = [
   { name: "contract", holds: (f) => f.startsWith("contract/"), mayImport: ["contract"] },
   { name: "client", holds: (f) => f.startsWith("client/") || f === "index.ts", mayImport: ["client", "contract"] },
-  { name: "cli", holds: (f) => f.startsWith("cli/"), mayImport: ["cli", "client", "contract", ...SERVER] },
+  { name: "cli", holds: (f) => f.startsWith("cli/"), mayImport: ["cli", "console", "client", "contract", ...SERVER] },
+  // The web console: a command of the CLI, over the client's main entry.
+  { name: "console", holds: (f) => f.startsWith("console/"), mayImport: ["console", "cli", "client", "contract"] },
   { name: "base", holds: (f) => BASE.has(f), mayImport: ["base", "contract"] },
   { name: "jetstream", holds: (f) => f.startsWith("server/jetstream/"), mayImport: ["jetstream", "base", "contract"] },
   { name: "store", holds: (f) => f.startsWith("server/store/"), mayImport: ["store", "base", "contract"] },
