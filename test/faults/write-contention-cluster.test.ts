@@ -6,10 +6,10 @@ import { UnavailableError, VersionConflictError } from "../../src/contract/error
 import { Subjects } from "../../src/contract/subjects.js";
 import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
 import { createLogger } from "../../src/server/logger.js";
-import { decodePage } from "../../src/server/store/event-store.js";
 import { ensureStreams } from "../../src/server.js";
 import { event } from "../harness/events.js";
 import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.js";
+import { decodePage } from "../harness/pages.js";
 
 // Writers racing on one actor of an R3 stream. The leader refuses an expectation on a subject
 // whose previous write it has not applied yet ("wrong last sequence unknown"), and the head read

@@ -12,12 +12,12 @@ import type { Event } from "../../src/contract/types.js";
 import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
 import { loadSchemas } from "../../src/server/service/validation.js";
 import { messageId } from "../../src/server/store/encode.js";
-import { decodePage } from "../../src/server/store/event-store.js";
 import { MemoryEventStore } from "../../src/server/store/memory.js";
 import { MAX_APPEND_EVENTS } from "../../src/server/store/rules.js";
 import { ensureStreams } from "../../src/server.js";
 import { event as ev, events } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { decodePage } from "../harness/pages.js";
 import { appendConformance, eraseConformance, transactConformance } from "../store.conformance.js";
 
 const subjects = new Subjects("APPEND");

@@ -6,11 +6,12 @@ import { EventStoreError } from "../../src/contract/errors.js";
 import { Headers, Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
 import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
-import { decodePage, type EventStore } from "../../src/server/store/event-store.js";
+import type { EventStore } from "../../src/server/store/event-store.js";
 import { MemoryEventStore } from "../../src/server/store/memory.js";
 import { MemoryStream } from "../../src/server/store/memory-stream.js";
 import { ensureStreams, eventsStreamConfig } from "../../src/server.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { decodePage } from "../harness/pages.js";
 import { eventMessage, replaceStreamWhileStalled, type StreamMessage } from "../harness/stalled.js";
 
 const encoder = new TextEncoder();

@@ -8,10 +8,10 @@ import type { Event } from "../../src/contract/types.js";
 import { StaleIndexError, StreamReader } from "../../src/server/jetstream/reader.js";
 import { Requester } from "../../src/server/jetstream/requester.js";
 import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
-import { decodePage } from "../../src/server/store/event-store.js";
 import { ensureStreams } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { decodePage } from "../harness/pages.js";
 
 // Reads by known sequence: the per-actor index must give the same answers as a scan would, and
 // must notice when the stream no longer matches what it remembers.

@@ -7,10 +7,10 @@ import { ErasedError, InternalError, VersionConflictError } from "../../src/cont
 import { Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
 import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
-import { decodePage } from "../../src/server/store/event-store.js";
 import { ensureStreams } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { decodePage } from "../harness/pages.js";
 import { storeConformance } from "../store.conformance.js";
 
 const subjects = new Subjects("CONF");

@@ -8,11 +8,11 @@ import { readByConsumer } from "../../src/server/jetstream/consumer-read.js";
 import { Requester } from "../../src/server/jetstream/requester.js";
 import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
 import { ScannedForPage } from "../../src/server/jetstream-store/read-page.js";
-import { decodePage } from "../../src/server/store/event-store.js";
 import { tombstone } from "../../src/server/store/tombstone.js";
 import { ensureStreams, eventsStreamConfig, snapshotsStreamConfig } from "../../src/server.js";
 import { event as ev } from "../harness/events.js";
 import { useNatsServer } from "../harness/fixture.js";
+import { decodePage } from "../harness/pages.js";
 
 // Reads that depend on nothing but the stream (issue 22, findings 4, 7, 8, 9 and 12): bounded in
 // bytes, through direct gets when no consumer can be had, never from a mirror, settling while

@@ -8,10 +8,10 @@ import { Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
 import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
 import type { StreamsView } from "../../src/server/jetstream-store/streams-view.js";
-import { decodePage } from "../../src/server/store/event-store.js";
 import { ensureStreams, eventsStreamConfig } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { decodePage } from "../harness/pages.js";
 import { eventMessage, replaceStreamWhileStalled } from "../harness/stalled.js";
 
 // A write under way in a replica whose event loop stalls while an operator deletes the stream,

@@ -3,7 +3,6 @@ import type {
   AppendResponse,
   EraseResponse,
   Event,
-  EventsResponse,
   SaveResponse,
   Snapshot,
   SnapshotGetResponse,
@@ -116,7 +115,6 @@ export function maxStoredEventBytes(actorId: string, limits: EventLimits): numbe
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const OPEN = encoder.encode('{"actorId":');
 const EVENTS = encoder.encode(',"events":[');
 const COMMA = encoder.encode(",");
@@ -150,8 +148,4 @@ export function encodePage(page: EventsPage): Uint8Array {
   });
   put(close);
   return out;
-}
-
-export function decodePage(page: EventsPage): EventsResponse {
-  return JSON.parse(decoder.decode(encodePage(page))) as EventsResponse;
 }
