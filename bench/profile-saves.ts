@@ -14,7 +14,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { findNatsServer } from "../src/nats/local-server.js";
+import { findNatsServer } from "../src/server/nats/local-server.js";
 import { freePort, startNatsServer } from "../test/harness/nats-server.js";
 import { stopProcess, track } from "../test/harness/processes.js";
 import { MAIN, ROOT } from "../test/harness/service-process.js";

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { AckPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { Headers } from "../src/contract/subjects.js";
+import type { Event } from "../src/contract/types.js";
 import type { EventStoreClient } from "../src/index.js";
-import type { Event } from "../src/schemas/types.js";
-import { Headers } from "../src/subjects.js";
 import { deal, Latencies, type RunResult, round, runConcurrent } from "./measure.js";
 
 const encoder = new TextEncoder();

@@ -1,5 +1,5 @@
-// Generates src/schemas/types.ts from the wire contract in schemas/*.json and
-// src/schemas/config.ts from schemas/config.json (the environment), so the TypeScript types and
+// Generates src/contract/types.ts from the wire contract in schemas/*.json and
+// src/server/config-schema.ts from schemas/config.json (the environment), so the TypeScript types and
 // the schemas come from one source. `--check` fails when a committed file is stale.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -35,7 +35,7 @@ export async function generateTypes() {
 }
 
 // The environment is no part of the wire contract (nor of the client's exports): its type has a
-// file of its own, which src/config.ts reads.
+// file of its own, which src/server/config.ts reads.
 export async function generateConfigTypes() {
   const schema = JSON.parse(readFileSync(join(schemasDir, CONFIG), "utf8"));
   return compile(withDefaultsPresent(schema), "Environment", {
@@ -49,7 +49,7 @@ export async function generateConfigTypes() {
 }
 
 /**
- * src/config.ts validates with ajv's useDefaults, which sets every variable that has a default:
+ * src/server/config.ts validates with ajv's useDefaults, which sets every variable that has a default:
  * the validated environment's type has those as present, the others as optional.
  */
 function withDefaultsPresent(node) {
@@ -64,8 +64,8 @@ function withDefaultsPresent(node) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const outputs = [
-    ["src/schemas/types.ts", await generateTypes()],
-    ["src/schemas/config.ts", await generateConfigTypes()],
+    ["src/contract/types.ts", await generateTypes()],
+    ["src/server/config-schema.ts", await generateConfigTypes()],
   ];
   for (const [path, ts] of outputs) {
     if (!process.argv.includes("--check")) writeFileSync(join(root, path), ts);

@@ -6,6 +6,7 @@ export {
   type EventStoreClientOptions,
   type EventsOptions,
 } from "./client/client.js";
+export { FencedError, PermissionError, StreamChangedError, toEventStoreError } from "./client/errors.js";
 export type { EventsEnd, Loaded, Reducer } from "./client/load.js";
 export {
   DEFAULT_PIN_TTL_MS,
@@ -25,24 +26,20 @@ export {
 export { KvReadModel } from "./client/read-model.js";
 export { DEFAULT_RETRY, type RetryInfo, type RetryOptions } from "./client/retry.js";
 export { EventSubscription, type StreamChange, type StreamEvent, type SubscribeOptions, type Tombstone } from "./client/subscribe.js";
-export { type EndpointName, Endpoints, type RequestOf, type ResponseOf } from "./endpoints.js";
+export { type EndpointName, Endpoints, type RequestOf, type ResponseOf } from "./contract/endpoints.js";
 export {
   ErasedError,
   type ErrorBody,
   ErrorCodes,
   EventStoreError,
-  FencedError,
   type FieldError,
   InternalError,
   NotFoundError,
   NotSupportedError,
-  PermissionError,
-  StreamChangedError,
-  toEventStoreError,
   UnavailableError,
   ValidationError,
   VersionConflictError,
-} from "./errors.js";
-export type * from "./schemas/types.js";
-export type { StoredEvent } from "./store/store.js";
-export { actorType, escapeToken, Subjects, unescapeToken } from "./subjects.js";
+} from "./contract/errors.js";
+export type { StoredEvent } from "./contract/events.js";
+export { actorType, escapeToken, Subjects, unescapeToken } from "./contract/subjects.js";
+export type * from "./contract/types.js";

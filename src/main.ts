@@ -1,13 +1,13 @@
 import { resolve } from "node:path";
 import { errors, type NatsConnection } from "@nats-io/transport-node";
-import { startApp } from "./app.js";
-import { type AuthConfig, type Config, ConfigError, loadConfig } from "./config.js";
-import { createLogger, type Logger } from "./logger.js";
-import { connectNats, explainNatsFailure } from "./nats/connect.js";
-import { jetstreamInboxPrefix } from "./nats/inbox.js";
-import { type LocalServer, startLocalServer } from "./nats/local-server.js";
-import { tracingConfigured } from "./observability/environment.js";
-import type { Telemetry } from "./observability/telemetry.js";
+import { startApp } from "./server/app.js";
+import { type AuthConfig, type Config, ConfigError, loadConfig } from "./server/config.js";
+import { createLogger, type Logger } from "./server/logger.js";
+import { connectNats, explainNatsFailure } from "./server/nats/connect.js";
+import { jetstreamInboxPrefix } from "./server/nats/inbox.js";
+import { type LocalServer, startLocalServer } from "./server/nats/local-server.js";
+import { tracingConfigured } from "./server/observability/environment.js";
+import type { Telemetry } from "./server/observability/telemetry.js";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     log.info({ connections: connections.length }, mode);
     // Without metrics or tracing configured, nothing of prom-client or OpenTelemetry is even loaded.
     if (config.metricsPort !== undefined || tracingConfigured(process.env)) {
-      const { startTelemetry } = await import("./observability/telemetry.js");
+      const { startTelemetry } = await import("./server/observability/telemetry.js");
       telemetry = await startTelemetry({ serve, jetstream }, config, process.env, log);
     }
     const { running, store } = await startApp({ serve, jetstream }, config, log, telemetry?.instruments);

@@ -7,7 +7,7 @@ import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { ENDPOINT_NAMES, ENDPOINTS } from "../src/endpoints.js";
+import { ENDPOINT_NAMES, ENDPOINTS } from "../src/contract/endpoints.js";
 import { type NatsServer, startNatsServer } from "./harness/nats-server.js";
 import { ROOT, type ServiceProcess, startServiceProcess } from "./harness/service-process.js";
 

@@ -24,7 +24,16 @@ describe("the package's entry points", () => {
     }
   });
 
-  it("gives the server entry the app, its config and the stores", () => {
-    expect(Object.keys(server).sort()).toEqual(["ConfigError", "JetStreamEventStore", "MemoryEventStore", "loadConfig", "startApp"]);
+  it("gives the server entry the app, its config, the stores and their streams", () => {
+    expect(Object.keys(server).sort()).toEqual([
+      "ConfigError",
+      "JetStreamEventStore",
+      "MemoryEventStore",
+      "ensureStreams",
+      "eventsStreamConfig",
+      "loadConfig",
+      "snapshotsStreamConfig",
+      "startApp",
+    ]);
   });
 });

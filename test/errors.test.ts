@@ -1,21 +1,20 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
+import { FencedError, PermissionError, StreamChangedError, toEventStoreError } from "../src/client/errors.js";
 import {
   ErasedError,
   ErrorCodes,
-  FencedError,
   InternalError,
   NotFoundError,
   NotSupportedError,
-  PermissionError,
   StoreFullError,
-  StreamChangedError,
-  toEventStoreError,
   UnavailableError,
   ValidationError,
   VersionConflictError,
-} from "../src/errors.js";
+} from "../src/contract/errors.js";
+import { RequestTimeoutError } from "../src/server/jetstream/errors.js";
+import { toStoreError } from "../src/server/jetstream-store/translate.js";
 
 describe("error catalogue", () => {
   it("keeps its wire codes stable", () => {
@@ -65,7 +64,7 @@ describe("error catalogue", () => {
     expect(new InternalError("secret /path/to/file.js:12").toBody()).toEqual({ error: { code: 500, message: "internal error" } });
   });
 
-  it("maps JetStream and connection failures by code, not by text", () => {
+  it("maps JetStream and connection failures by code, not by text, in the client", () => {
     const api = (code: number, status = 400) => new JetStreamApiError({ code: status, err_code: code, description: "x" });
     expect(toEventStoreError(api(10008, 503))).toBeInstanceOf(UnavailableError);
     expect(toEventStoreError(api(10059, 404))).toBeInstanceOf(UnavailableError);
@@ -86,5 +85,19 @@ describe("error catalogue", () => {
     expect(toEventStoreError(new Error("boom"))).toBeInstanceOf(InternalError);
     const conflict = new VersionConflictError("a", 1, 1);
     expect(toEventStoreError(conflict)).toBe(conflict);
+  });
+
+  it("maps them alike in the service, where a permission refused is the operator's 500 and the requester's timeout a 503", () => {
+    const api = (code: number, status = 400) => new JetStreamApiError({ code: status, err_code: code, description: "x" });
+    expect(toStoreError(api(10008, 503))).toBeInstanceOf(UnavailableError);
+    expect(toStoreError(api(10047, 500))).toBeInstanceOf(StoreFullError);
+    expect(toStoreError(new RequestTimeoutError("no reply"))).toBeInstanceOf(UnavailableError);
+    const refused = new natsErrors.PermissionViolationError('Permissions Violation for Publish to "$JS.API.x"', "publish", "$JS.API.x");
+    const err = toStoreError(new natsErrors.RequestError(refused.message, { cause: refused }));
+    expect(err).toBeInstanceOf(InternalError);
+    expect(err.message).toBe(
+      "the service's NATS user lacks a permission: NATS refused the publish to $JS.API.x: not permitted for this connection's user; see docs/security.md",
+    );
+    expect(toStoreError(new Error("boom"))).toBeInstanceOf(InternalError);
   });
 });

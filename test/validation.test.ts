@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ValidationError } from "../src/errors.js";
-import { bundleSchema, loadSchemas, RequestValidator } from "../src/validation.js";
+import { ValidationError } from "../src/contract/errors.js";
+import { bundleSchema, loadSchemas, RequestValidator } from "../src/server/service/validation.js";
 import { ROOT } from "./harness/service-process.js";
 
 const validator = new RequestValidator({ maxDepth: 16, maxRequestBytes: 2048 });
@@ -187,7 +187,7 @@ describe("request validation", () => {
     }
   });
 
-  it("keeps src/schemas/types.ts generated from schemas/", () => {
+  it("keeps src/contract/types.ts generated from schemas/", () => {
     expect(() => execFileSync(process.execPath, [join(ROOT, "scripts", "gen-types.mjs"), "--check"], { stdio: "pipe" })).not.toThrow();
   });
 });

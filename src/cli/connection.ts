@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type Config, connectionVariables, loadConfig } from "../config.js";
-import { connectionOptions } from "../nats/connect.js";
+import { type Config, connectionVariables, loadConfig } from "../server/config.js";
+import { connectionOptions } from "../server/nats/connect.js";
 import type { Flags } from "./args.js";
 import { UsageError } from "./usage.js";
 

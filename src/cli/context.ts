@@ -1,7 +1,7 @@
 import type { Readable, Writable } from "node:stream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { EventStoreClient } from "../client/client.js";
-import type { Config } from "../config.js";
+import type { Config } from "../server/config.js";
 import type { Flags } from "./args.js";
 import type { Output } from "./output.js";
 

@@ -1,4 +1,4 @@
-import { type CommandSpec, ENDPOINT_NAMES, ENDPOINTS, type EndpointName } from "../endpoints.js";
+import { type CommandSpec, ENDPOINT_NAMES, ENDPOINTS, type EndpointName } from "../contract/endpoints.js";
 
 // The commands the endpoint table offers, as the argument parser and the usage text need them.
 // Apart from commands/requests.ts, which runs them, so that neither depends on the other.

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DEFAULT_TIMEOUT_MS, EventStoreClient } from "../client/client.js";
-import { ConfigError } from "../config.js";
 import { consoleCommand } from "../console/server/command.js";
-import { startTracing, tracer } from "../observability/tracing.js";
+import { ConfigError } from "../server/config.js";
+import { startTracing, tracer } from "../server/observability/tracing.js";
 import { integerFlag, parseInvocation } from "./args.js";
 import { erase } from "./commands/erase.js";
 import { exportEvents } from "./commands/export.js";

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import type { Writable } from "node:stream";
 import type { Tombstone } from "../client/subscribe.js";
-import type { StoredEvent } from "../store/store.js";
+import type { StoredEvent } from "../contract/events.js";
 
 /**
  * Where results go: JSON (one value or one event per line) for pipes and --json, something

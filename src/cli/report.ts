@@ -1,4 +1,4 @@
-import { ValidationError } from "../errors.js";
+import { ValidationError } from "../contract/errors.js";
 
 /**
  * An error as one or more readable lines: the message, then a ValidationError's field errors when

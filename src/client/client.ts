@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { EndpointName, RequestOf, ResponseOf } from "../endpoints.js";
-import { InternalError, NotFoundError } from "../errors.js";
+import type { EndpointName, RequestOf, ResponseOf } from "../contract/endpoints.js";
+import { InternalError, NotFoundError } from "../contract/errors.js";
+import type { ActorEvents, StoredEvent } from "../contract/events.js";
 import type {
   AppendRequest,
   AppendResponse,
@@ -13,8 +14,7 @@ import type {
   SnapshotSaveResponse,
   TransactRequest,
   TransactResponse,
-} from "../schemas/types.js";
-import type { ActorEvents, StoredEvent } from "../store/store.js";
+} from "../contract/types.js";
 import { discoverStream } from "./discovery.js";
 import { type EventsEnd, type Loaded, loadActor, type Reducer } from "./load.js";
 import {

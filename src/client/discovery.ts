@@ -1,9 +1,8 @@
 import type { ServiceInfo } from "@nats-io/services";
 import { Empty, type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
-import { InternalError, toEventStoreError, UnavailableError } from "../errors.js";
-
-/** The micro service name every eventstore replica registers. */
-export const SERVICE_NAME = "eventstore";
+import { SERVICE_NAME } from "../contract/endpoints.js";
+import { InternalError, UnavailableError } from "../contract/errors.js";
+import { toEventStoreError } from "./errors.js";
 
 /**
  * The events stream's name, from the service metadata any replica reports in $SRV INFO: callers

@@ -1,5 +1,5 @@
-import type { SnapshotGetResponse } from "../schemas/types.js";
-import type { StoredEvent } from "../store/store.js";
+import type { StoredEvent } from "../contract/events.js";
+import type { SnapshotGetResponse } from "../contract/types.js";
 
 export type Reducer<S> = (state: S, event: StoredEvent) => S;
 

@@ -6,7 +6,7 @@ import {
   type JetStreamManager,
   StorageType,
 } from "@nats-io/jetstream";
-import { isStreamNotFound } from "../jetstream/codes.js";
+import { isStreamNotFound } from "../contract/nats-failures.js";
 
 /**
  * What projections record beside their consumers, one message each, in the stream

@@ -1,7 +1,8 @@
 import { DiscardPolicy, JetStreamApiError, type JetStreamManager, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { headers, type NatsConnection, nuid } from "@nats-io/transport-node";
-import { FencedError, ValidationError } from "../errors.js";
-import { isStreamNotFound, isWrongLastSequence } from "../jetstream/codes.js";
+import { ValidationError } from "../contract/errors.js";
+import { isStreamNotFound, isWrongLastSequence } from "../contract/nats-failures.js";
+import { FencedError } from "./errors.js";
 import type { ProjectionItem } from "./projection.js";
 
 /** The key of the read model's checkpoint: the epoch that last wrote, and the last event applied. */

@@ -11,8 +11,8 @@ import {
   UnavailableError,
   ValidationError,
   VersionConflictError,
-} from "../errors.js";
-import type { ErrorResponse } from "../schemas/types.js";
+} from "../contract/errors.js";
+import type { ErrorResponse } from "../contract/types.js";
 
 type ErrorDetails = Partial<ErrorResponse["error"]>;
 

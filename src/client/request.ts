@@ -1,10 +1,11 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { type NatsConnection, errors as natsErrors } from "@nats-io/transport-node";
-import { ENDPOINTS, type EndpointName, type RequestOf, type ResponseOf } from "../endpoints.js";
-import { ErrorCodes, type EventStoreError, InternalError, toEventStoreError, UnavailableError, ValidationError } from "../errors.js";
-import { traceHeaders } from "../observability/tracing.js";
-import { sleep } from "../sleep.js";
+import { ENDPOINTS, type EndpointName, type RequestOf, type ResponseOf } from "../contract/endpoints.js";
+import { ErrorCodes, type EventStoreError, InternalError, UnavailableError, ValidationError } from "../contract/errors.js";
+import { toEventStoreError } from "./errors.js";
 import { errorFromReply } from "./reply-error.js";
 import { backoffMs, type RetryOptions } from "./retry.js";
+import { traceHeaders } from "./tracing.js";
 
 const encoder = new TextEncoder();
 

@@ -1,5 +1,5 @@
-import type { EndpointName } from "../endpoints.js";
-import type { EventStoreError } from "../errors.js";
+import type { EndpointName } from "../contract/endpoints.js";
+import type { EventStoreError } from "../contract/errors.js";
 
 /** What a retry is about to do, for logging or metrics. */
 export interface RetryInfo {

@@ -1,10 +1,10 @@
 import { type Consumer, type ConsumerMessages, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { StreamChangedError, toEventStoreError, ValidationError } from "../errors.js";
-import { Requester } from "../jetstream/requester.js";
-import { StreamWatch, streamCreated } from "../jetstream/streams.js";
-import type { StoredEvent } from "../store/store.js";
-import { Headers, Subjects } from "../subjects.js";
+import { ValidationError } from "../contract/errors.js";
+import type { StoredEvent } from "../contract/events.js";
+import { type StreamRequest, StreamWatch, streamCreated } from "../contract/stream-watch.js";
+import { Headers, Subjects } from "../contract/subjects.js";
+import { StreamChangedError, toEventStoreError } from "./errors.js";
 
 export interface SubscribeOptions {
   /** Only this actor's events. */
@@ -73,7 +73,7 @@ interface Leg {
  * stored (catch-up), then each new event as it is stored (live), in stream order. Iterate it;
  * breaking out of the loop or calling stop() deletes the consumer.
  *
- * It reads one stream, known by its creation time (src/jetstream/streams.ts), not only its name:
+ * It reads one stream, known by its creation time (src/contract/stream-watch.ts), not only its name:
  * when the stream goes missing or is replaced, the iteration ends with StreamChangedError, or
  * (followNewStream) starts over on the new stream. After a reconnect it opens a new consumer at the
  * next sequence, since the old one may have been lost with its server.
@@ -83,7 +83,7 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
   private stopped = false;
   private leg?: Leg;
   private wake?: () => void;
-  private readonly requester: Requester;
+  private readonly request: StreamRequest;
   private readonly watch: StreamWatch;
 
   private constructor(
@@ -95,8 +95,8 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
     /** The stream sequence to read next. */
     private next: number,
   ) {
-    this.requester = new Requester(nc, LOOK_TIMEOUT_MS);
-    this.watch = new StreamWatch(nc, this.requester, [stream], {
+    this.request = (subject, data) => nc.request(subject, data, { timeout: LOOK_TIMEOUT_MS });
+    this.watch = new StreamWatch(nc, this.request, [stream], {
       hint: (cause) => {
         if (cause === "reconnect") this.interrupt();
       },
@@ -187,7 +187,7 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
   private async resume(failure: unknown): Promise<void> {
     let reportedMissing = false;
     while (!this.stopped && !this.nc.isClosed()) {
-      const created = await streamCreated(this.requester, this.stream);
+      const created = await streamCreated(this.request, this.stream);
       if (created === null) {
         if (!this.options.followNewStream) throw new StreamChangedError(this.stream, "missing");
         if (!reportedMissing) this.options.onStreamChange?.({ kind: "missing", stream: this.stream });
@@ -217,7 +217,6 @@ export class EventSubscription implements AsyncIterable<StreamEvent> {
   private async close(): Promise<void> {
     this.stopped = true;
     this.watch.stop();
-    this.requester.close();
     this.wake?.();
     const leg = this.leg;
     this.leg = undefined;

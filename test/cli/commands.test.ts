@@ -5,7 +5,7 @@ import type { ServiceInfo } from "@nats-io/services";
 import { connect, Empty, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
-import type { Event } from "../../src/schemas/types.js";
+import type { Event } from "../../src/contract/types.js";
 import { event as anEvent } from "../harness/events.js";
 import { freePort, type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";

@@ -7,7 +7,7 @@ import type { ServiceInfo } from "@nats-io/services";
 import { connect, Empty, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
-import { ValidationError } from "../../src/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 import { finished, lines, runCli, spawnCli } from "./run-cli.js";

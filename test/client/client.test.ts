@@ -2,10 +2,10 @@ import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
-import { ErasedError, InternalError, ValidationError, VersionConflictError } from "../../src/errors.js";
-import type { Event } from "../../src/schemas/types.js";
-import type { StoredEvent } from "../../src/store/store.js";
-import { Subjects } from "../../src/subjects.js";
+import { ErasedError, InternalError, ValidationError, VersionConflictError } from "../../src/contract/errors.js";
+import { Subjects } from "../../src/contract/subjects.js";
+import type { Event } from "../../src/contract/types.js";
+import type { StoredEvent } from "../../src/server/store/event-store.js";
 import { event as anEvent } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";
 

@@ -4,8 +4,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { EventStoreClient } from "../../src/client/client.js";
 import type { Projection } from "../../src/client/projection.js";
 import type { StreamEvent } from "../../src/client/subscribe.js";
-import { ValidationError } from "../../src/errors.js";
-import { Headers } from "../../src/subjects.js";
+import { ValidationError } from "../../src/contract/errors.js";
+import { Headers } from "../../src/contract/subjects.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { createEventsStream, publishEvents, until } from "../harness/projection-processes.js";
 

@@ -12,12 +12,12 @@ import {
   UnavailableError,
   ValidationError,
   VersionConflictError,
-} from "../../src/errors.js";
+} from "../../src/contract/errors.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 
 // The real service's replies cover 400, 404, 409, 500 and 503 (test/client/*.test.ts); a 501 needs a
 // nats-server older than any the harness runs. So here a micro service answers each error of the
-// catalogue exactly as src/service/service.ts does (respondError with code, message and JSON body),
+// catalogue exactly as src/server/service/service.ts does (respondError with code, message and JSON body),
 // and the client must rebuild the same class with the same details.
 const catalogue: EventStoreError[] = [
   new ValidationError("invalid save request: /version must be integer", [{ path: "/version", message: "must be integer" }]),

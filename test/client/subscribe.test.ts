@@ -3,8 +3,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
 import type { StreamEvent } from "../../src/client/subscribe.js";
-import { ValidationError } from "../../src/errors.js";
-import type { Event } from "../../src/schemas/types.js";
+import { ValidationError } from "../../src/contract/errors.js";
+import type { Event } from "../../src/contract/types.js";
 import { useService } from "../harness/fixture.js";
 
 const STREAM = "LEDGER";

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
-import { Headers, Subjects } from "../../src/subjects.js";
+import { Headers, Subjects } from "../../src/contract/subjects.js";
 import { filesHolding, untilNoFileHolds } from "../harness/disk.js";
 import { event } from "../harness/events.js";
 import { useClusterService } from "../harness/fixture.js";

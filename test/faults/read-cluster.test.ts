@@ -3,12 +3,12 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { decodePage } from "../../src/store/store.js";
-import { ensureStreams } from "../../src/store/streams.js";
-import { Subjects } from "../../src/subjects.js";
+import { Subjects } from "../../src/contract/subjects.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import { ensureStreams } from "../../src/server.js";
 import { event as ev } from "../harness/events.js";
 import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.js";
+import { decodePage } from "../harness/pages.js";
 
 // Reads on a 3-node cluster with R3 streams (issue 22, findings 3 and 10). Clients without
 // credentials land in APP; SYS may ask the JetStream meta leader to step down.

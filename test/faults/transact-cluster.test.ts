@@ -1,6 +1,6 @@
 import type { Subscription } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
-import { Subjects } from "../../src/subjects.js";
+import { Subjects } from "../../src/contract/subjects.js";
 import { useClusterService } from "../harness/fixture.js";
 import { type ClusterNode, withConnection } from "../harness/nats-cluster.js";
 import { type Reply, request, untilAnswered } from "../harness/requests.js";

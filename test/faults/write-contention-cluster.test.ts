@@ -2,14 +2,14 @@ import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { UnavailableError, VersionConflictError } from "../../src/errors.js";
-import { createLogger } from "../../src/logger.js";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { decodePage } from "../../src/store/store.js";
-import { ensureStreams } from "../../src/store/streams.js";
-import { Subjects } from "../../src/subjects.js";
+import { UnavailableError, VersionConflictError } from "../../src/contract/errors.js";
+import { Subjects } from "../../src/contract/subjects.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import { createLogger } from "../../src/server/logger.js";
+import { ensureStreams } from "../../src/server.js";
 import { event } from "../harness/events.js";
 import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.js";
+import { decodePage } from "../harness/pages.js";
 
 // Writers racing on one actor of an R3 stream. The leader refuses an expectation on a subject
 // whose previous write it has not applied yet ("wrong last sequence unknown"), and the head read

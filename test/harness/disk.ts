@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { sleep } from "../../src/sleep.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /**
  * Every file under `dir` (message blocks, indexes, raft logs and snapshots, whatever the server

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Event } from "../../src/schemas/types.js";
+import type { Event } from "../../src/contract/types.js";
 
 // The one event factory of the tests: a test that needs another shape says so with `extra`.
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { packageRoot } from "../../src/paths.js";
+import { packageRoot } from "../../src/server/paths.js";
 import { stopProcess, track } from "./processes.js";
 
 // packageRoot() finds the package from src/ (tests) and from dist/ (the benchmark) alike.

@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import type { Event } from "../../src/schemas/types.js";
-import type { NamedStreamConfig } from "../../src/store/streams.js";
-import { Headers } from "../../src/subjects.js";
+import { Headers } from "../../src/contract/subjects.js";
+import type { Event } from "../../src/contract/types.js";
+import type { NamedStreamConfig } from "../../src/server.js";
 import { ROOT } from "./service-process.js";
 
 const SCRIPT = join(ROOT, "test", "harness", "replace-stream.mjs");

@@ -1,6 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Headers } from "../../src/subjects.js";
+import { Headers } from "../../src/contract/subjects.js";
 import type { Ack } from "./writer-load.js";
 
 /** One event message as a replica holds it. */

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Event } from "../../src/schemas/types.js";
+import type { Event } from "../../src/contract/types.js";
 import { event } from "./events.js";
 import { request, untilAnswered } from "./requests.js";
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { expect } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
-import { VersionConflictError } from "../../src/errors.js";
+import { VersionConflictError } from "../../src/contract/errors.js";
 
 /** A save the service acknowledged (stored now or found stored: duplicate). */
 export interface Ack {

@@ -1,6 +1,6 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
-import { InternalError, StoreFullError, UnavailableError, ValidationError } from "../../src/errors.js";
+import { InternalError, StoreFullError, UnavailableError, ValidationError } from "../../src/contract/errors.js";
 import {
   fromJetStreamApiError,
   isBatchTooLarge,
@@ -10,7 +10,7 @@ import {
   isMsgIdInProcess,
   isStreamNotFound,
   isWrongLastSequence,
-} from "../../src/jetstream/codes.js";
+} from "../../src/contract/nats-failures.js";
 
 const api = (code: number, status = 400) => new JetStreamApiError({ code: status, err_code: code, description: "x" });
 

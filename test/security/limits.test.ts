@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { connect, Empty, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config.js";
+import { ConfigError, loadConfig } from "../../src/server/config.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { request } from "../harness/requests.js";
 import { type ServiceProcess, startServiceProcess } from "../harness/service-process.js";

@@ -6,7 +6,7 @@ import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy,
 import { connect, Empty, errors, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStoreClient } from "../../src/client/client.js";
-import { PermissionError } from "../../src/errors.js";
+import { PermissionError } from "../../src/client/errors.js";
 import { runCli } from "../cli/run-cli.js";
 import { METRICS_ENV, metricsPort, Scrape } from "../harness/metrics.js";
 import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.js";
@@ -126,7 +126,7 @@ async function exercise(
 /**
  * step, asked again for up to 10 s while it fails. snapshot_get reads the newest snapshot with a
  * direct get, which a follower may answer before it has the snapshot just saved (404 right after
- * a 200 on a 3-node cluster, src/store/jetstream/snapshots.ts: `last`, not `current`): a read
+ * a 200 on a 3-node cluster, src/server/jetstream-store/snapshots.ts: `last`, not `current`): a read
  * freshness bug of the store, not a permission. Drop this once snapshot_get reads the leader.
  */
 async function eventually(step: () => Promise<void>): Promise<void> {

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { type EndpointName, Endpoints } from "../../src/endpoints.js";
+import { type EndpointName, Endpoints } from "../../src/contract/endpoints.js";
 
 // Request generators for the hostile-input tests. A request is built as a JSON tree whose objects
 // keep their members in order (so duplicate and "__proto__" keys survive) and whose numbers may be

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { expect, it } from "vitest";
-import type { Event } from "../../src/schemas/types.js";
-import { Subjects } from "../../src/subjects.js";
+import { Subjects } from "../../src/contract/subjects.js";
+import type { Event } from "../../src/contract/types.js";
 import { useBatchCrashServer } from "../harness/fixture.js";
 import { type Reply, request, untilAnswered } from "../harness/requests.js";
 

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { describe, expect, it } from "vitest";
-import { Endpoints } from "../../src/endpoints.js";
+import { Endpoints } from "../../src/contract/endpoints.js";
 import { useService } from "../harness/fixture.js";
 import { microSchemasDir } from "../harness/micro-schemas.js";
 import { request } from "../harness/requests.js";

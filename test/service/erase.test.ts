@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { sleep } from "../../src/sleep.js";
 import { filesHolding } from "../harness/disk.js";
 import { event } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { connect } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
-import type { Event } from "../../src/schemas/types.js";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { Subjects } from "../../src/subjects.js";
+import { Subjects } from "../../src/contract/subjects.js";
+import type { Event } from "../../src/contract/types.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
 import { useService } from "../harness/fixture.js";
 import { request } from "../harness/requests.js";
 

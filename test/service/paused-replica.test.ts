@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { expect, it } from "vitest";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { eventsStreamConfig } from "../../src/store/streams.js";
-import { Subjects } from "../../src/subjects.js";
+import { Subjects } from "../../src/contract/subjects.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import { eventsStreamConfig } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type ServiceFixture, useService } from "../harness/fixture.js";
 import { readAll, request } from "../harness/requests.js";

@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
-import type { Event } from "../../src/schemas/types.js";
-import { Subjects } from "../../src/subjects.js";
+import { Subjects } from "../../src/contract/subjects.js";
+import type { Event } from "../../src/contract/types.js";
 import { useBatchCrashServer } from "../harness/fixture.js";
 import { request } from "../harness/requests.js";
 import { lastSequence, readStoredEvents, type StoredEventMsg } from "../harness/stored-events.js";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
-import type { Event } from "../../src/schemas/types.js";
+import type { Event } from "../../src/contract/types.js";
 import { event } from "../harness/events.js";
 import { useService } from "../harness/fixture.js";
 import { readAll, request } from "../harness/requests.js";

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decide, type StoredVersion, versionsToCompare } from "../../src/store/decide.js";
+import { decide, type StoredVersion, versionsToCompare } from "../../src/server/store/decide.js";
 
 // A history: versions 1, 2, 4, 5 at sequences 10, 11, 20, 21, ids "a".."d".
 const stored = new Map<number, StoredVersion>([

@@ -3,15 +3,15 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StaleIndexError, StreamReader } from "../../src/jetstream/reader.js";
-import { Requester } from "../../src/jetstream/requester.js";
-import type { Event } from "../../src/schemas/types.js";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { decodePage } from "../../src/store/store.js";
-import { ensureStreams } from "../../src/store/streams.js";
-import { Subjects } from "../../src/subjects.js";
+import { Subjects } from "../../src/contract/subjects.js";
+import type { Event } from "../../src/contract/types.js";
+import { StaleIndexError, StreamReader } from "../../src/server/jetstream/reader.js";
+import { Requester } from "../../src/server/jetstream/requester.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import { ensureStreams } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { decodePage } from "../harness/pages.js";
 
 // Reads by known sequence: the per-actor index must give the same answers as a scan would, and
 // must notice when the stream no longer matches what it remembers.

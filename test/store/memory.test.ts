@@ -1,4 +1,4 @@
-import { MemoryEventStore } from "../../src/store/memory.js";
+import { MemoryEventStore } from "../../src/server/store/memory.js";
 import { storeConformance } from "../store.conformance.js";
 
 const store = new MemoryEventStore({ snapshotsKeep: 3 });

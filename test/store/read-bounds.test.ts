@@ -3,16 +3,16 @@ import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { beforeAll, describe, expect, it } from "vitest";
-import { readByConsumer } from "../../src/jetstream/consumer-read.js";
-import { Requester } from "../../src/jetstream/requester.js";
-import { ScannedForPage } from "../../src/store/jetstream/read-page.js";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { decodePage } from "../../src/store/store.js";
-import { ensureStreams, eventsStreamConfig, snapshotsStreamConfig } from "../../src/store/streams.js";
-import { tombstone } from "../../src/store/write.js";
-import { Headers, Subjects } from "../../src/subjects.js";
+import { Headers, Subjects } from "../../src/contract/subjects.js";
+import { readByConsumer } from "../../src/server/jetstream/consumer-read.js";
+import { Requester } from "../../src/server/jetstream/requester.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import { ScannedForPage } from "../../src/server/jetstream-store/read-page.js";
+import { tombstone } from "../../src/server/store/tombstone.js";
+import { ensureStreams, eventsStreamConfig, snapshotsStreamConfig } from "../../src/server.js";
 import { event as ev } from "../harness/events.js";
 import { useNatsServer } from "../harness/fixture.js";
+import { decodePage } from "../harness/pages.js";
 
 // Reads that depend on nothing but the stream (issue 22, findings 4, 7, 8, 9 and 12): bounded in
 // bytes, through direct gets when no consumer can be had, never from a mirror, settling while

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { planRuns, StaleIndexError } from "../../src/jetstream/reader.js";
-import { LruCache } from "../../src/store/cache.js";
-import { ActorIndex, firstAfter } from "../../src/store/seq-index.js";
+import { planRuns, StaleIndexError } from "../../src/server/jetstream/reader.js";
+import { ActorIndex, firstAfter } from "../../src/server/jetstream-store/seq-index.js";
+import { LruCache } from "../../src/server/store/cache.js";
 
 describe("ActorIndex", () => {
   const index = () => {

@@ -3,15 +3,15 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
-import { UnavailableError, VersionConflictError } from "../../src/errors.js";
-import type { Event } from "../../src/schemas/types.js";
-import type { Replica } from "../../src/store/jetstream/replica.js";
-import { JetStreamEventStore } from "../../src/store/jetstream/store.js";
-import { decodePage } from "../../src/store/store.js";
-import { ensureStreams, eventsStreamConfig } from "../../src/store/streams.js";
-import { Subjects } from "../../src/subjects.js";
+import { UnavailableError, VersionConflictError } from "../../src/contract/errors.js";
+import { Subjects } from "../../src/contract/subjects.js";
+import type { Event } from "../../src/contract/types.js";
+import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import type { StreamsView } from "../../src/server/jetstream-store/streams-view.js";
+import { ensureStreams, eventsStreamConfig } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { decodePage } from "../harness/pages.js";
 import { eventMessage, replaceStreamWhileStalled } from "../harness/stalled.js";
 
 // A write under way in a replica whose event loop stalls while an operator deletes the stream,
@@ -123,7 +123,7 @@ it("does not store a snapshot ahead of the actor after its replica stalled betwe
 
 /** Replaces the stream while this process stalls, right after the store has first read the actor's head. */
 function stallAfterHead(actorId: string, refill: Event[]): { done: boolean } {
-  const replica = (store as unknown as { replica: Replica }).replica;
+  const replica = (store as unknown as { view: StreamsView }).view;
   const freshHead = replica.freshHead.bind(replica);
   const stall = { done: false };
   replica.freshHead = async (id, generation) => {

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { type JetStreamManager, jetstreamManager, type MsgRequest } from "@nats-io/jetstream";
 import { filterSubject, type SubscribeOptions } from "../../client/subscribe.js";
-import { Subjects } from "../../subjects.js";
+import { Subjects } from "../../contract/subjects.js";
 import { positionals } from "../args.js";
 import type { Command } from "../context.js";
 import { Output } from "../output.js";

@@ -1,10 +1,10 @@
 import type { EventStoreClient } from "../../client/client.js";
 import { discoverMaxRequestBytes } from "../../client/discovery.js";
-import { ValidationError } from "../../errors.js";
-import type { SaveRequest } from "../../schemas/types.js";
-import { checkStoredSize, encode } from "../../store/encode.js";
-import { type EventLimits, maxStoredEventBytes } from "../../store/store.js";
-import { RequestValidator } from "../../validation.js";
+import { ValidationError } from "../../contract/errors.js";
+import type { SaveRequest } from "../../contract/types.js";
+import { RequestValidator } from "../../server/service/validation.js";
+import { checkStoredSize, encode } from "../../server/store/encode.js";
+import { DEFAULT_MAX_PAYLOAD, type EventLimits, maxStoredEventBytes } from "../../server/store/event-store.js";
 import { integerFlag, positionals } from "../args.js";
 import type { Command } from "../context.js";
 import { type LineSource, openLines } from "../ndjson.js";
@@ -27,7 +27,10 @@ export const importEvents: Command = (args, flags) => {
   return async ({ client, nc, config, stdin, stderr, out, timeoutMs }) => {
     if (path === "-" && stdin.isTTY) throw new UsageError("import reads NDJSON: give a file, or pipe it into stdin");
     // The service's own limits, so that the check refuses what the service would refuse mid-way.
-    const limits = { maxPayload: nc.info?.max_payload ?? 1024 * 1024, maxRequestBytes: await discoverMaxRequestBytes(nc, timeoutMs) };
+    const limits = {
+      maxPayload: nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
+      maxRequestBytes: await discoverMaxRequestBytes(nc, timeoutMs),
+    };
     const source = await openLines(path, stdin);
     try {
       const validator = new RequestValidator({

@@ -1,7 +1,7 @@
 import { type ServiceStats, Svcm } from "@nats-io/services";
 import { errors as natsErrors } from "@nats-io/transport-node";
-import { SERVICE_NAME } from "../../client/discovery.js";
-import { UnavailableError } from "../../errors.js";
+import { SERVICE_NAME } from "../../contract/endpoints.js";
+import { UnavailableError } from "../../contract/errors.js";
 import { positionals } from "../args.js";
 import type { Command } from "../context.js";
 

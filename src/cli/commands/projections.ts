@@ -1,5 +1,5 @@
 import type { ProjectionInfo, ProjectionResetTo } from "../../client/projection.js";
-import { NotFoundError } from "../../errors.js";
+import { NotFoundError } from "../../contract/errors.js";
 import { type Flags, integerFlag, positionals } from "../args.js";
 import type { Command } from "../context.js";
 import { UsageError } from "../usage.js";

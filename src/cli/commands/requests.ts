@@ -1,5 +1,5 @@
 import type { EventStoreClient } from "../../client/client.js";
-import type { EndpointName, RequestOf } from "../../endpoints.js";
+import type { EndpointName, RequestOf } from "../../contract/endpoints.js";
 import { type Flags, integerFlag, positionals } from "../args.js";
 import type { Command, Runner } from "../context.js";
 import { argumentNames, commandName, ENDPOINT_COMMANDS, type EndpointCommand } from "../endpoint-commands.js";

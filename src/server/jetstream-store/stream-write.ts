@@ -1,0 +1,242 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { nuid } from "@nats-io/transport-node";
+import { UnavailableError } from "../../contract/errors.js";
+import { isBatchTooLarge, isKnownBatchMsgId, isMsgIdInProcess, isWrongLastSequence } from "../../contract/nats-failures.js";
+import type { Event } from "../../contract/types.js";
+import { publishAtomicBatch } from "../jetstream/batch.js";
+import { observed } from "../jetstream/observer.js";
+import { publish, publishHeaders } from "../jetstream/publish.js";
+import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg } from "../jetstream/reader.js";
+import { type ActorDecision, decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "../store/decide.js";
+import { type Encoded, messageId, storedEventId } from "../store/encode.js";
+import { serverBatchLimitError } from "../store/rules.js";
+import type * as write from "../store/write.js";
+import { answer } from "../store/write.js";
+import { versionHeader } from "./message-headers.js";
+import { Races } from "./races.js";
+import { firstAfter } from "./seq-index.js";
+import type { FreshHead, StreamsView } from "./streams-view.js";
+
+// A replicated stream refuses an expectation on a subject while an earlier write to it is still
+// being stored ("wrong last sequence unknown"), and the head read back does not show that write
+// yet: asking again at once meets the same write. The write waits for it instead, with a pause
+// that starts here and doubles up to MAX_IN_FLIGHT_PAUSE_MS (jittered, so that waiting writers do
+// not ask again together), for at most the JetStream timeout in all. Waiting is not a race lost.
+const IN_FLIGHT_PAUSE_MS = 5;
+const MAX_IN_FLIGHT_PAUSE_MS = 200;
+
+/** One actor's part of a write, and what the write knows of its head. */
+interface ActorPart {
+  readonly actorId: string;
+  readonly subject: string;
+  readonly entry: write.WriteEntry;
+  /** Its events as decided on, in version order. */
+  readonly values: Event[];
+  head: FreshHead;
+  /** The head was read from the stream during this write, not taken from the cache. */
+  fresh: boolean;
+}
+
+/**
+ * One write of one or more actors' events: stored after the heads the stream has now, or decided
+ * against what it holds (a retry of the same events, or a conflict). Each actor's first message
+ * carries the expectation that its history ends at its head, and the server enforces every one.
+ */
+export function jetStreamWrite(view: StreamsView): write.Write {
+  return async (entries, counters, kind) => {
+    let generation = view.generation;
+    const parts: ActorPart[] = await Promise.all(
+      entries.map(async (entry) => {
+        const { actorId } = entry;
+        const part = { actorId, entry, subject: view.subjects.events(actorId), values: entry.events.map((x) => x.value) };
+        const cached = view.cachedHead(actorId);
+        if (cached) {
+          counters.cacheHits++;
+          return { ...part, head: cached, fresh: false };
+        }
+        counters.cacheMisses++;
+        return { ...part, head: await view.freshHead(actorId, generation), fresh: true };
+      }),
+    );
+    const refresh = async (which: (part: ActorPart) => boolean) => {
+      await Promise.all(
+        parts.filter(which).map(async (part) => {
+          part.head = await view.freshHead(part.actorId, generation);
+          part.fresh = true;
+        }),
+      );
+    };
+    // Set once JetStream recognised an id whose event is no longer stored (deleted or purged):
+    // the new write must not be taken for that one.
+    let renew = false;
+    // Races lost to other writers (or to deletes), and the time spent waiting for writes in flight.
+    let waited = 0;
+    let pause = 0;
+    const races = new Races(
+      () => new UnavailableError(`${entries.map((e) => JSON.stringify(e.actorId)).join(", ")}: under heavy contention; retry`),
+    );
+    for (;;) {
+      // What this replica remembers may be behind: a write that looks like a repeat is judged on the stream.
+      const stale = (part: ActorPart) => !part.fresh && part.values[0]!.version <= part.head.version;
+      if (parts.some(stale)) await refresh(stale);
+      let decisions: ActorDecision[];
+      try {
+        decisions = await Promise.all(
+          parts.map(async ({ actorId, values, head }) => {
+            const stored = await storedVersions(view, actorId, versionsToCompare(values, head), head, generation);
+            return {
+              actorId,
+              attemptedVersion: values[0]!.version,
+              currentVersion: head.version,
+              decision: decide(values, head, stored),
+            };
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof StaleIndexError)) throw err;
+        // The history below a head changed since it was read (messages deleted, the actor erased):
+        // decide again on the heads as they are now.
+        races.lost();
+        for (const { actorId } of entries) view.indexes.forget(actorId);
+        await refresh(() => true);
+        continue;
+      }
+      const outcome = decideAll(decisions);
+      // A repeat or a conflict is answered on the stream as it is now, every actor of it included.
+      if (outcome.kind !== "write" && parts.some((part) => !part.fresh)) {
+        await refresh((part) => !part.fresh);
+        continue;
+      }
+      if (outcome.kind !== "write") return answer(outcome, counters, kind);
+      // Whatever the write learned (cached heads, heads read before a pause) must be of the stream
+      // as it is now: nothing awaited between this check and the publish. See StreamIdentity.
+      if (!view.trusts(generation)) {
+        await view.confirmStreams();
+        races.lost();
+        if (generation !== view.generation) {
+          generation = view.generation;
+          await refresh(() => true);
+        }
+        continue;
+      }
+      const sent: Head[] = parts.map((part) => part.head);
+      let refused = false;
+      try {
+        const ids = parts.map(({ actorId, values }) =>
+          values.map((e) => messageId(actorId, e.version, e.id) + (renew ? `.${nuid.next()}` : "")),
+        );
+        const sequences =
+          kind.transport === "batch"
+            ? await publishBatch(view, parts, ids, sent)
+            : await publishOne(view, parts[0]!.subject, parts[0]!.entry.events[0]!, ids[0]![0]!, sent[0]!.seq);
+        if (sequences) {
+          for (const [i, { actorId, values }] of parts.entries()) {
+            const seqs = sequences[i]!;
+            view.remember(actorId, { version: values.at(-1)!.version, seq: seqs.at(-1)! }, generation);
+            view.indexes.recordWrite(
+              actorId,
+              sent[i]!.seq,
+              values.map((e) => e.version),
+              seqs,
+              generation,
+            );
+          }
+          return { sequences, duplicate: false };
+        }
+        // JetStream had this event: what the stream holds now decides, and a new write is a new event.
+        renew = true;
+      } catch (err) {
+        // The server checks a batch's ids before its expectations, so an id it knows may also hide a moved head.
+        const idKnown = isKnownBatchMsgId(err);
+        // A retry that overtook its own original on a replicated stream: the head shows the outcome soon.
+        const idInProcess = isMsgIdInProcess(err);
+        refused = isWrongLastSequence(err);
+        if (!refused && !idKnown && !idInProcess) {
+          // The write may have been stored: forget what we knew so the retry re-reads.
+          for (const { actorId } of entries) view.forgetHead(actorId);
+          throw view.seen(err);
+        }
+        if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
+        if (idKnown) renew = true;
+        counters.retries++;
+      }
+      // A refused batch does not say whose expectation failed: read every head again.
+      await refresh(() => true);
+      if (refused && parts.every((part, i) => part.head.seq === sent[i]!.seq)) {
+        // Refused, yet no head moved: another write of these actors is still being stored.
+        if (waited >= view.timeoutMs) throw races.giveUp();
+        pause = Math.min(MAX_IN_FLIGHT_PAUSE_MS, pause === 0 ? IN_FLIGHT_PAUSE_MS : pause * 2);
+        const ms = pause * (0.5 + Math.random());
+        waited += ms;
+        await sleep(ms);
+      } else {
+        races.lost();
+        pause = 0;
+      }
+    }
+  };
+}
+
+/** Publishes one event; its sequence, or undefined when JetStream took it for an event it already had. */
+async function publishOne(
+  view: StreamsView,
+  subject: string,
+  event: Encoded<Event>,
+  msgId: string,
+  lastSubjectSeq: number,
+): Promise<number[][] | undefined> {
+  const ack = await publish(view.requester, subject, event.json, { msgId, lastSubjectSeq, headers: versionHeader(event.value.version) });
+  return ack.duplicate ? undefined : [[ack.seq]];
+}
+
+/** Publishes every actor's events as one atomic batch, the expectation on each actor's first message. */
+async function publishBatch(view: StreamsView, parts: ActorPart[], ids: string[][], heads: Head[]): Promise<number[][]> {
+  const messages = parts.flatMap(({ entry, subject }, i) =>
+    entry.events.map((e, j) => ({
+      subject,
+      data: e.json,
+      headers: publishHeaders({
+        msgId: ids[i]![j]!,
+        ...(j === 0 ? { lastSubjectSeq: heads[i]!.seq } : {}),
+        headers: versionHeader(e.value.version),
+      }),
+    })),
+  );
+  let lastSeq: number;
+  try {
+    lastSeq = await observed(view.requester.observer, "batch_publish", parts[0]!.subject, () =>
+      publishAtomicBatch(view.nc, messages, view.timeoutMs),
+    );
+  } catch (err) {
+    if (isBatchTooLarge(err)) throw serverBatchLimitError(messages.length);
+    throw err;
+  }
+  // A committed batch is stored as one unit, in its order, so its messages hold the sequences up to the last.
+  let seq = lastSeq - messages.length;
+  return parts.map(({ entry }) => entry.events.map(() => ++seq));
+}
+
+/** What the stream holds at these versions of the actor (each up to its head): sequence and exact id. */
+async function storedVersions(
+  view: StreamsView,
+  actorId: string,
+  versions: number[],
+  head: FreshHead,
+  generation: number,
+): Promise<Map<number, StoredVersion>> {
+  const found = new Map<number, StoredVersion>();
+  if (versions.length === 0) return found;
+  if (versions.length === 1 && versions[0] === head.version && head.json) {
+    found.set(head.version, { seq: head.seq, id: storedEventId(head.json) });
+    return found;
+  }
+  const subject = view.subjects.events(actorId);
+  const seen = new Map<number, StoredMsg>();
+  const index = await view.eventsIndex(actorId, head, versions[0]! - 1, seen, generation);
+  const at = firstAfter(index.versions, versions[0]! - 1);
+  let end = at;
+  while (end < index.length && index.versions[end]! <= versions.at(-1)!) end++;
+  const msgs = await view.events.fetch(subject, index.seqs.slice(at, end), index.versions.slice(at, end), seen);
+  for (const msg of msgs) found.set(msg.version, { seq: msg.seq, id: storedEventId(msg.data) });
+  return found;
+}

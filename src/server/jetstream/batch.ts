@@ -1,0 +1,66 @@
+import { type ApiError, JetStreamApiError } from "@nats-io/jetstream";
+import { type Msg, type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
+import { JetStreamReplyError } from "./errors.js";
+
+/** The first nats-server with atomic batch publish, which append and transact need. */
+export const ATOMIC_BATCH_SERVER = "2.12.0";
+
+/** One message of an atomic batch: its subject, body and own headers (the batch headers are added here). */
+export interface BatchMessage {
+  subject: string;
+  data: Uint8Array;
+  headers: MsgHdrs;
+}
+
+// The server confirms a message that asks for a reply, so asking every this many messages keeps a
+// large batch from running ahead of the stream's inbound queue.
+const FLOW_CONTROL_EVERY = 100;
+
+/**
+ * Publishes messages, on one subject or several, as one JetStream atomic batch (the Nats-Batch-Id,
+ * Nats-Batch-Sequence and Nats-Batch-Commit headers): the stream stores all of them, with
+ * consecutive sequences, or none. A batch whose commit never arrives is dropped by the server.
+ *
+ * Written on core NATS rather than with js.startBatch because that client's commit turns every
+ * refusal into the same error; here a refusal is a JetStreamApiError with the server's own code.
+ * Resolves to the stream sequence of the last message.
+ */
+export async function publishAtomicBatch(nc: NatsConnection, messages: BatchMessage[], timeoutMs: number): Promise<number> {
+  const batchId = nuid.next();
+  const count = messages.length;
+  for (const [i, { subject, data, headers }] of messages.entries()) {
+    const n = i + 1;
+    headers.set("Nats-Batch-Id", batchId);
+    headers.set("Nats-Batch-Sequence", String(n));
+    if (n === count) headers.set("Nats-Batch-Commit", "1");
+    if (n === 1 || n === count || n % FLOW_CONTROL_EVERY === 0) {
+      const reply = await nc.request(subject, data, { headers, timeout: timeoutMs });
+      const ack = parseReply(reply);
+      if (n === count) return committedSeq(ack, count);
+    } else {
+      nc.publish(subject, data, { headers });
+    }
+  }
+  throw new Error("an atomic batch needs at least one message");
+}
+
+interface BatchReply {
+  error?: ApiError;
+  seq?: number;
+  count?: number;
+}
+
+/** Flow-control replies are empty; the commit's is a JSON ack; a refusal carries the server's error. */
+function parseReply(reply: Msg): BatchReply | undefined {
+  if (reply.data.length === 0) return undefined;
+  const body = reply.json<BatchReply>();
+  if (body.error) throw new JetStreamApiError(body.error);
+  return body;
+}
+
+function committedSeq(ack: BatchReply | undefined, count: number): number {
+  if (!ack || ack.count !== count || !Number.isSafeInteger(ack.seq)) {
+    throw new JetStreamReplyError(`unexpected atomic batch ack ${JSON.stringify(ack)} for ${count} messages`);
+  }
+  return ack.seq!;
+}
