@@ -19,6 +19,11 @@ const Code = Object.freeze({
   StreamNotFound: JetStreamApiCodes.StreamNotFound,
   /** A message delete of a sequence that holds no message (any more). */
   SequenceNotFound: 10043,
+  /**
+   * A message delete the store failed, with the store's reason: among others a message deleted by
+   * another delete a moment before ("no message found").
+   */
+  MessageDeleteFailed: 10057,
   ConsumerNotFound: JetStreamApiCodes.ConsumerNotFound,
   /** A consumer of this name exists with another configuration. */
   ConsumerExists: 10148,
@@ -56,6 +61,8 @@ export const isMsgIdInProcess = (err: unknown) => hasCode(err, Code.DuplicateMes
 export const isBatchTooLarge = (err: unknown) => hasCode(err, Code.AtomicPublishTooLargeBatch);
 
 export const isSequenceNotFound = (err: unknown) => hasCode(err, Code.SequenceNotFound);
+
+export const isMessageDeleteFailed = (err: unknown) => hasCode(err, Code.MessageDeleteFailed);
 
 export const isStreamNotFound = (err: unknown) => hasCode(err, Code.StreamNotFound);
 

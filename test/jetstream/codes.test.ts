@@ -7,7 +7,9 @@ import {
   isConsumerExists,
   isConsumerNotFound,
   isKnownBatchMsgId,
+  isMessageDeleteFailed,
   isMsgIdInProcess,
+  isSequenceNotFound,
   isStreamNotFound,
   isWrongLastSequence,
 } from "../../src/contract/nats-failures.js";
@@ -24,6 +26,8 @@ describe("JetStream API codes", () => {
       [isStreamNotFound, [10059]],
       [isConsumerNotFound, [10014]],
       [isConsumerExists, [10148]],
+      [isSequenceNotFound, [10043]],
+      [isMessageDeleteFailed, [10057]],
     ];
     const all = cases.flatMap(([, codes]) => codes);
     for (const [is, codes] of cases) {
