@@ -6,6 +6,9 @@ import type { Requester } from "../jetstream/requester.js";
 // connections. A tick (or a write's check) that comes more than MAX_GAP_MS after the last tick
 // means the process did not run meanwhile (stopped, a long stall of its event loop) and has not
 // read what the server sent it in that time, an announcement that a stream was replaced included.
+// Each tick also sends a PING on the connection (when none is out): its PONG says that everything
+// the server sent before the PING has been read. A connection not heard so for over MAX_GAP_MS
+// (stalled on the network, its node paused) may hold such an announcement unread too.
 // The smaller the gap allowed, the shorter the time in which a replacement can go unnoticed; a
 // gap costs one look at the streams.
 const TICK_MS = 50;
@@ -31,9 +34,17 @@ export class StreamIdentity {
   // Gaps seen in this process's running, and how many of them a look made after them has covered.
   private gaps = 0;
   private confirmedGaps = 0;
-  private confirming?: { gaps: number; done: Promise<boolean> };
+  private confirming?: Promise<boolean>;
+  // When the last PING was sent whose PONG has come back: all the server sent before it is read.
+  private heardAt = performance.now();
+  private pinging = false;
 
-  constructor(nc: NatsConnection, requester: Requester, streams: string[], changed: () => void) {
+  constructor(
+    private readonly nc: NatsConnection,
+    requester: Requester,
+    streams: string[],
+    changed: () => void,
+  ) {
     this.watch = new StreamWatch(nc, (subject, data) => requester.request(subject, data), streams, {
       hint: changed,
       seen: (stream, created) => {
@@ -44,34 +55,41 @@ export class StreamIdentity {
     this.ticker = setInterval(() => {
       this.noteGap();
       this.lastTick = performance.now();
+      this.ping();
     }, TICK_MS);
     this.ticker.unref();
   }
 
   /**
    * Whether what the replica heard of the streams is complete but for the last moment: it has run
-   * without a gap since the last look that covered a gap. A clock reading, no request.
+   * without a gap since the last look that covered a gap, and its connection has been heard from
+   * within MAX_GAP_MS. A clock reading, no request.
    */
   confirmed(): boolean {
     this.noteGap();
-    return this.confirmedGaps === this.gaps;
+    return this.confirmedGaps === this.gaps && performance.now() - this.heardAt <= MAX_GAP_MS;
   }
 
-  /** Looks at the streams now (forgetting on a change); resolves to false when they did not all answer. */
+  /**
+   * Looks at the streams now (forgetting on a change); resolves to false when they did not all
+   * answer. Callers at the same time share a look; a look started before a gap (or before the
+   * connection fell silent) does not cover it, and the caller asks again once it has answered.
+   */
   confirm(): Promise<boolean> {
+    if (this.confirming) return this.confirming;
     const gaps = this.gaps;
-    if (this.confirming?.gaps === gaps) return this.confirming.done;
-    const confirming = {
-      gaps,
-      done: this.watch.look().then((answered) => {
-        if (answered) this.confirmedGaps = Math.max(this.confirmedGaps, gaps);
-        // A look that found no answer is not shared with the next caller: that one asks again.
-        else if (this.confirming === confirming) this.confirming = undefined;
-        return answered;
-      }),
-    };
+    const sentAt = performance.now();
+    const confirming = this.watch.look().then((answered) => {
+      this.confirming = undefined;
+      if (answered) {
+        this.confirmedGaps = Math.max(this.confirmedGaps, gaps);
+        // Its answer came on the connection after everything the server sent before the look.
+        this.heardAt = Math.max(this.heardAt, sentAt);
+      }
+      return answered;
+    });
     this.confirming = confirming;
-    return confirming.done;
+    return confirming;
   }
 
   /** A stream did not answer: look whether it is still the same one, unless a look is under way. */
@@ -82,6 +100,22 @@ export class StreamIdentity {
   stop(): void {
     clearInterval(this.ticker);
     this.watch.stop();
+  }
+
+  /** One PING out at a time; its PONG moves heardAt to when it was sent. */
+  private ping(): void {
+    if (this.pinging || this.nc.isClosed()) return;
+    this.pinging = true;
+    const sentAt = performance.now();
+    this.nc.flush().then(
+      () => {
+        this.pinging = false;
+        this.heardAt = Math.max(this.heardAt, sentAt);
+      },
+      () => {
+        this.pinging = false;
+      },
+    );
   }
 
   /**
