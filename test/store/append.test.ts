@@ -13,7 +13,7 @@ import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-
 import { loadSchemas } from "../../src/server/service/validation.js";
 import { messageId } from "../../src/server/store/encode.js";
 import { MemoryEventStore } from "../../src/server/store/memory.js";
-import { MAX_APPEND_EVENTS } from "../../src/server/store/rules.js";
+import { MAX_APPEND_EVENTS, MAX_TRANSACT_ACTORS } from "../../src/server/store/rules.js";
 import { ensureStreams } from "../../src/server.js";
 import { event as ev, events } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
@@ -153,6 +153,7 @@ describe("JetStream append", () => {
     const schema = loadSchemas().get("append.request.json") as { properties: { events: { maxItems: number } } };
     expect(schema.properties.events.maxItems).toBe(MAX_APPEND_EVENTS);
     expect(MAX_APPEND_EVENTS).toBe(1000);
+    expect(MAX_TRANSACT_ACTORS).toBe(100);
   });
 });
 

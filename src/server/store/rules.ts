@@ -1,11 +1,19 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ValidationError, VersionConflictError } from "../../contract/errors.js";
 import type { Event } from "../../contract/types.js";
+import { schemasDir } from "../paths.js";
+
+/** A request schema, for the limits it states: they are written there once, and read here. */
+function requestSchema(file: string): { properties: Record<string, { maxItems: number }> } {
+  return JSON.parse(readFileSync(join(schemasDir(), file), "utf8"));
+}
 
 /**
  * Most events one append takes: nats-server's default atomic batch limit (jetstream.limits.batch.max_msgs),
- * as schemas/append.request.json says with maxItems.
+ * the maxItems of schemas/append.request.json.
  */
-export const MAX_APPEND_EVENTS = 1000;
+export const MAX_APPEND_EVENTS = requestSchema("append.request.json").properties.events!.maxItems;
 
 /** An append's events must all be the request's actor's, with consecutive versions, at most MAX_APPEND_EVENTS. */
 export function checkAppendBatch(actorId: string, events: Event[]): void {
@@ -13,8 +21,8 @@ export function checkAppendBatch(actorId: string, events: Event[]): void {
   checkDistinctIds(events, "/events");
 }
 
-// At most this many actors in one transaction, as schemas/transact.request.json says.
-export const MAX_TRANSACT_ACTORS = 100;
+// At most this many actors in one transaction: the maxItems of schemas/transact.request.json.
+export const MAX_TRANSACT_ACTORS = requestSchema("transact.request.json").properties.appends!.maxItems;
 
 /**
  * A transaction: 1..MAX_TRANSACT_ACTORS distinct actors, each with the events of an append, at
