@@ -5,9 +5,10 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
-import { StaleIndexError, StreamReader } from "../../src/server/jetstream/reader.js";
+import { StreamReader } from "../../src/server/jetstream/reader.js";
 import { Requester } from "../../src/server/jetstream/requester.js";
 import { JetStreamEventStore } from "../../src/server/jetstream-store/jetstream-event-store.js";
+import { StaleIndexError, storedMsgs } from "../../src/server/jetstream-store/stored-msg.js";
 import { ensureStreams } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
@@ -154,13 +155,18 @@ describe("what a page fetches", () => {
     const a = `gone-${randomUUID()}`;
     const writer = open();
     for (let v = 1; v <= 3; v++) await writer.save(ev(a, v));
-    const reader = new StreamReader(nc, new Requester(nc, 5000), {
-      stream: subjects.stream,
-      timeoutMs: 5000,
-      replicated: false,
-      batchDirectGet: true,
-      maxPayload: 1 << 20,
-    });
+    const reader = new StreamReader(
+      nc,
+      new Requester(nc, 5000),
+      {
+        stream: subjects.stream,
+        timeoutMs: 5000,
+        replicated: false,
+        batchDirectGet: true,
+        maxPayload: 1 << 20,
+      },
+      storedMsgs,
+    );
     const head = (await reader.current(subjects.events(a)))!;
     await (await jetstreamManager(nc)).streams.deleteMessage(subjects.stream, head.seq);
     const err = await reader.scan(subjects.events(a), 1, head.seq, () => true).catch((e: unknown) => e);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { planRuns, StaleIndexError } from "../../src/server/jetstream/reader.js";
+import { planRuns } from "../../src/server/jetstream/reader.js";
 import { ActorIndex, firstAfter } from "../../src/server/jetstream-store/seq-index.js";
+import { StaleIndexError } from "../../src/server/jetstream-store/stored-msg.js";
 import { LruCache } from "../../src/server/store/cache.js";
 
 describe("ActorIndex", () => {

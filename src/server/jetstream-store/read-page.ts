@@ -1,7 +1,7 @@
 import { InternalError, UnavailableError } from "../../contract/errors.js";
-import { StaleIndexError, type StoredMsg } from "../jetstream/reader.js";
 import { type EventsPage, pageOverhead, type ReadOptions } from "../store/event-store.js";
 import { firstAfter } from "./seq-index.js";
+import { StaleIndexError, type StoredMsg } from "./stored-msg.js";
 import type { FreshHead, StreamsView } from "./streams-view.js";
 
 // Most events fetched in one round while filling a page.

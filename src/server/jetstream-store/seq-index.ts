@@ -1,6 +1,7 @@
-import { StaleIndexError, type StoredMsg, type StreamReader } from "../jetstream/reader.js";
+import type { StreamReader } from "../jetstream/reader.js";
 import { type CacheFigures, LruCache } from "../store/cache.js";
 import type { Head } from "../store/decide.js";
+import { StaleIndexError, type StoredMsg } from "./stored-msg.js";
 
 /**
  * Where one actor's events sit in the stream: version -> stream sequence, in order, for a
@@ -127,7 +128,7 @@ export class ActorIndexes {
    * Messages read on the way are left in `seen`.
    */
   async upTo(
-    reader: StreamReader,
+    reader: StreamReader<StoredMsg, number>,
     actorId: string,
     subject: string,
     head: Head,

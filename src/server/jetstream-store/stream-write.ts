@@ -6,7 +6,7 @@ import type { Event } from "../../contract/types.js";
 import { publishAtomicBatch } from "../jetstream/batch.js";
 import { observed } from "../jetstream/observer.js";
 import { publish, publishHeaders } from "../jetstream/publish.js";
-import { CATCH_UP_PAUSE_MS, StaleIndexError, type StoredMsg } from "../jetstream/reader.js";
+import { CATCH_UP_PAUSE_MS } from "../jetstream/reader.js";
 import { type ActorDecision, decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "../store/decide.js";
 import { type Encoded, messageId, storedEventId } from "../store/encode.js";
 import { serverBatchLimitError } from "../store/rules.js";
@@ -15,6 +15,7 @@ import { answer } from "../store/write.js";
 import { versionHeader } from "./message-headers.js";
 import { Races } from "./races.js";
 import { firstAfter } from "./seq-index.js";
+import { StaleIndexError, type StoredMsg } from "./stored-msg.js";
 import type { FreshHead, StreamsView } from "./streams-view.js";
 
 // A replicated stream refuses an expectation on a subject while an earlier write to it is still

@@ -2,12 +2,13 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { UnavailableError } from "../../contract/errors.js";
 import type { Subjects } from "../../contract/subjects.js";
 import type { JetStreamObserver } from "../jetstream/observer.js";
-import { StaleIndexError, type StoredMsg, StreamReader } from "../jetstream/reader.js";
+import { StreamReader } from "../jetstream/reader.js";
 import { Requester } from "../jetstream/requester.js";
 import { type CacheFigures, LruCache } from "../store/cache.js";
 import type { Head } from "../store/decide.js";
 import { DEFAULT_MAX_PAYLOAD } from "../store/event-store.js";
 import { ActorIndexes, type IndexView } from "./seq-index.js";
+import { StaleIndexError, type StoredMsg, storedMsgs } from "./stored-msg.js";
 import { StreamIdentity } from "./stream-identity.js";
 import { toStoreError } from "./translate.js";
 
@@ -51,8 +52,8 @@ export class StreamsView {
   readonly requester: Requester;
   readonly timeoutMs: number;
   readonly maxPayload: number;
-  readonly events: StreamReader;
-  readonly snapshots: StreamReader;
+  readonly events: StreamReader<StoredMsg, number>;
+  readonly snapshots: StreamReader<StoredMsg, number>;
   readonly indexes: ActorIndexes;
   private readonly cache: LruCache<CachedHead>;
   private readonly identity: StreamIdentity;
@@ -74,8 +75,8 @@ export class StreamsView {
       batchDirectGet: options.batchDirectGet ?? true,
       maxPayload: this.maxPayload,
     };
-    this.events = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.stream });
-    this.snapshots = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.snapshotsStream });
+    this.events = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.stream }, storedMsgs);
+    this.snapshots = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.snapshotsStream }, storedMsgs);
     this.indexes = new ActorIndexes(options.indexSize ?? 1_000_000);
     this.identity = new StreamIdentity(nc, this.requester, [this.subjects.stream, this.subjects.snapshotsStream], () => this.forgetAll());
   }

@@ -1,26 +1,32 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ApiError, DirectMsgHeaders, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Empty, type Msg, type MsgHdrs, MsgHdrsImpl, type NatsConnection } from "@nats-io/transport-node";
-import { InternalError } from "../../contract/errors.js";
-import { Headers } from "../../contract/subjects.js";
-import { ConsumerPath, readByConsumer } from "./consumer-read.js";
+import { ConsumerPath, type DeliveredMsg, readByConsumer } from "./consumer-read.js";
 import { JetStreamReplyError, JetStreamTimeoutError, statusError } from "./errors.js";
 import { observed } from "./observer.js";
 import type { Requester } from "./requester.js";
 
-/** One stored message as a direct get or the stream leader returns it. */
-export interface StoredMsg {
+/** What every message the reader returns carries: where it is in the stream. */
+export interface StreamMsg {
   seq: number;
   subject: string;
-  version: number;
-  data: Uint8Array;
-  /** Set on an erased actor's tombstone: when it was erased. */
-  erasedAt?: string;
 }
 
-/** A sequence the caller believed to hold an actor's event no longer does (deleted, purged, recreated). */
-export class StaleIndexError extends Error {
-  override readonly name = "StaleIndexError";
+/**
+ * What the reader knows of the messages it reads, from the layer that wrote them: how one decodes
+ * (M), and what the caller expects at a sequence (E) so that a changed stream is caught.
+ */
+export interface MessageCodec<M extends StreamMsg, E> {
+  /** Decodes one message, once, as it arrives; throws for a message the caller must not read. */
+  decode(seq: number, subject: string, headers: MsgHdrs | undefined, data: Uint8Array): M;
+  /** The message a consumer delivered at seq, taken to be the expected one without decoding its headers. */
+  assume(seq: number, subject: string, expected: E, data: Uint8Array): M;
+  /** Whether a decoded message is the one expected. */
+  holds(msg: M, expected: E): boolean;
+  /** Whether a message's headers are those of the one expected. */
+  headersHold(headers: MsgHdrs | undefined, expected: E): boolean;
+  /** The error for a stream that no longer holds what the caller expects (deleted, purged, recreated). */
+  changed(message: string): Error;
 }
 
 export interface StreamReaderOptions {
@@ -56,8 +62,11 @@ const ROUND_ROOM = 16 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Reads the messages of one stream: by subject, by sequence, and whole subjects in order. */
-export class StreamReader {
+/**
+ * Reads the messages of one stream: by subject, by sequence, and whole subjects in order. The
+ * codec decodes each message once and says whether one is what the caller expects.
+ */
+export class StreamReader<M extends StreamMsg, E> {
   private readonly directGet: string;
   private readonly leaderGet: string;
   private readonly consumers = new ConsumerPath();
@@ -74,6 +83,7 @@ export class StreamReader {
     private readonly nc: NatsConnection,
     private readonly requester: Requester,
     private readonly options: StreamReaderOptions,
+    private readonly codec: MessageCodec<M, E>,
   ) {
     this.directGet = `$JS.API.DIRECT.GET.${options.stream}`;
     this.leaderGet = `$JS.API.STREAM.MSG.GET.${options.stream}`;
@@ -86,7 +96,7 @@ export class StreamReader {
   }
 
   /** The subject's last message from any replica (one direct get). */
-  private last(subject: string): Promise<StoredMsg | undefined> {
+  private last(subject: string): Promise<M | undefined> {
     return this.directRequest(`${this.directGet}.${subject}`, Empty, { last_by_subj: subject });
   }
 
@@ -94,7 +104,7 @@ export class StreamReader {
    * The subject's last message with every acknowledged write in it, from this stream: the
    * leader's, on a replicated stream or once a mirror answered for it.
    */
-  current(subject: string): Promise<StoredMsg | undefined> {
+  current(subject: string): Promise<M | undefined> {
     return this.leaderOnly ? this.fromLeader({ last_by_subj: subject }) : this.last(subject);
   }
 
@@ -105,16 +115,16 @@ export class StreamReader {
    * untilSeq, the history ends only once that sequence has been seen, and a batch that ends short
    * is asked again from where it stopped. (min_last_seq does not stop a short batch on 2.15.)
    */
-  async scan(subject: string, fromSeq: number, untilSeq: number, visit: (msg: StoredMsg) => boolean): Promise<void> {
+  async scan(subject: string, fromSeq: number, untilSeq: number, visit: (msg: M) => boolean): Promise<void> {
     const deadline = Date.now() + this.options.timeoutMs;
     let seq = fromSeq;
     for (;;) {
       const replies = this.options.batchDirectGet
         ? await this.requestMany(JSON.stringify({ seq, next_by_subj: subject, batch: SCAN_BATCH, max_bytes: this.roundBytes }))
         : await this.nextOne(subject, seq);
-      let last: StoredMsg | undefined;
+      let last: M | undefined;
       for (const reply of replies) {
-        last = fromDirectGet(reply);
+        last = this.fromDirectGet(reply);
         if (!visit(last)) return;
       }
       if (last) seq = last.seq + 1;
@@ -124,7 +134,7 @@ export class StreamReader {
       if (seq > untilSeq) return;
       // Short of untilSeq: a replica (or a mirror) that has not caught up yet, or the message there is gone.
       if (!this.leaderOnly || (await this.fromLeader({ last_by_subj: subject }))?.seq !== untilSeq) {
-        throw new StaleIndexError(`${subject} no longer ends at sequence ${untilSeq}`);
+        throw this.codec.changed(`${subject} no longer ends at sequence ${untilSeq}`);
       }
       if (Date.now() > deadline) throw new JetStreamTimeoutError("no replica of the stream caught up with its leader in time; retry");
       await sleep(CATCH_UP_PAUSE_MS);
@@ -135,16 +145,16 @@ export class StreamReader {
    * The subject's messages at these sequences, in order. Close sequences are read as runs with one
    * batch get each, the rest one by one, all at once; whatever a lagging replica did not return is
    * asked of the stream leader. `seen` holds messages already at hand and receives the new ones.
-   * Each sequence must still hold the version the caller expects there, or the stream changed.
+   * Each sequence must still hold what the caller expects there, or the stream changed.
    */
-  async fetch(subject: string, seqs: number[], versions: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
+  async fetch(subject: string, seqs: number[], expect: E[], seen: Map<number, M>): Promise<M[]> {
     const missing = seqs.filter((seq) => !seen.has(seq));
     const runs = planRuns(missing, this.options.batchDirectGet ? RUN_GAP : 0);
     await Promise.all(runs.map((run) => this.getRun(subject, run, seen)));
     return Promise.all(
       seqs.map(async (seq, i) => {
         const msg = seen.get(seq) ?? (this.leaderOnly ? await this.fromLeader({ seq }) : undefined);
-        return expected(msg, subject, seq, versions[i]!);
+        return this.expected(msg, subject, seq, expect[i]!);
       }),
     );
   }
@@ -155,35 +165,33 @@ export class StreamReader {
    * that at once whatever the events' sizes. A long round goes through a consumer (see
    * readByConsumer) while that path works; otherwise, and when a consumer cannot be had (a
    * consumer limit, a meta leader election, no permission), through direct gets. Each message
-   * must still hold the version the caller expects there, or the stream changed under the read.
+   * must still hold what the caller expects there, or the stream changed under the read.
    */
-  async round(subject: string, seqs: number[], versions: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
+  async round(subject: string, seqs: number[], expect: E[], seen: Map<number, M>): Promise<M[]> {
     if (seqs.length >= CONSUMER_ROUND && this.consumers.usable) {
-      const msgs = await this.byConsumer(subject, seqs, versions).catch((err: unknown) => {
-        if (err instanceof StaleIndexError) throw err;
-        this.consumers.failed();
-        return [];
-      });
-      if (msgs.length > 0) return msgs;
+      const { stream, timeoutMs } = this.options;
+      const got = await readByConsumer(this.nc, this.requester, stream, subject, seqs[0]!, seqs.length, this.roundBytes, timeoutMs).catch(
+        () => {
+          this.consumers.failed();
+          return [];
+        },
+      );
+      if (got.length > 0) return this.confirmed(subject, seqs, expect, got);
     }
-    return this.byDirectGets(subject, seqs, versions, seen);
+    return this.byDirectGets(subject, seqs, expect, seen);
   }
 
   /**
-   * A prefix of the run through a consumer. The last message's version confirms it: sequences
-   * are never reused within a stream, and a stream replaced under the read is caught by its version.
+   * The prefix of the run a consumer delivered. The last message's headers confirm it: sequences
+   * are never reused within a stream, and a stream replaced under the read is caught by them.
    */
-  private async byConsumer(subject: string, seqs: number[], versions: number[]): Promise<StoredMsg[]> {
-    const { stream, timeoutMs } = this.options;
-    const got = await readByConsumer(this.nc, this.requester, stream, subject, seqs[0]!, seqs.length, this.roundBytes, timeoutMs);
-    const msgs = got.map((d, i): StoredMsg => {
-      if (d.seq !== seqs[i]) throw staleAt(subject, seqs[i]!, versions[i]!);
-      return { seq: d.seq, subject, version: versions[i]!, data: d.data };
+  private confirmed(subject: string, seqs: number[], expect: E[], got: DeliveredMsg[]): M[] {
+    const msgs = got.map((d, i): M => {
+      if (d.seq !== seqs[i]) throw this.staleAt(subject, seqs[i]!);
+      return this.codec.assume(d.seq, subject, expect[i]!, d.data);
     });
-    const last = got.at(-1);
-    if (last && Number(last.msg.headers?.get(Headers.version)) !== versions[got.length - 1]) {
-      throw staleAt(subject, last.seq, versions[got.length - 1]!);
-    }
+    const last = got.at(-1)!;
+    if (!this.codec.headersHold(last.msg.headers, expect[got.length - 1]!)) throw this.staleAt(subject, last.seq);
     return msgs;
   }
 
@@ -193,22 +201,22 @@ export class StreamReader {
    * what the requests brought or from a replica behind the leader; the next round asks from there,
    * and a missing first message is asked of the leader.
    */
-  private async byDirectGets(subject: string, seqs: number[], versions: number[], seen: Map<number, StoredMsg>): Promise<StoredMsg[]> {
+  private async byDirectGets(subject: string, seqs: number[], expect: E[], seen: Map<number, M>): Promise<M[]> {
     const missing = seqs.filter((seq) => !seen.has(seq));
     const runs = planRuns(missing, this.options.batchDirectGet ? RUN_GAP : 0).slice(0, ROUND_REQUESTS);
     await Promise.all(runs.map((run) => this.getRun(subject, run, seen, this.roundBytes)));
-    const msgs: StoredMsg[] = [];
+    const msgs: M[] = [];
     for (const [i, seq] of seqs.entries()) {
       let msg = seen.get(seq);
       if (!msg && i === 0 && this.leaderOnly) msg = await this.fromLeader({ seq });
       if (!msg && i > 0) break;
-      msgs.push(expected(msg, subject, seq, versions[i]!));
+      msgs.push(this.expected(msg, subject, seq, expect[i]!));
     }
     return msgs;
   }
 
   /** Reads one run into `seen`: a single get, or a batch get of the subject (bounded by maxBytes when given). */
-  private async getRun(subject: string, run: SeqRun, seen: Map<number, StoredMsg>, maxBytes?: number): Promise<void> {
+  private async getRun(subject: string, run: SeqRun, seen: Map<number, M>, maxBytes?: number): Promise<void> {
     if (run.count === 1) {
       const msg = await this.bySeq(run.start);
       if (msg) seen.set(msg.seq, msg);
@@ -216,17 +224,17 @@ export class StreamReader {
     }
     const request = JSON.stringify({ seq: run.start, next_by_subj: subject, batch: run.count, max_bytes: maxBytes });
     for (const reply of await this.requestMany(request)) {
-      const msg = fromDirectGet(reply);
+      const msg = this.fromDirectGet(reply);
       if (msg.seq <= run.end) seen.set(msg.seq, msg);
     }
   }
 
-  private bySeq(seq: number): Promise<StoredMsg | undefined> {
+  private bySeq(seq: number): Promise<M | undefined> {
     return this.directRequest(this.directGet, encoder.encode(JSON.stringify({ seq })), { seq });
   }
 
   /** One message as the stream leader has it: `$JS.API.STREAM.MSG.GET`, which only the leader answers. */
-  private async fromLeader(query: LeaderQuery): Promise<StoredMsg | undefined> {
+  private async fromLeader(query: LeaderQuery): Promise<M | undefined> {
     const reply = await this.requester.request(this.leaderGet, encoder.encode(JSON.stringify(query)));
     if (reply.headers?.code) throw statusError(reply);
     const r = JSON.parse(decoder.decode(reply.data)) as {
@@ -238,16 +246,16 @@ export class StreamReader {
     const m = r.message;
     if (!m) throw new JetStreamReplyError(`unexpected message get reply ${decoder.decode(reply.data)}`);
     const headers = m.hdrs ? MsgHdrsImpl.decode(Buffer.from(m.hdrs, "base64")) : undefined;
-    return toStoredMsg(m.seq, m.subject, headers, m.data ? Buffer.from(m.data, "base64") : new Uint8Array());
+    return this.codec.decode(m.seq, m.subject, headers, m.data ? Buffer.from(m.data, "base64") : new Uint8Array());
   }
 
   /** A direct get; what another stream (a mirror) answered is asked of this stream's leader instead. */
-  private async directRequest(subject: string, payload: Uint8Array, query: LeaderQuery): Promise<StoredMsg | undefined> {
+  private async directRequest(subject: string, payload: Uint8Array, query: LeaderQuery): Promise<M | undefined> {
     const reply = await this.requester.request(subject, payload);
     const code = reply.headers?.code ?? 0;
     if (code === 404) return undefined;
     if (code !== 0) throw statusError(reply);
-    return this.fromThisStream(reply) ? fromDirectGet(reply) : this.fromLeader(query);
+    return this.fromThisStream(reply) ? this.fromDirectGet(reply) : this.fromLeader(query);
   }
 
   /** Whether this stream answered a direct get, rather than a mirror of it; remembers mirrors. */
@@ -265,6 +273,22 @@ export class StreamReader {
     if (code !== 0) throw statusError(reply);
     // A mirror's answer counts as none: a replica that has not caught up.
     return this.fromThisStream(reply) ? [reply] : [];
+  }
+
+  /** A direct get reply carries the message's sequence and subject in its headers. */
+  private fromDirectGet(msg: Msg): M {
+    const h = msg.headers;
+    return this.codec.decode(Number(h?.get(DirectMsgHeaders.Sequence)), h?.get(DirectMsgHeaders.Subject) ?? "", h, msg.data);
+  }
+
+  /** The message the caller expects at a sequence, or the stream changed under the read. */
+  private expected(msg: M | undefined, subject: string, seq: number, expected: E): M {
+    if (!msg || msg.subject !== subject || !this.codec.holds(msg, expected)) throw this.staleAt(subject, seq);
+    return msg;
+  }
+
+  private staleAt(subject: string, seq: number): Error {
+    return this.codec.changed(`sequence ${seq} of ${subject} no longer holds the message expected there`);
   }
 
   /** Sends one batch direct get and collects its messages up to the end-of-batch marker. */
@@ -295,33 +319,6 @@ export class StreamReader {
 }
 
 type LeaderQuery = { seq: number } | { last_by_subj: string };
-
-/** The message the caller expects at a sequence, or the stream changed under the read. */
-function expected(msg: StoredMsg | undefined, subject: string, seq: number, version: number): StoredMsg {
-  if (!msg || msg.subject !== subject || msg.version !== version) throw staleAt(subject, seq, version);
-  return msg;
-}
-
-function staleAt(subject: string, seq: number, version: number): StaleIndexError {
-  return new StaleIndexError(`sequence ${seq} no longer holds version ${version} of ${subject}`);
-}
-
-/** A direct get reply carries the message's sequence and subject in its headers. */
-function fromDirectGet(msg: Msg): StoredMsg {
-  const h = msg.headers;
-  return toStoredMsg(Number(h?.get(DirectMsgHeaders.Sequence)), h?.get(DirectMsgHeaders.Subject) ?? "", h, msg.data);
-}
-
-function toStoredMsg(seq: number, subject: string, h: MsgHdrs | undefined, data: Uint8Array): StoredMsg {
-  const version = Number(h?.get(Headers.version));
-  const erasedAt = h?.get(Headers.erased) || undefined;
-  // A tombstone keeps the version its actor had reached: 0 for an actor erased before any event.
-  if (!Number.isSafeInteger(version) || version < (erasedAt ? 0 : 1)) {
-    // Skipping it would silently hide part of an actor's history: refuse to answer instead.
-    throw new InternalError(`message ${seq} on ${subject} has no valid ${Headers.version} header: not written by eventstore`);
-  }
-  return erasedAt ? { seq, subject, version, data, erasedAt } : { seq, subject, version, data };
-}
 
 /** A stretch of sequences to fetch with one batch direct get: `count` messages of the subject from `start`. */
 export interface SeqRun {
