@@ -2,7 +2,7 @@ import type { Msg } from "@nats-io/transport-node";
 
 // The JetStream layer's own failures, beside what nats.js throws (its connection errors and
 // JetStreamApiError, which this layer throws as they are). The store's JetStream backend turns
-// all of them into the store's errors in one place (src/server/jetstream-store/errors.ts).
+// all of them into the store's errors in one place (src/server/jetstream-store/translate.ts).
 
 /** No reply within the timeout. */
 export class RequestTimeoutError extends Error {
