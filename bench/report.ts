@@ -39,15 +39,7 @@ export interface FullRead {
  * The same full read through the service's fallback, batch direct gets (what every long read
  * uses while no consumer can be created), beside the raw reads again, in turn.
  */
-export interface FullReadDirect {
-  events: number;
-  serviceMs: number;
-  orderedConsumerMs: number;
-  batchDirectGetsMs: number;
-  fastestRaw: "ordered consumer" | "batch direct gets";
-  /** service / the fastest raw way */
-  ratio: number;
-}
+export type FullReadDirect = FullRead;
 
 export interface BenchResult {
   date: string;

@@ -357,17 +357,21 @@ async function compareFullReads(
     ms.orderedConsumer.push(await fullReads.orderedConsumer(js, EVENTS.stream, subject, events));
     ms.batchDirectGets.push(await fullReads.batchDirectGets(jsm, EVENTS.stream, subject, events));
   }
+  return fullReadMedians(events, ms);
+}
+
+/** The medians of each way's full reads, and the service's beside the fastest raw way. */
+function fullReadMedians(events: number, ms: { service: number[]; orderedConsumer: number[]; batchDirectGets: number[] }): FullRead {
   const serviceMs = median(ms.service);
   const orderedConsumerMs = median(ms.orderedConsumer);
   const batchDirectGetsMs = median(ms.batchDirectGets);
-  const fastest = Math.min(orderedConsumerMs, batchDirectGetsMs);
   return {
     events,
     serviceMs,
     orderedConsumerMs,
     batchDirectGetsMs,
     fastestRaw: orderedConsumerMs <= batchDirectGetsMs ? "ordered consumer" : "batch direct gets",
-    ratio: round(serviceMs / fastest, 2),
+    ratio: round(serviceMs / Math.min(orderedConsumerMs, batchDirectGetsMs), 2),
   };
 }
 
@@ -403,17 +407,7 @@ async function compareDirectReads(
     ms.orderedConsumer.push(await fullReads.orderedConsumer(js, EVENTS.stream, EVENTS.events(rawActorId), events));
     ms.batchDirectGets.push(await fullReads.batchDirectGets(jsm, FALLBACK.stream, FALLBACK.events(actorId), events));
   }
-  const serviceMs = median(ms.service);
-  const orderedConsumerMs = median(ms.orderedConsumer);
-  const batchDirectGetsMs = median(ms.batchDirectGets);
-  return {
-    events,
-    serviceMs,
-    orderedConsumerMs,
-    batchDirectGetsMs,
-    fastestRaw: orderedConsumerMs <= batchDirectGetsMs ? "ordered consumer" : "batch direct gets",
-    ratio: round(serviceMs / Math.min(orderedConsumerMs, batchDirectGetsMs), 2),
-  };
+  return fullReadMedians(events, ms);
 }
 
 const KEPT_FROM = "## Where a save's time goes";
