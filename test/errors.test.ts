@@ -3,6 +3,7 @@ import { errors as natsErrors } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { FencedError, PermissionError, StreamChangedError, toEventStoreError } from "../src/client/errors.js";
 import {
+  ConditionFailedError,
   ErasedError,
   ErrorCodes,
   InternalError,
@@ -24,6 +25,7 @@ describe("error catalogue", () => {
       NotFoundError: 404,
       StreamChangedError: 404,
       VersionConflictError: 409,
+      ConditionFailedError: 409,
       FencedError: 409,
       ErasedError: 410,
       InternalError: 500,
@@ -37,6 +39,7 @@ describe("error catalogue", () => {
       new NotFoundError("n"),
       new StreamChangedError("EVENTS", "missing"),
       new VersionConflictError("a", 1, 2),
+      new ConditionFailedError(7),
       new FencedError("f"),
       new ErasedError("a", "2026-01-01T00:00:00.000Z"),
       new InternalError("i"),

@@ -5,6 +5,8 @@ import type {
   EraseResponse,
   EventsRequest,
   EventsResponse,
+  ReadRequest,
+  ReadResponse,
   SaveRequest,
   SaveResponse,
   SnapshotGetRequest,
@@ -110,6 +112,11 @@ const TABLE = Object.freeze({
     subject: "eventstore.erase",
     requestSchema: "erase.request.json",
     responseSchema: "erase.response.json",
+  }),
+  read: endpoint<ReadRequest, ReadResponse>({
+    subject: "eventstore.read",
+    requestSchema: "read.request.json",
+    responseSchema: "read.response.json",
   }),
 });
 

@@ -23,6 +23,8 @@ export const ErrorCodes = Object.freeze({
   /** Raised by a client's subscription, never in a reply: the stream it read is gone or another one. */
   StreamChangedError: 404,
   VersionConflictError: 409,
+  /** v3: an event matching the write's condition was stored after the condition's position. */
+  ConditionFailedError: 409,
   /** Raised by a client's read model, never in a reply: a later activation of the projection wrote. */
   FencedError: 409,
   ErasedError: 410,
@@ -102,6 +104,22 @@ export class VersionConflictError extends EventStoreError {
       currentVersion: this.currentVersion,
       ...(this.conflicts ? { conflicts: this.conflicts } : {}),
     };
+  }
+}
+
+/** A write's condition failed: an event matching its query is stored after its `after`; nothing was stored. */
+export class ConditionFailedError extends EventStoreError {
+  override readonly name = "ConditionFailedError";
+  readonly code = ErrorCodes.ConditionFailedError;
+  constructor(
+    /** The position of the latest event that matches the condition's query. */
+    readonly position: number,
+    message = `condition failed: an event matching the query is stored at position ${position}`,
+  ) {
+    super(message);
+  }
+  override details() {
+    return { condition: { position: this.position } };
   }
 }
 

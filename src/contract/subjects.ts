@@ -5,6 +5,8 @@
 // hex digits. Plain tokens never contain "~", and "~" itself is always escaped, so the mapping is
 // injective: "a.b" -> "a~2eb", "a_b" -> "a_b", "a b" -> "a~20b", "a~2eb" -> "a~7e2eb".
 
+import { createHash } from "node:crypto";
+
 const PLAIN = /^[A-Za-z0-9_-]+$/;
 const PLAIN_BYTE = /[A-Za-z0-9_-]/;
 const encoder = new TextEncoder();
@@ -45,6 +47,11 @@ export class Subjects {
   readonly snapshotsStream: string;
   readonly snapshotsPrefix: string;
   readonly snapshotsWildcard: string;
+  /** v3: the tag links, one subject per tag (see tagToken). */
+  readonly tagsPrefix: string;
+  readonly tagsWildcard: string;
+  /** v3: guard messages of conditional writes; they carry expectations and no data. */
+  readonly guard: string;
 
   constructor(readonly stream: string) {
     this.eventsPrefix = `${stream}.events.`;
@@ -52,6 +59,19 @@ export class Subjects {
     this.snapshotsStream = `${stream}_SNAPSHOTS`;
     this.snapshotsPrefix = `${stream}.snapshots.`;
     this.snapshotsWildcard = `${stream}.snapshots.>`;
+    this.tagsPrefix = `${stream}.tags.`;
+    this.tagsWildcard = `${stream}.tags.>`;
+    this.guard = `${stream}.guard`;
+  }
+
+  /** Every subject of the events stream: events, tag links and guards. */
+  eventsStreamSubjects(): string[] {
+    return [this.eventsWildcard, this.tagsWildcard, this.guard];
+  }
+
+  /** `<stream>.tags.<tagToken(tag)>`: where the links of one tag are. */
+  tags(tag: string): string {
+    return this.tagsPrefix + tagToken(tag);
   }
 
   /** `<stream>.events.<actorType>.<actorToken>` */
@@ -73,6 +93,15 @@ export class Subjects {
   snapshots(actorId: string): string {
     return this.snapshotsPrefix + actorSuffix(actorId);
   }
+}
+
+/**
+ * A tag's subject token: the first 22 characters of base64url(SHA-256(tag)). Fixed length, always
+ * one literal token, and no tag value (often personal: "username:alice") in any subject or header.
+ * Two tags sharing a token (2^-132) only make a guard coarser: readers check each event's tags.
+ */
+export function tagToken(tag: string): string {
+  return createHash("sha256").update(tag, "utf8").digest("base64url").slice(0, 22);
 }
 
 function actorSuffix(actorId: string): string {

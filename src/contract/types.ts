@@ -12,6 +12,7 @@ export interface AppendRequest {
    * @maxItems 1000
    */
   events: [Event, ...Event[]];
+  condition?: Condition;
 }
 /**
  * One event of one actor, as saved, stored and returned. The service sets timestamp when a save has none.
@@ -38,9 +39,54 @@ export interface Event {
     [k: string]: string;
   };
   /**
+   * The consistency boundaries this event belongs to (contract v3): 0 to 16 distinct tags, stored and returned as sent.
+   *
+   * @maxItems 16
+   *
+   * Items: A consistency boundary an event belongs to, for example "course:c1". No control characters.
+   */
+  tags?: string[];
+  /**
    * RFC 3339 date-time (section 5.6), exactly: T and Z in either case, an offset with its colon (+01:00), second 60 only at 23:59:60 UTC on a month's last day.
    */
   timestamp?: string;
+}
+/**
+ * Store the write only if no event matching failIfEventsMatch has a position greater than after (without after: only if no matching event exists). Checked and written as one atomic step by nats-server.
+ */
+export interface Condition {
+  failIfEventsMatch: Query;
+  /**
+   * A position, usually the head of the read the decision was made on. Default: 0, before the first.
+   */
+  after?: number;
+}
+/**
+ * Which events: those matching any of the items. An event matches an item when the item has no types or the event's eventType is one of them, and every tag of the item is among the event's tags.
+ */
+export interface Query {
+  /**
+   * @minItems 1
+   * @maxItems 16
+   */
+  items: [QueryItem, ...QueryItem[]];
+}
+/**
+ * Types, tags or both: at least one of the two.
+ */
+export interface QueryItem {
+  /**
+   * @minItems 1
+   * @maxItems 16
+   */
+  types?: [string, ...string[]];
+  /**
+   * @minItems 1
+   * @maxItems 16
+   *
+   * Items: A consistency boundary an event belongs to, for example "course:c1". No control characters.
+   */
+  tags?: [string, ...string[]];
 }
 export interface AppendResponse {
   /**
@@ -123,6 +169,12 @@ export interface ErrorResponse {
       attemptedVersion: number;
       currentVersion: number;
     }[];
+    /**
+     * 409 from a condition that failed: the position of the latest event that matched its query.
+     */
+    condition?: {
+      position: number;
+    };
   };
 }
 export interface EventsRequest {
@@ -153,6 +205,42 @@ export interface EventsResponse {
    * Present and true when the actor was erased: it has no events any more.
    */
   erased?: boolean;
+}
+/**
+ * The whole log in position order, filtered by a query (none: every event).
+ */
+export interface ReadRequest {
+  query?: Query;
+  /**
+   * The first position to consider, inclusive. Default: the first, or with backwards the last.
+   */
+  from?: number;
+  /**
+   * At most this many events. Default: as many as fit in one reply.
+   */
+  limit?: number;
+  /**
+   * Descending positions, from from (default: the last) down.
+   */
+  backwards?: boolean;
+}
+export interface ReadResponse {
+  events: PositionedEvent[];
+  /**
+   * True when more may follow: ask again with from = the last returned position + 1 (- 1 backwards).
+   */
+  hasMore: boolean;
+  /**
+   * The stream's last position when the read was evaluated (0 when empty): the after of a condition decided on this read.
+   */
+  head: number;
+}
+export interface PositionedEvent {
+  /**
+   * An event's position in the whole log: its stream sequence. Positions increase in the order events were stored and may have gaps.
+   */
+  position: number;
+  event: Event;
 }
 export interface SaveResponse {
   /**
@@ -253,6 +341,7 @@ export interface TransactRequest {
       events: [Event, ...Event[]];
     }[]
   ];
+  condition?: Condition;
 }
 export interface TransactResponse {
   /**

@@ -177,6 +177,20 @@ export function validRequest(endpoint: Endpoint, actorId: fc.Arbitrary<string> =
                 ],
           ),
       );
+    case "read":
+      return fc
+        .record({
+          from: fc.option(fc.integer({ min: 0, max: 1000 })),
+          limit: fc.option(fc.integer({ min: 1, max: 10_000 })),
+          backwards: fc.option(fc.boolean()),
+        })
+        .map(({ from, limit, backwards }) => {
+          const members: [string, Json][] = [];
+          if (from !== null) members.push(["from", from]);
+          if (limit !== null) members.push(["limit", limit]);
+          if (backwards !== null) members.push(["backwards", backwards]);
+          return new Obj(members);
+        });
     case "snapshot_save":
       return fc
         .record({ a: actorId, v: version, state: legalObject, timestamp: fc.option(legalTimestamp) })
@@ -236,6 +250,10 @@ const FIELDS: Record<Endpoint, Field[]> = {
     { key: "limit", kind: "limit", required: false },
   ],
   version: [{ key: "actorId", kind: "actorId", required: true }],
+  read: [
+    { key: "from", kind: "fromVersion", required: false },
+    { key: "limit", kind: "limit", required: false },
+  ],
   snapshot_save: [
     { key: "actorId", kind: "actorId", required: true },
     { key: "version", kind: "version", required: true },

@@ -1,7 +1,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NotSupportedError } from "../../contract/errors.js";
+import { InternalError, NotSupportedError } from "../../contract/errors.js";
 import type {
   AppendResponse,
+  Condition,
   EraseResponse,
   Event,
   SaveResponse,
@@ -16,6 +17,8 @@ import {
   type EventLimits,
   type EventStore,
   type EventsPage,
+  type LogPage,
+  type LogReadOptions,
   newWriteCounters,
   type ReadOptions,
   type StoredSnapshot,
@@ -72,18 +75,22 @@ export class JetStreamEventStore implements EventStore {
     return translated(write.save(this.write, this.limits, this.counters.save, event, json));
   }
 
-  async append(actorId: string, events: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
+  async append(actorId: string, events: Event[], json?: Uint8Array[], condition?: Condition): Promise<AppendResponse> {
     this.requireAtomicBatch();
-    return translated(write.append(this.write, this.limits, this.counters.append, actorId, events, json));
+    return translated(write.append(this.write, this.limits, this.counters.append, actorId, events, json, condition));
   }
 
-  async transact(appends: ActorEvents[], json?: Uint8Array[][]): Promise<TransactResponse> {
+  async transact(appends: ActorEvents[], json?: Uint8Array[][], condition?: Condition): Promise<TransactResponse> {
     this.requireAtomicBatch();
-    return translated(write.transact(this.write, this.limits, this.counters.transact, appends, json));
+    return translated(write.transact(this.write, this.limits, this.counters.transact, appends, json, condition));
   }
 
   events(actorId: string, options: ReadOptions): Promise<EventsPage> {
     return translated(readPage(this.view, actorId, options));
+  }
+
+  async read(_options: LogReadOptions): Promise<LogPage> {
+    throw new InternalError("read: not implemented yet");
   }
 
   async version(actorId: string): Promise<number> {

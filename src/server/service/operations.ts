@@ -1,7 +1,7 @@
 import type { EndpointName, RequestOf, ResponseOf } from "../../contract/endpoints.js";
 import { NotFoundError } from "../../contract/errors.js";
 import { objectsUnder } from "../store/encode.js";
-import { type EventStore, encodePage, type WriteCounters } from "../store/event-store.js";
+import { type EventStore, encodeLogPage, encodePage, type WriteCounters } from "../store/event-store.js";
 
 // What the service does for each endpoint of the table (src/contract/endpoints.ts): the store
 // operation it calls, and the store's counters it reports. Typed per endpoint name, so that an
@@ -29,7 +29,7 @@ export interface Operation<Request, Response> {
 export const OPERATIONS: { readonly [E in EndpointName]: Operation<RequestOf<E>, ResponseOf<E>> } = Object.freeze({
   save: { serve: (event, body, { store }) => store.save(event, body), counters: "save" },
   append: {
-    serve: (req, body, { store }) => store.append(req.actorId, req.events, objectsUnder(body, "events")),
+    serve: (req, body, { store }) => store.append(req.actorId, req.events, objectsUnder(body, "events"), req.condition),
     counters: "append",
   },
   transact: {
@@ -38,6 +38,7 @@ export const OPERATIONS: { readonly [E in EndpointName]: Operation<RequestOf<E>,
       return store.transact(
         req.appends,
         appends.map((part) => objectsUnder(part, "events")),
+        req.condition,
       );
     },
     counters: "transact",
@@ -62,4 +63,16 @@ export const OPERATIONS: { readonly [E in EndpointName]: Operation<RequestOf<E>,
     },
   },
   erase: { serve: (req, _body, { store }) => store.erase(req.actorId, req.reason) },
+  read: {
+    async serve(req, _body, { store, maxReplyBytes, maxReadEvents }) {
+      const page = await store.read({
+        query: req.query,
+        from: req.from,
+        backwards: req.backwards,
+        limit: Math.min(req.limit ?? maxReadEvents, maxReadEvents),
+        maxBytes: maxReplyBytes,
+      });
+      return encodeLogPage(page);
+    },
+  },
 });

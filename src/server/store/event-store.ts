@@ -1,8 +1,10 @@
 import type { ActorEvents } from "../../contract/events.js";
 import type {
   AppendResponse,
+  Condition,
   EraseResponse,
   Event,
+  Query,
   SaveResponse,
   Snapshot,
   SnapshotGetResponse,
@@ -21,6 +23,27 @@ export interface ReadOptions {
   limit?: number;
   /** The encoded events of one page must fit in this many bytes. */
   maxBytes: number;
+}
+
+/** A read of the whole log (contract v3, `eventstore.read`). */
+export interface LogReadOptions {
+  /** Only the events matching it; none: every event. */
+  query?: Query;
+  /** The first position to consider, inclusive (default: the first, or backwards the last). */
+  from?: number;
+  /** At most this many events (default: as many as fit in maxBytes). */
+  limit?: number;
+  backwards?: boolean;
+  /** The whole reply (encodeLogPage) must fit in this many bytes. */
+  maxBytes: number;
+}
+
+/** One page of the log: each event's stored JSON with its position, in the order read. */
+export interface LogPage {
+  entries: { position: number; json: Uint8Array }[];
+  hasMore: boolean;
+  /** The stream's last position when the read was evaluated (0 when empty). */
+  head: number;
 }
 
 /** Counts of what the store decided for one kind of write, reported in $SRV.STATS. */
@@ -48,9 +71,12 @@ export interface WriteCounters {
 export interface EventStore {
   /** `json`: the event as the caller sent it, stored as it is (see encode.ts); else it is serialised. */
   save(event: Event, json?: Uint8Array): Promise<SaveResponse>;
-  append(actorId: string, events: Event[], json?: Uint8Array[]): Promise<AppendResponse>;
-  /** The events of several actors, all stored or none (one atomic batch); `json` as for append, per actor. */
-  transact(appends: ActorEvents[], json?: Uint8Array[][]): Promise<TransactResponse>;
+  /** `condition` (v3): stored only if no event matching its query has a position after its `after`. */
+  append(actorId: string, events: Event[], json?: Uint8Array[], condition?: Condition): Promise<AppendResponse>;
+  /** The events of several actors, all stored or none (one atomic batch); `json` and `condition` as for append. */
+  transact(appends: ActorEvents[], json?: Uint8Array[][], condition?: Condition): Promise<TransactResponse>;
+  /** The whole log in position order, filtered by a query (v3); erased actors' events and tombstones are never in it. */
+  read(options: LogReadOptions): Promise<LogPage>;
   /** The page as the wire reply, already encoded: reads are served without re-serialising events. */
   events(actorId: string, options: ReadOptions): Promise<EventsPage>;
   version(actorId: string): Promise<number>;
@@ -147,5 +173,42 @@ export function encodePage(page: EventsPage): Uint8Array {
     put(e);
   });
   put(close);
+  return out;
+}
+
+const LOG_OPEN = encoder.encode('{"events":[');
+const ENTRY_OPEN = encoder.encode('{"position":');
+const ENTRY_EVENT = encoder.encode(',"event":');
+const ENTRY_CLOSE = encoder.encode("}");
+
+/** The bytes a read reply adds around one event's JSON at a position (its comma included). */
+export function logEntryOverhead(position: number): number {
+  return ENTRY_OPEN.length + String(position).length + ENTRY_EVENT.length + ENTRY_CLOSE.length + COMMA.length;
+}
+
+/** The bytes of a read reply without its events, for a head. */
+export function logPageOverhead(head: number): number {
+  return logClose(true, head).length + LOG_OPEN.length;
+}
+
+function logClose(hasMore: boolean, head: number): Uint8Array {
+  return encoder.encode(`],"hasMore":${hasMore},"head":${head}}`);
+}
+
+/** Splices the stored events' JSON into a read reply without parsing them again. */
+export function encodeLogPage(page: LogPage): Uint8Array {
+  const close = logClose(page.hasMore, page.head);
+  const parts: Uint8Array[] = [LOG_OPEN];
+  page.entries.forEach(({ position, json }, i) => {
+    if (i > 0) parts.push(COMMA);
+    parts.push(ENTRY_OPEN, encoder.encode(String(position)), ENTRY_EVENT, json, ENTRY_CLOSE);
+  });
+  parts.push(close);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }

@@ -1,7 +1,8 @@
-import { ErasedError } from "../../contract/errors.js";
+import { ErasedError, InternalError } from "../../contract/errors.js";
 import { Subjects } from "../../contract/subjects.js";
 import type {
   AppendResponse,
+  Condition,
   EraseResponse,
   Event,
   SaveResponse,
@@ -18,6 +19,8 @@ import {
   type EventLimits,
   type EventStore,
   type EventsPage,
+  type LogPage,
+  type LogReadOptions,
   maxStoredEventBytes,
   newWriteCounters,
   pageOverhead,
@@ -70,12 +73,12 @@ export class MemoryEventStore implements EventStore {
     return write.save(this.write, this.limits, this.counters.save, event, json);
   }
 
-  async append(actorId: string, events: Event[], json?: Uint8Array[]): Promise<AppendResponse> {
-    return write.append(this.write, this.limits, this.counters.append, actorId, events, json);
+  async append(actorId: string, events: Event[], json?: Uint8Array[], condition?: Condition): Promise<AppendResponse> {
+    return write.append(this.write, this.limits, this.counters.append, actorId, events, json, condition);
   }
 
-  async transact(appends: ActorEvents[], json?: Uint8Array[][]): Promise<TransactResponse> {
-    return write.transact(this.write, this.limits, this.counters.transact, appends, json);
+  async transact(appends: ActorEvents[], json?: Uint8Array[][], condition?: Condition): Promise<TransactResponse> {
+    return write.transact(this.write, this.limits, this.counters.transact, appends, json, condition);
   }
 
   async events(actorId: string, options: ReadOptions): Promise<EventsPage> {
@@ -94,6 +97,10 @@ export class MemoryEventStore implements EventStore {
       used += cost;
     }
     return { actorId, encoded, hasMore: encoded.length < history.length };
+  }
+
+  async read(_options: LogReadOptions): Promise<LogPage> {
+    throw new InternalError("read: not implemented yet");
   }
 
   async version(actorId: string): Promise<number> {

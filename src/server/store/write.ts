@@ -1,5 +1,5 @@
 import { ErasedError, VersionConflictError } from "../../contract/errors.js";
-import type { AppendResponse, Event, SaveResponse, TransactResponse } from "../../contract/types.js";
+import type { AppendResponse, Condition, Event, SaveResponse, TransactResponse } from "../../contract/types.js";
 import type { Outcome } from "./decide.js";
 import { checkStoredSize, type Encoded, encode } from "./encode.js";
 import { type ActorEvents, type EventLimits, maxStoredEventBytes, type StoreCounters } from "./event-store.js";
@@ -29,8 +29,12 @@ export interface WriteKind {
   transaction: boolean;
 }
 
-/** A backend's write: decide against what the stream holds, then store or answer. */
-export type Write = (entries: WriteEntry[], counters: StoreCounters, kind: WriteKind) => Promise<WriteResult>;
+/**
+ * A backend's write: decide against what the stream holds, then store or answer. With a
+ * `condition` (v3), a write decided `write` is stored only if the condition holds (else
+ * ConditionFailedError); a duplicate stays a duplicate whatever the condition says now.
+ */
+export type Write = (entries: WriteEntry[], counters: StoreCounters, kind: WriteKind, condition?: Condition) => Promise<WriteResult>;
 
 /** Each event encoded as it will be stored, and refused when no page could return it. */
 function entries(
@@ -71,10 +75,11 @@ export async function append(
   actorId: string,
   events: Event[],
   json?: Uint8Array[],
+  condition?: Condition,
 ): Promise<AppendResponse> {
   checkAppendBatch(actorId, events);
   const e = entries([{ actorId, events }], json && [json], limits, (_, j) => `/events/${j}`);
-  const { sequences, duplicate } = await write(e, counters, { transport: "batch", transaction: false });
+  const { sequences, duplicate } = await write(e, counters, { transport: "batch", transaction: false }, condition);
   return { actorId, fromVersion: events[0]!.version, toVersion: events.at(-1)!.version, sequences: sequences[0]!, duplicate };
 }
 
@@ -84,10 +89,11 @@ export async function transact(
   counters: StoreCounters,
   appends: ActorEvents[],
   json?: Uint8Array[][],
+  condition?: Condition,
 ): Promise<TransactResponse> {
   checkTransaction(appends);
   const e = entries(appends, json, limits, (i, j) => `/appends/${i}/events/${j}`);
-  const { sequences, duplicate } = await write(e, counters, { transport: "batch", transaction: true });
+  const { sequences, duplicate } = await write(e, counters, { transport: "batch", transaction: true }, condition);
   return {
     appends: appends.map(({ actorId, events }, i) => ({
       actorId,
