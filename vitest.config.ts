@@ -16,6 +16,7 @@ const UNIT = [
   "test/store/decide.test.ts",
   "test/store/memory.test.ts",
   "test/store/seq-index.test.ts",
+  "test/store/tag-link.test.ts",
   "test/subjects.test.ts",
   "test/validation.test.ts",
 ];
