@@ -11,7 +11,7 @@ import { ensureStreams } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { decodePage } from "../harness/pages.js";
-import { storeConformance } from "../store.conformance.js";
+import { storeConformance } from "./conformance.js";
 
 const subjects = new Subjects("CONF");
 let server: NatsServer;

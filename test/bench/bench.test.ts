@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { ROOT } from "./harness/service-process.js";
+import { ROOT } from "../harness/service-process.js";
 
 // The benchmark's quick mode, so that it never rots. It asserts what was measured, never how fast.
 it("runs the quick benchmark end to end and reports every measure", async () => {
