@@ -13,6 +13,7 @@ const UNIT = [
   "test/entry-points.test.ts",
   "test/errors.test.ts",
   "test/jetstream/codes.test.ts",
+  "test/store/condition.test.ts",
   "test/store/decide.test.ts",
   "test/store/memory.test.ts",
   "test/store/seq-index.test.ts",
