@@ -196,7 +196,7 @@ it.each([11, 22, 33, 44, 55])("agrees with the memory store over 150 random oper
         conditional ? "conditional append" : "append",
         i,
         async (s) => {
-          const after = withAfter ? await position(s, k, 0) : undefined;
+          const after = conditional && withAfter ? await position(s, k, 0) : undefined;
           const condition = conditional ? { failIfEventsMatch, ...(after === undefined ? {} : { after }) } : undefined;
           const r = await s.append(actorId, events, undefined, condition);
           return { ...r, sequences: named(s, i, { sequences: [r.sequences], duplicate: r.duplicate })[0] };
