@@ -15,6 +15,7 @@ const UNIT = [
   "test/jetstream/codes.test.ts",
   "test/observability/write-counters.test.ts",
   "test/server/config.test.ts",
+  "test/store/condition.test.ts",
   "test/store/decide.test.ts",
   "test/store/memory.test.ts",
   "test/store/seq-index.test.ts",

@@ -12,6 +12,7 @@ import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { decodePage } from "../harness/pages.js";
 import { storeConformance } from "./conformance.js";
+import { storeConformanceV3 } from "./conformance-v3.js";
 
 const subjects = new Subjects("CONF");
 let server: NatsServer;
@@ -41,6 +42,7 @@ afterAll(async () => {
 });
 
 storeConformance("jetstream", () => store);
+storeConformanceV3("jetstream", () => store);
 
 describe("JetStream store", () => {
   it("corrects a stale cache with the expectation check, across processes", async () => {
