@@ -72,6 +72,9 @@ function ack(race: Race, options: RaceOptions, written: { eventId: string; posit
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 const DEFAULT_ATTEMPTS = 200;
 
+/** The position of the last acknowledged write: how far a replica must have come to hold them all. */
+export const lastPosition = (acked: Acked[]) => Math.max(0, ...acked.map((a) => a.position));
+
 /** Every event matching the query, read through the service. */
 export async function readQuery(nc: NatsConnection, query: Query): Promise<PositionedEvent[]> {
   const out: PositionedEvent[] = [];
