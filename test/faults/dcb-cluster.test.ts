@@ -110,6 +110,7 @@ it("keeps every example's invariant, and stores every acknowledged write once on
       acked,
       conditionFailures: races.map((r) => r.conditionFailures),
       retries: races.map((r) => r.retries),
+      duplicates: races.map((r) => r.duplicates),
     }),
   );
 }, 120_000);

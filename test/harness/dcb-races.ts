@@ -27,6 +27,8 @@ export interface Race {
   conditionFailures: number;
   /** Attempts the clients sent again (timeouts, no responders, 503s). */
   retries: number;
+  /** Appends answered `duplicate: true`: a retry of a write that was stored but not answered. */
+  duplicates: number;
 }
 
 /** A client that counts its refused conditions and its retries into the race's record. */
@@ -41,7 +43,9 @@ class RacingClient extends EventStoreClient {
 
   override async append(actorId: string, events: Event[], options?: WriteOptions) {
     try {
-      return await super.append(actorId, events, options);
+      const reply = await super.append(actorId, events, options);
+      if (reply.duplicate) this.race.duplicates++;
+      return reply;
     } catch (err) {
       if (err instanceof ConditionFailedError) this.race.conditionFailures++;
       throw err;
@@ -64,7 +68,7 @@ function racingClients(options: RaceOptions, race: Race) {
   return (i: number) => clients[i % clients.length]!;
 }
 
-const newRace = (): Race => ({ acked: [], conditionFailures: 0, retries: 0 });
+const newRace = (): Race => ({ acked: [], conditionFailures: 0, retries: 0, duplicates: 0 });
 function ack(race: Race, options: RaceOptions, written: { eventId: string; position: number }) {
   race.acked.push({ id: written.eventId, position: written.position });
   options.onAck?.();
