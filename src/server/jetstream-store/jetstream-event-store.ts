@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { InternalError, NotSupportedError } from "../../contract/errors.js";
+import { NotSupportedError } from "../../contract/errors.js";
 import type {
   AppendResponse,
   Condition,
@@ -25,6 +25,7 @@ import {
 } from "../store/event-store.js";
 import * as write from "../store/write.js";
 import { erase } from "./erase.js";
+import { readLog } from "./log-read.js";
 import { readPage } from "./read-page.js";
 import { getSnapshot, saveSnapshot } from "./snapshots.js";
 import { jetStreamWrite } from "./stream-write.js";
@@ -89,8 +90,8 @@ export class JetStreamEventStore implements EventStore {
     return translated(readPage(this.view, actorId, options));
   }
 
-  async read(_options: LogReadOptions): Promise<LogPage> {
-    throw new InternalError("read: not implemented yet");
+  read(options: LogReadOptions): Promise<LogPage> {
+    return translated(readLog(this.view, options));
   }
 
   async version(actorId: string): Promise<number> {

@@ -8,7 +8,7 @@ import { type CacheFigures, LruCache } from "../store/cache.js";
 import type { Head } from "../store/decide.js";
 import { DEFAULT_MAX_PAYLOAD } from "../store/event-store.js";
 import { ActorIndexes, type IndexView } from "./seq-index.js";
-import { StaleIndexError, type StoredMsg, storedMsgs } from "./stored-msg.js";
+import { type LogMsg, logMsgs, StaleIndexError, type StoredMsg, storedMsgs } from "./stored-msg.js";
 import { StreamIdentity } from "./stream-identity.js";
 import { toStoreError } from "./translate.js";
 
@@ -54,6 +54,8 @@ export class StreamsView {
   readonly maxPayload: number;
   readonly events: StreamReader<StoredMsg, number>;
   readonly snapshots: StreamReader<StoredMsg, number>;
+  /** The events stream's messages of every kind, as the read of the whole log (v3) meets them. */
+  readonly log: StreamReader<LogMsg, undefined>;
   readonly indexes: ActorIndexes;
   private readonly cache: LruCache<CachedHead>;
   private readonly identity: StreamIdentity;
@@ -77,6 +79,7 @@ export class StreamsView {
     };
     this.events = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.stream }, storedMsgs);
     this.snapshots = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.snapshotsStream }, storedMsgs);
+    this.log = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.stream }, logMsgs);
     this.indexes = new ActorIndexes(options.indexSize ?? 1_000_000);
     this.identity = new StreamIdentity(nc, this.requester, [this.subjects.stream, this.subjects.snapshotsStream], () => this.forgetAll());
   }
