@@ -1,7 +1,9 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../../src/contract/subjects.js";
 import type { Event } from "../../src/contract/types.js";
+import { type BatchMessage, publishAtomicBatch } from "../../src/server/jetstream/batch.js";
+import { versionHeader } from "../../src/server/jetstream-store/message-headers.js";
 import { encodeTagLink, nextTagLink, previousFromStored, type TagLink } from "../../src/server/jetstream-store/tag-link.js";
 import { type EventStore, encodeLogPage, type LogReadOptions } from "../../src/server/store/event-store.js";
 import { eventsStreamConfig, snapshotsStreamConfig } from "../../src/server.js";
@@ -24,10 +26,10 @@ export interface Positioned {
 }
 
 /**
- * Writes events through the store and, after them, one link per distinct tag as the v3 write
- * path lays them out (offsets back to the events, the window of the previous links). The test must
- * be the stream's only writer: each link expects the stream's last sequence. Keeps every event
- * written, in position order: the log a full scan would read.
+ * Writes events as the v3 write path lays them out: one atomic batch of the actor's events (with
+ * the store's version header) and, after them, one link per distinct tag (offsets back to its
+ * events, the window of the tag's previous links). Each tag must have this one writer. Keeps every
+ * event written, in position order: the log a full scan would read.
  */
 export class TaggedWriter {
   readonly log: Positioned[] = [];
@@ -38,23 +40,32 @@ export class TaggedWriter {
     private readonly subjects: Subjects,
   ) {}
 
-  async append(store: EventStore, actorId: string, events: Event[]): Promise<number[]> {
-    const { sequences } = await store.append(actorId, events);
-    events.forEach((event, i) => {
-      this.log.push({ position: sequences[i]!, event });
-    });
-    let seq = sequences.at(-1)!;
-    const js = jetstream(this.nc);
+  /** The events' positions. */
+  async append(actorId: string, events: Event[]): Promise<number[]> {
+    const messages: BatchMessage[] = events.map((e) => ({
+      subject: this.subjects.events(actorId),
+      data: new TextEncoder().encode(JSON.stringify(e)),
+      headers: headersOf(versionHeader(e.version)),
+    }));
+    const links: [string, TagLink][] = [];
     for (const tag of new Set(events.flatMap((e) => e.tags ?? []))) {
-      const linkSeq = seq + 1;
-      const offsets = events.flatMap((e, i) => (e.tags?.includes(tag) ? [linkSeq - sequences[i]!] : []));
+      const at = messages.length;
+      const offsets = events.flatMap((e, i) => (e.tags?.includes(tag) ? [at - i] : []));
       const previous = this.last.get(tag);
       const link = nextTagLink(previous && previousFromStored(previous.seq, previous.link), offsets);
-      const ack = await js.publish(this.subjects.tags(tag), encodeTagLink(link), { expect: { lastSequence: seq } });
-      this.last.set(tag, { seq: ack.seq, link });
-      seq = ack.seq;
+      links.push([tag, link]);
+      messages.push({ subject: this.subjects.tags(tag), data: encodeTagLink(link), headers: headersOf({}) });
     }
-    return sequences;
+    const lastSeq = await publishAtomicBatch(this.nc, messages, 5000);
+    const first = lastSeq - messages.length + 1;
+    links.forEach(([tag, link], j) => {
+      this.last.set(tag, { seq: first + events.length + j, link });
+    });
+    const positions = events.map((_, i) => first + i);
+    events.forEach((event, i) => {
+      this.log.push({ position: positions[i]!, event });
+    });
+    return positions;
   }
 
   /** The sequence of the tag's last link. */
@@ -89,4 +100,10 @@ export function expected(log: Positioned[], matches: (e: Event) => boolean, back
   const found = log.filter((p) => matches(p.event) && (from === undefined || (backwards ? p.position <= from : p.position >= from)));
   found.sort((a, b) => a.position - b.position);
   return backwards ? found.reverse() : found;
+}
+
+function headersOf(values: Record<string, string>) {
+  const h = headers();
+  for (const [k, v] of Object.entries(values)) h.set(k, v);
+  return h;
 }

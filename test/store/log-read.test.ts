@@ -29,7 +29,7 @@ async function fresh(observer?: JetStreamObserver) {
 const ids = (events: Positioned[]) => events.map((e) => `${e.position}:${e.event.id}`);
 
 /** Writes `writes` appends of 1 to 4 events over 5 actors, tags and types drawn from small sets (seeded). */
-async function mixedLog(store: JetStreamEventStore, writer: TaggedWriter, writes: number): Promise<void> {
+async function mixedLog(writer: TaggedWriter, writes: number): Promise<void> {
   let seed = 7;
   const next = (n: number) => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -45,7 +45,7 @@ async function mixedLog(store: JetStreamEventStore, writer: TaggedWriter, writes
       const tags = ["a", "b", "c"].filter(() => next(3) === 0);
       return ev(actorId, from + i, { eventType: next(2) === 0 ? "X" : "Y", ...(tags.length > 0 ? { tags } : {}) });
     });
-    await writer.append(store, actorId, events);
+    await writer.append(actorId, events);
   }
 }
 
@@ -65,7 +65,7 @@ const QUERIES: Query[] = [
 describe("read of the log", () => {
   it("answers every query as a filtered full scan, forwards and backwards, in pages of 1, 3 and as many as fit", async () => {
     const { store, writer } = await fresh();
-    await mixedLog(store, writer, 80);
+    await mixedLog(writer, 80);
     const queries: (Query | undefined)[] = [undefined, ...QUERIES];
     for (const query of queries) {
       const matches = (e: Event) => matchesQuery(e, query);
@@ -86,7 +86,7 @@ describe("read of the log", () => {
   it("answers head, and nothing and hasMore false from beyond either end", async () => {
     const { store, writer } = await fresh();
     expect(await store.read({ maxBytes: 1 << 20 })).toEqual({ entries: [], hasMore: false, head: 0 });
-    await writer.append(store, "order-1", [ev("order-1", 1, { tags: ["t"] })]);
+    await writer.append("order-1", [ev("order-1", 1, { tags: ["t"] })]);
     const head = writer.lastLink("t")!.seq;
     for (const query of [undefined, { items: [{ tags: ["t"] }] } as Query]) {
       expect(await store.read({ query, from: head + 1, maxBytes: 1 << 20 })).toEqual({ entries: [], hasMore: false, head });
@@ -102,8 +102,8 @@ describe("read of the log", () => {
     for (let w = 0; w < 60; w++) {
       const count = 1 + (w % 5);
       const events = Array.from({ length: count }, (_, i) => ev("order-big", ++version, { tags: i % 2 === 0 ? ["big", "x"] : ["big"] }));
-      await writer.append(store, "order-big", events);
-      await writer.append(store, `order-other-${w}`, [ev(`order-other-${w}`, 1, { tags: ["x"] })]);
+      await writer.append("order-big", events);
+      await writer.append(`order-other-${w}`, [ev(`order-other-${w}`, 1, { tags: ["x"] })]);
     }
     const big = expected(writer.log, (e) => e.tags?.includes("big") ?? false);
     expect(big.length).toBe(180);
@@ -123,7 +123,7 @@ describe("read of the log", () => {
 
   it("steps over erased links and events: every other event of the tag is still read", async () => {
     const { subjects, store, writer } = await fresh();
-    for (let i = 1; i <= 60; i++) await writer.append(store, `order-${i}`, [ev(`order-${i}`, 1, { tags: ["d"] })]);
+    for (let i = 1; i <= 60; i++) await writer.append(`order-${i}`, [ev(`order-${i}`, 1, { tags: ["d"] })]);
     // the link the last one continues at (below its window), and the one after it, go with their events
     const last = resolveTagLink(writer.lastLink("d")!.seq, writer.lastLink("d")!.link);
     const doomedLinks = [last.next, last.next + 2];
@@ -142,8 +142,8 @@ describe("read of the log", () => {
 
   it("never returns a tombstone or an erased actor's events, by scan or by tag", async () => {
     const { store, writer } = await fresh();
-    await writer.append(store, "order-gone", [ev("order-gone", 1, { tags: ["e"] }), ev("order-gone", 2)]);
-    await writer.append(store, "order-kept", [ev("order-kept", 1, { tags: ["e"] })]);
+    await writer.append("order-gone", [ev("order-gone", 1, { tags: ["e"] }), ev("order-gone", 2)]);
+    await writer.append("order-kept", [ev("order-kept", 1, { tags: ["e"] })]);
     await store.erase("order-gone");
     const kept = writer.log.filter((p) => p.event.actorId === "order-kept");
     for (const query of [undefined, ...queries(["e"])]) {
@@ -157,10 +157,7 @@ describe("read of the log", () => {
     const { store, writer } = await fresh();
     const blob = "z".repeat(60_000);
     for (let i = 1; i <= 12; i++) {
-      await writer.append(store, `order-${i}`, [
-        ev(`order-${i}`, 1, { tags: ["big"], data: { blob } }),
-        ev(`order-${i}`, 2, { data: { blob } }),
-      ]);
+      await writer.append(`order-${i}`, [ev(`order-${i}`, 1, { tags: ["big"], data: { blob } }), ev(`order-${i}`, 2, { data: { blob } })]);
     }
     const maxBytes = 200_000;
     for (const query of [undefined, ...queries(["big"])]) {
@@ -195,7 +192,7 @@ describe("a tag read's cost follows the tag, not the stream", () => {
         const n = Math.min(500, every - i);
         await Promise.all(Array.from({ length: n }, (_, k) => js.publish(`${subjects.eventsPrefix}noise.n-${t}-${i + k}`, filler)));
       }
-      await writer.append(store, `order-t${t}`, [ev(`order-t${t}`, 1, { tags: [`flat-${randomUUID()}`, "flat"] })]);
+      await writer.append(`order-t${t}`, [ev(`order-t${t}`, 1, { tags: [`flat-${randomUUID()}`, "flat"] })]);
     }
     requests = 0;
     const page = await store.read({ query: { items: [{ tags: ["flat"] }] }, maxBytes: 1 << 20 });
