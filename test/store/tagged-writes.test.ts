@@ -269,3 +269,57 @@ describe("conditions", () => {
     for (const s of stores) s.close();
   });
 });
+
+describe("erase", () => {
+  it("deletes the actor's tag links with its events; other actors' events of the tag are still found along the chain", async () => {
+    const own = new Subjects(`ERASETAGS_${randomUUID().slice(0, 8)}`);
+    await ensureStreams(jsm, settings(own), silent);
+    const s = new JetStreamEventStore(nc, { subjects: own, cacheSize: 1000, timeoutMs: 5000, atomicBatch: true });
+    const [shared, mineOnly] = [tag("shared"), tag("private")];
+    const x = `person-${randomUUID()}`;
+    const kept: number[] = [];
+    const saveOther = async () => {
+      const y = `other-${randomUUID()}`;
+      kept.push((await s.save(ev(y, 1, { tags: [shared] }))).sequence);
+    };
+    await saveOther();
+    const xs = (
+      await s.append(
+        x,
+        evs(x, 1, 3, () => ({ tags: [shared, mineOnly] })),
+      )
+    ).sequences;
+    xs.push((await s.save(ev(x, 4, { tags: [shared] }))).sequence);
+    // Enough later events that windows no longer reach the erased links: the chain continues through them.
+    for (let i = 0; i < 40; i++) await saveOther();
+    await s.erase(x);
+
+    const info = await jsm.streams.info(own.stream);
+    const stored: StoredMsg[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const msg = await jsm.streams.getMessage(own.stream, { seq }).catch(() => null);
+      if (msg) stored.push(msg as StoredMsg);
+    }
+    const text = (m: StoredMsg) => new TextDecoder().decode(m.data);
+    expect(stored.filter((m) => text(m).includes(mineOnly))).toEqual([]);
+    expect(stored.filter((m) => m.subject === own.tags(mineOnly))).toEqual([]);
+    const links = stored.filter((m) => m.subject.startsWith(own.tagsPrefix)).map((m) => resolveTagLink(m.seq, decodeTagLink(m.data)));
+    expect(links.filter((l) => l.events.some((e) => xs.includes(e)))).toEqual([]);
+    expect(links).toHaveLength(kept.length);
+
+    // A reader walks the chain from its last link; where a link was deleted it goes on at the newest surviving one below.
+    const bySeq = new Map(links.map((l) => [l.seq, l]));
+    const found = new Set<number>();
+    let at = Math.max(...bySeq.keys());
+    while (at > 0) {
+      const link = bySeq.get(at) ?? bySeq.get(Math.max(0, ...[...bySeq.keys()].filter((k) => k < at)));
+      if (!link) break;
+      for (const e of [...link.events, ...link.window.flatMap((w) => w.events)]) found.add(e);
+      at = link.next;
+    }
+    expect(kept.every((seq) => found.has(seq))).toBe(true);
+    s.close();
+    await jsm.streams.delete(own.stream);
+    await jsm.streams.delete(own.snapshotsStream);
+  });
+});

@@ -121,7 +121,7 @@ async function tagPositionsAfter(view: StreamsView, tag: string, head: TagHead, 
     }
     if (ended || link.next <= after) return positions;
     const next = await view.links.at(link.next);
-    if (!next) return tagPositionsByScan(view, tag, head.seq, after);
+    if (!next?.link) return tagPositionsByScan(view, tag, head.seq, after);
     link = resolveTagLink(next.seq, next.link);
   }
 }
@@ -130,7 +130,7 @@ async function tagPositionsByScan(view: StreamsView, tag: string, last: number, 
   const positions: number[] = [];
   await view.links.scan(view.subjects.tags(tag), after + 1, last, (msg) => {
     if (msg.seq > last) return false;
-    positions.push(...resolveTagLink(msg.seq, msg.link).events.filter((p) => p > after));
+    if (msg.link) positions.push(...resolveTagLink(msg.seq, msg.link).events.filter((p) => p > after));
     return true;
   });
   return positions;

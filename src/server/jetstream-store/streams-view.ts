@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { UnavailableError } from "../../contract/errors.js";
+import { InternalError, UnavailableError } from "../../contract/errors.js";
 import type { Subjects } from "../../contract/subjects.js";
 import type { JetStreamObserver } from "../jetstream/observer.js";
 import { StreamReader } from "../jetstream/reader.js";
@@ -162,6 +162,7 @@ export class StreamsView {
     } catch (err) {
       throw this.seen(err);
     }
+    if (msg && !msg.link) throw new InternalError(`message ${msg.seq} on ${msg.subject} is not a tag link: not written by eventstore`);
     const head: TagHead = msg ? { seq: msg.seq, link: msg.link } : { seq: 0 };
     this.rememberTagHead(tag, head, generation);
     return head;
