@@ -1,6 +1,5 @@
 import { type ApiError, JetStreamApiError } from "@nats-io/jetstream";
-import { ConditionFailedError } from "../../contract/errors.js";
-import type { Condition, QueryItem } from "../../contract/types.js";
+import type { Query, QueryItem } from "../../contract/types.js";
 import { JetStreamReplyError, statusError } from "../jetstream/errors.js";
 import { type Matchable, matchesItem } from "../store/query.js";
 import type { StoredMsg } from "./stored-msg.js";
@@ -24,9 +23,9 @@ export type ExpectedGuard = Guard & { last: number };
  * The tags whose last link the guards are chosen from: of an item that names a tag the write
  * carries, none (that tag guards it); of any other item with tags, all of them.
  */
-export function guardCandidateTags(condition: Condition, written: ReadonlySet<string>): string[] {
+export function guardCandidateTags(query: Query, written: ReadonlySet<string>): string[] {
   const tags = new Set<string>();
-  for (const item of condition.failIfEventsMatch.items) {
+  for (const item of query.items) {
     if (item.tags && !item.tags.some((t) => written.has(t))) for (const t of item.tags) tags.add(t);
   }
   return [...tags];
@@ -37,10 +36,10 @@ export function guardCandidateTags(condition: Condition, written: ReadonlySet<st
  * tag with the shortest chain (`chainLength`: the last link's `n`, 0 for none), else the stream.
  * Items with the same guard share it.
  */
-export function planGuards(condition: Condition, written: ReadonlySet<string>, chainLength: (tag: string) => number): Guard[] {
+export function planGuards(query: Query, written: ReadonlySet<string>, chainLength: (tag: string) => number): Guard[] {
   const byTag = new Map<string, QueryItem[]>();
   const streamItems: QueryItem[] = [];
-  for (const item of condition.failIfEventsMatch.items) {
+  for (const item of query.items) {
     if (!item.tags) {
       streamItems.push(item);
       continue;
@@ -56,15 +55,15 @@ export function planGuards(condition: Condition, written: ReadonlySet<string>, c
 }
 
 /**
- * The guards with their expectations, or ConditionFailedError with the newest position among the
- * events after `after` that match an item. A guard that has not moved past `after` costs nothing.
+ * The guards with their expectations, and the newest position among the events after `after` that
+ * match an item (the condition fails) if there is one. A guard not moved past `after` costs nothing.
  */
 export async function checkGuards(
   view: StreamsView,
   guards: Guard[],
   tagHead: (tag: string) => TagHead,
   after: number,
-): Promise<ExpectedGuard[]> {
+): Promise<{ guards: ExpectedGuard[]; position?: number }> {
   const checked = await Promise.all(
     guards.map(async (guard) => {
       if (guard.kind === "tag") {
@@ -78,8 +77,8 @@ export async function checkGuards(
     }),
   );
   const positions = checked.flatMap((c) => (c.newest === undefined ? [] : [c.newest]));
-  if (positions.length > 0) throw new ConditionFailedError(Math.max(...positions));
-  return checked.map((c) => c.guard);
+  const expected = checked.map((c) => c.guard);
+  return positions.length > 0 ? { guards: expected, position: Math.max(...positions) } : { guards: expected };
 }
 
 /** The newest position after `after` of an event on the tag's chain that matches one of the items. */

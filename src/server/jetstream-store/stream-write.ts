@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { nuid } from "@nats-io/transport-node";
-import { ConditionFailedError, UnavailableError } from "../../contract/errors.js";
+import { UnavailableError } from "../../contract/errors.js";
 import {
   isBatchTooLarge,
   isKnownBatchMsgId,
@@ -13,6 +13,7 @@ import { type BatchMessage, publishAtomicBatch } from "../jetstream/batch.js";
 import { observed } from "../jetstream/observer.js";
 import { publish, publishHeaders } from "../jetstream/publish.js";
 import { CATCH_UP_PAUSE_MS } from "../jetstream/reader.js";
+import { conditionCheck } from "../store/condition.js";
 import { type ActorDecision, decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "../store/decide.js";
 import { type Encoded, messageId, storedEventId } from "../store/encode.js";
 import { checkBatchMessages, serverBatchLimitError } from "../store/rules.js";
@@ -81,7 +82,7 @@ export function jetStreamWrite(view: StreamsView): write.Write {
     const written = new Set(parts.flatMap((part) => part.values.flatMap((e) => e.tags ?? [])));
     const tags = new Map<string, TagPart>();
     await Promise.all(
-      [...new Set([...written, ...(condition ? guardCandidateTags(condition, written) : [])])].map(async (tag) => {
+      [...new Set([...written, ...(condition ? guardCandidateTags(condition.failIfEventsMatch, written) : [])])].map(async (tag) => {
         const cached = view.cachedTagHead(tag);
         tags.set(tag, cached ? { head: cached, fresh: false } : { head: await view.freshTagHead(tag, generation), fresh: true });
       }),
@@ -147,22 +148,25 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         continue;
       }
       if (outcome.kind !== "write") return answer(outcome, counters, kind);
+      // Only a write that would be stored goes on to its condition (store/condition.ts).
+      const check = conditionCheck(outcome, condition);
       let guards: ExpectedGuard[] = [];
-      if (condition) {
+      if (check) {
+        let position: number | undefined;
         try {
-          const plan = planGuards(condition, written, (tag) => tagHead(tag).link?.n ?? 0);
-          guards = await checkGuards(view, plan, tagHead, condition.after ?? 0);
+          const plan = planGuards(check.query, written, (tag) => tagHead(tag).link?.n ?? 0);
+          ({ guards, position } = await checkGuards(view, plan, tagHead, check.after));
         } catch (err) {
-          if (err instanceof StaleIndexError) {
-            // A link or event read on the way was deleted or replaced: decide again on the stream as it is now.
-            races.lost();
-            await refresh(
-              () => true,
-              () => true,
-            );
-            continue;
-          }
-          if (!(err instanceof ConditionFailedError)) throw view.seen(err);
+          if (!(err instanceof StaleIndexError)) throw view.seen(err);
+          // A link or event read on the way was deleted or replaced: decide again on the stream as it is now.
+          races.lost();
+          await refresh(
+            () => true,
+            () => true,
+          );
+          continue;
+        }
+        if (position !== undefined) {
           // A refusal is answered on the stream as it is now: a cached link may hide a newer match.
           if ([...tags.values()].some((part) => !part.fresh)) {
             await refresh(
@@ -171,8 +175,7 @@ export function jetStreamWrite(view: StreamsView): write.Write {
             );
             continue;
           }
-          counters.conflicts++;
-          throw err;
+          return answer({ kind: "condition", position }, counters, kind);
         }
       }
       // Whatever the write learned (cached heads, heads read before a pause) must be of the stream
