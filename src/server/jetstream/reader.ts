@@ -110,14 +110,6 @@ export class StreamReader<M extends StreamMsg, E> {
   }
 
   /**
-   * The message at this sequence, whatever its subject: a direct get, or the stream leader's
-   * answer where a replica has not applied it yet. Undefined when the stream holds none there.
-   */
-  async at(seq: number): Promise<M | undefined> {
-    return (await this.bySeq(seq)) ?? (this.leaderOnly ? this.fromLeader({ seq }) : undefined);
-  }
-
-  /**
    * Walks one subject's messages in stream order, from fromSeq, until visit returns false or the
    * history ends. The server marks the end of each batch, so no read waits for a timeout to learn
    * that there is nothing more. A replica that has not applied the latest writes ends early; with
@@ -148,6 +140,14 @@ export class StreamReader<M extends StreamMsg, E> {
       if (Date.now() > deadline) throw new JetStreamTimeoutError("no replica of the stream caught up with its leader in time; retry");
       await sleep(CATCH_UP_PAUSE_MS);
     }
+  }
+
+  /**
+   * The message at a sequence as the stream holds it now, whatever its subject: the leader's on a
+   * replicated stream or once a mirror answered for it; undefined when there is none (deleted).
+   */
+  at(seq: number): Promise<M | undefined> {
+    return this.leaderOnly ? this.fromLeader({ seq }) : this.bySeq(seq);
   }
 
   /**
