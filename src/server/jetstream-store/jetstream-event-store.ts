@@ -72,7 +72,9 @@ export class JetStreamEventStore implements EventStore {
     this.view.close();
   }
 
-  save(event: Event, json?: Uint8Array): Promise<SaveResponse> {
+  async save(event: Event, json?: Uint8Array): Promise<SaveResponse> {
+    // A tagged event goes with its tag links in one atomic batch.
+    if (event.tags?.length) this.requireAtomicBatch();
     return translated(write.save(this.write, this.limits, this.counters.save, event, json));
   }
 
@@ -118,7 +120,7 @@ export class JetStreamEventStore implements EventStore {
   private requireAtomicBatch(): void {
     if (this.atomicBatch) return;
     throw new NotSupportedError(
-      `append and transact need nats-server ${ATOMIC_BATCH_SERVER} or newer (atomic batch publish); ` +
+      `append, transact and saves of tagged events need nats-server ${ATOMIC_BATCH_SERVER} or newer (atomic batch publish); ` +
         `this one is ${this.nc.info?.version ?? "unknown"}`,
       ATOMIC_BATCH_SERVER,
     );

@@ -102,10 +102,11 @@ export class StreamReader<M extends StreamMsg, E> {
 
   /**
    * The subject's last message with every acknowledged write in it, from this stream: the
-   * leader's, on a replicated stream or once a mirror answered for it.
+   * leader's, on a replicated stream or once a mirror answered for it. A subject filter with a
+   * wildcard is asked of the leader too: a direct get takes the subject in its own, which cannot hold one.
    */
   current(subject: string): Promise<M | undefined> {
-    return this.leaderOnly ? this.fromLeader({ last_by_subj: subject }) : this.last(subject);
+    return this.leaderOnly || /[*>]/.test(subject) ? this.fromLeader({ last_by_subj: subject }) : this.last(subject);
   }
 
   /**
