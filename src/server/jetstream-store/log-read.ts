@@ -84,9 +84,12 @@ class Page {
 
   /**
    * How many candidates to fetch at once: what the page still wants and one more (so that a full
-   * page knows whether a match follows), no more than its bytes hold at the size of those it holds.
+   * page often knows at once whether a match follows), no more than its bytes hold at the size of
+   * those it holds.
    */
   round(): number {
+    // A full page only looks for one more match: a round as large as any.
+    if (this.full) return GET_ROUND;
     const count = this.entries.length;
     const byBytes = count > 0 ? Math.ceil(((this.budget - this.used) * count) / this.used) + 1 : GET_ROUND;
     return Math.max(1, Math.min(GET_ROUND, this.wanting + 1, byBytes));
@@ -104,28 +107,44 @@ function wanted(view: StreamsView, msg: LogMsg, query: Query | undefined): boole
 }
 
 /**
- * Adds matches in order until the page is full; hasMore says whether a match is left over. `exact`:
- * nothing lies beyond the messages given, so a full page with no match left has no more.
+ * Adds matches in order while the page has room. "left": a match did not fit, so the page has more
+ * (hasMore set); "full": every match fitted and the page is full, so only a match further on can
+ * say whether it has more; "room": the page wants more.
  */
-function addAll(page: Page, matches: LogMsg[], exact: boolean): boolean {
+function addAll(page: Page, matches: LogMsg[]): "left" | "full" | "room" {
   for (const msg of matches) {
     if (page.full || !page.add(msg)) {
       page.hasMore = true;
-      return true;
+      return "left";
     }
   }
-  if (!page.full) return false;
-  page.hasMore = !exact;
-  return true;
+  return page.full ? "full" : "room";
+}
+
+/**
+ * Takes what a reader found next: into the page while it has room, and once it is full, only to
+ * see whether a match is left, so that hasMore is exact. True when the read is done.
+ */
+function take(page: Page, matches: LogMsg[]): boolean {
+  if (page.full) {
+    page.hasMore = matches.length > 0;
+    return page.hasMore;
+  }
+  return addAll(page, matches) === "left";
 }
 
 /** The events subjects from `from` up to the head, in position order, a batch at a time. */
 async function scanForwards(view: StreamsView, query: Query | undefined, from: number, page: Page): Promise<void> {
-  const batch = () => Math.min(SCAN_BATCH, Math.max(16, 2 * page.wanting));
+  // A full page reads on, in whole batches, only until it meets a match (hasMore) or the head (none).
+  const batch = () => (page.full ? SCAN_BATCH : Math.min(SCAN_BATCH, Math.max(16, 2 * page.wanting)));
   for await (const msgs of view.log.range(view.subjects.eventsWildcard, from, page.head, batch)) {
-    const matches = msgs.filter((msg) => wanted(view, msg, query));
-    // A full page after a batch that ended below the head cannot tell whether a match follows.
-    if (addAll(page, matches, msgs.at(-1)!.seq >= page.head)) return;
+    if (
+      take(
+        page,
+        msgs.filter((msg) => wanted(view, msg, query)),
+      )
+    )
+      return;
   }
 }
 
@@ -159,8 +178,9 @@ async function scanBackwards(view: StreamsView, query: Query | undefined, from: 
       }
     }
     // Dropped matches lie below those kept, which fill the page: the next page starts with them.
-    if (addAll(page, kept.reverse(), !dropped && lo === 1) || dropped) {
-      if (dropped) page.hasMore = true;
+    if (take(page, kept.reverse())) return;
+    if (dropped) {
+      page.hasMore = true;
       return;
     }
     hi = lo - 1;
@@ -212,8 +232,13 @@ async function fill(view: StreamsView, query: Query, candidates: Candidates, pag
     if (positions.length === 0) return;
     // A position whose event was erased answers nothing: skipped.
     const msgs = await Promise.all(positions.map((p) => view.log.at(p)));
-    const matches = msgs.filter((msg): msg is LogMsg => msg !== undefined && wanted(view, msg, query));
-    if (addAll(page, matches, positions.length < round)) return;
+    if (
+      take(
+        page,
+        msgs.filter((msg): msg is LogMsg => msg !== undefined && wanted(view, msg, query)),
+      )
+    )
+      return;
   }
 }
 
