@@ -8,16 +8,18 @@ import { defineConfig } from "vitest/config";
 const UNIT = [
   "test/architecture/**/*.test.ts",
   "test/cli/progress.test.ts",
-  "test/config.test.ts",
-  "test/endpoints.test.ts",
-  "test/entry-points.test.ts",
-  "test/errors.test.ts",
+  "test/contract/endpoints.test.ts",
+  "test/contract/errors.test.ts",
+  "test/contract/subjects.test.ts",
+  "test/contract/validation.test.ts",
   "test/jetstream/codes.test.ts",
+  "test/observability/write-counters.test.ts",
+  "test/server/config.test.ts",
+  "test/store/condition.test.ts",
   "test/store/decide.test.ts",
   "test/store/memory.test.ts",
   "test/store/seq-index.test.ts",
-  "test/subjects.test.ts",
-  "test/validation.test.ts",
+  "test/store/tag-link.test.ts",
 ];
 const SYSTEM = ["test/faults/**/*.test.ts", "test/security/**/*.test.ts"];
 

@@ -1,5 +1,5 @@
 import type { RunResult } from "./measure.js";
-import type { Paired, ProjectionRound } from "./scenarios.js";
+import type { ConditionalBench, Paired, ProjectionRound } from "./scenarios.js";
 
 /** One run of the raw limit and one of the service right after it, at the same concurrency. */
 export interface SavePair {
@@ -50,6 +50,10 @@ export interface BenchResult {
   firstSave: { newActor: { p50: number; p99: number }; knownActor: { p50: number; p99: number } };
   reads: ({ streamMessages: number } & Paired)[];
   readGrowth: number;
+  /** v3: reads of a 20-event tag through `read`, beside direct gets of the same 20 messages. */
+  tagReads: ({ streamMessages: number } & Paired)[];
+  tagReadGrowth: number;
+  conditional: ConditionalBench | { skipped: string };
   fullRead: FullRead;
   fullReadDirect: FullReadDirect;
   version: ({ events: number } & Paired)[];
@@ -127,12 +131,32 @@ export function markdown(r: BenchResult): string {
       `| events: 20-event actor, stream of ${fmt(x.streamMessages)} | batch direct get of the same 20 | ${pXX(x.raw)} | ${pXX(x.service)} | ${times(x.p50Ratio)} | ${times(x.p99Ratio)} |`,
     );
   }
+  for (const x of r.tagReads) {
+    lines.push(
+      `| read: 20-event tag, stream of ${fmt(x.streamMessages)} | direct gets of the same 20, in parallel | ${pXX(x.raw)} | ${pXX(x.service)} | ${times(x.p50Ratio)} | ${times(x.p99Ratio)} |`,
+    );
+  }
+  if (!("skipped" in r.conditional)) {
+    const c = r.conditional;
+    lines.push(
+      `| conditional append: 1 event, 1-item condition | save of a new actor (through the service) | ${pXX(c.oneInFlight.raw)} | ${pXX(c.oneInFlight.service)} | ${times(c.oneInFlight.p50Ratio)} | ${times(c.oneInFlight.p99Ratio)} |`,
+      `| nats-server: atomic batch of 2 messages | publish | ${pXX(c.serverBatch.raw)} | ${pXX(c.serverBatch.service)} | ${times(c.serverBatch.p50Ratio)} | ${times(c.serverBatch.p99Ratio)} |`,
+    );
+  }
   lines.push("");
   lines.push(...fullReadLines(r.fullRead, r.fullReadDirect));
   lines.push(
     `- first save of a new actor p50 / p99: ${pXX(r.firstSave.newActor)} ms; save to a known actor: ${pXX(r.firstSave.knownActor)} ms`,
   );
   lines.push(`- 20-event read growth from the smallest to the largest stream (service p50): ${r.readGrowth}×`);
+  lines.push(`- 20-event tag read growth from the smallest to the largest stream (service p50): ${r.tagReadGrowth}×`);
+  if ("skipped" in r.conditional) lines.push(`- conditional appends: skipped (${r.conditional.skipped})`);
+  else {
+    const c = r.conditional;
+    lines.push(
+      `- conditional appends on distinct tags at ${c.concurrency} in flight: ${times(c.ratio)} the saves of new actors (${times(c.ratioRange[0])}–${times(c.ratioRange[1])}; ${c.pairs.map((x) => `${fmt(x.conditional.opsPerSec)}/s vs ${fmt(x.saves.opsPerSec)}/s`).join(", ")})`,
+    );
+  }
   if ("skipped" in r.append) lines.push(`- append: skipped (${r.append.skipped})`);
   else {
     lines.push(
@@ -220,6 +244,14 @@ export function svg(r: BenchResult): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body.join("\n")}\n</svg>\n`;
 }
 
+function conditionalTargets(c: BenchResult["conditional"]): [string, string, boolean][] {
+  if ("skipped" in c) return [["conditional append", `skipped: ${c.skipped}`, false]];
+  return [
+    ["conditional append, 1 in flight: p50 <= 1.5x a save's", times(c.oneInFlight.p50Ratio), c.oneInFlight.p50Ratio <= 1.5],
+    [`conditional appends at ${c.concurrency} in flight: >= 0.6x the saves`, times(c.ratio), c.ratio >= 0.6],
+  ];
+}
+
 /** The issues' targets for this 2-core machine, each beside what the run measured. */
 export function targets(r: BenchResult): string {
   const at = (c: number) => r.saves.find((s) => s.concurrency === c)!;
@@ -241,6 +273,13 @@ export function targets(r: BenchResult): string {
     [`full read of ${fmt(full.events)} events: < 100 ms`, `${full.serviceMs} ms`, full.serviceMs < 100],
     [`full read of ${fmt(full.events)} events: <= 1.2x the fastest raw read`, times(full.ratio), full.ratio <= 1.2],
     ["version: p50 < 0.5 ms", `${Math.max(...r.version.map((v) => v.service.p50))} ms`, r.version.every((v) => v.service.p50 < 0.5)],
+    ["tag read (20 events): growth <= 1.5x", `${r.tagReadGrowth}x`, r.tagReadGrowth <= 1.5],
+    [
+      "tag read (20 events): p50 <= 2.5x the raw gets, at every size",
+      times(Math.max(...r.tagReads.map((x) => x.p50Ratio))),
+      r.tagReads.every((x) => x.p50Ratio <= 2.5),
+    ],
+    ...conditionalTargets(r.conditional),
     ["service RSS < 200 MB at 256 in flight", `${r.serviceDuringSaves.peakRssMbAt256} MB`, r.serviceDuringSaves.peakRssMbAt256 < 200],
   ];
   return [

@@ -38,6 +38,7 @@ import {
   appends,
   bigActor,
   call,
+  conditionalVersusSaves,
   fill,
   firstSeq,
   firstVersusKnown,
@@ -47,7 +48,9 @@ import {
   pairedCalls,
   projectionRound,
   rawBatch,
+  rawGets,
   rawLast,
+  readTag,
   serviceSaves,
   streamMessages,
   transactions,
@@ -90,13 +93,14 @@ const plan = quick
         [10, 10, 64],
       ],
       projectionEvents: 5_000,
+      conditional: { rounds: 50, ops: 500 },
     }
   : {
       concurrency: [1, 16, 64, 256],
       ops: [3000, 20000, 40000, 40000],
       actors: 2048,
       firstSave: 1000,
-      readStages: [30_000, 300_000, 1_000_000],
+      readStages: [10_000, 300_000, 1_000_000],
       targets: 20,
       reads: 400,
       bigActor: 10_000,
@@ -108,6 +112,7 @@ const plan = quick
         [10, 10, 400],
       ],
       projectionEvents: 100_000,
+      conditional: { rounds: 500, ops: 6_000 },
     };
 const PROJECTION_ROUNDS = 3;
 
@@ -212,6 +217,15 @@ async function main(): Promise<void> {
       transact = { skipped: (err as Error).message };
     }
 
+    log("conditional appends beside saves of new actors, and nats-server's atomic batch beside a publish, in turn");
+    let conditional: BenchResult["conditional"];
+    try {
+      await jsm.streams.add({ name: "RAWBATCH", subjects: ["RAWBATCH.>"], allow_direct: true, allow_atomic: true });
+      conditional = await conditionalVersusSaves(nc, "RAWBATCH", plan.conditional.rounds, plan.conditional.ops, 64);
+    } catch (err) {
+      conditional = { skipped: (err as Error).message };
+    }
+
     const projection = await projections(nc, js, jsm);
 
     log("full reads of a big actor, through the service and straight from JetStream, in turn");
@@ -244,10 +258,11 @@ async function main(): Promise<void> {
     await service.stop();
     service = await startServiceProcess(server.url, { LOG_LEVEL: "info", EVENTSTORE_STREAM: READS.stream, ...serviceEnv });
     const reads: BenchResult["reads"] = [];
+    const tagReads: BenchResult["tagReads"] = [];
     for (const stage of plan.readStages) {
       const have = await streamMessages(jsm, READS.stream);
       log(`growing the stream from ${have} to ${stage} messages`);
-      const targets = await growWithTargets(nc, js, READS.stream, stage - have, plan.targets);
+      const { actors: targets, tags, tagPositions } = await growWithTargets(nc, js, READS.stream, stage - have, plan.targets);
       const size = await streamMessages(jsm, READS.stream);
       log(`20-event reads in a stream of ${size}, beside batch direct gets of the same 20 messages`);
       const starts = await Promise.all(targets.map((id) => firstSeq(jsm, READS.stream, READS.events(id))));
@@ -258,6 +273,13 @@ async function main(): Promise<void> {
         (i) => call(nc, "eventstore.events", { actorId: targets[target(i)] }),
       );
       reads.push({ streamMessages: size, ...paired });
+      log(`reads of a 20-event tag in a stream of ${size}, beside direct gets of the same 20 messages`);
+      const tagged = await pairedCalls(
+        plan.reads,
+        (i) => rawGets(jsm, READS.stream, tagPositions[target(i)]!),
+        (i) => readTag(nc, tags[target(i)]!, 20),
+      );
+      tagReads.push({ streamMessages: size, ...tagged });
     }
 
     const result: BenchResult = {
@@ -278,6 +300,9 @@ async function main(): Promise<void> {
       firstSave,
       reads,
       readGrowth: round(reads.at(-1)!.service.p50 / reads[0]!.service.p50, 2),
+      tagReads,
+      tagReadGrowth: round(tagReads.at(-1)!.service.p50 / tagReads[0]!.service.p50, 2),
+      conditional,
       fullRead,
       fullReadDirect,
       version,

@@ -4,7 +4,8 @@ import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { Headers } from "../src/contract/subjects.js";
 import type { Event } from "../src/contract/types.js";
 import type { EventStoreClient } from "../src/index.js";
-import { deal, Latencies, type RunResult, round, runConcurrent } from "./measure.js";
+import { publishAtomicBatch } from "../src/server/jetstream/batch.js";
+import { deal, Latencies, median, type RunResult, round, runConcurrent } from "./measure.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -112,14 +113,118 @@ export async function growWithTargets(
   count: number,
   targets: number,
   eventsPerTarget = 20,
-): Promise<string[]> {
-  const ids = Array.from({ length: targets }, () => `reader-${randomUUID()}`);
+): Promise<{ actors: string[]; tags: string[]; tagPositions: number[][] }> {
+  const actors = Array.from({ length: targets }, () => `reader-${randomUUID()}`);
+  // As many tags, each carried by one event of a new actor in every slice: a tag's events sit as
+  // far apart as an actor's.
+  const tags = Array.from({ length: targets }, () => `bench:${randomUUID()}`);
+  const tagPositions: number[][] = tags.map(() => []);
   const slice = Math.floor(count / eventsPerTarget);
   for (let v = 1; v <= eventsPerTarget; v++) {
     await fill(js, stream, slice);
-    await Promise.all(ids.map((id) => call(nc, "eventstore.save", benchEvent(id, v))));
+    await Promise.all(actors.map((id) => call(nc, "eventstore.save", benchEvent(id, v))));
+    await Promise.all(
+      tags.map(async (tag, i) => {
+        const saved = await call(nc, "eventstore.save", { ...benchEvent(`tagged-${randomUUID()}`, 1), tags: [tag] });
+        tagPositions[i]!.push(saved.sequence as number);
+      }),
+    );
   }
-  return ids;
+  return { actors, tags, tagPositions };
+}
+
+/** The raw counterpart of a tag read: a direct get of each of its events by position, all in flight at once. */
+export async function rawGets(jsm: JetStreamManager, stream: string, positions: number[]): Promise<unknown[]> {
+  const msgs = await Promise.all(positions.map((seq) => jsm.direct.getMessage(stream, { seq })));
+  return msgs.map((m) => {
+    if (!m) throw new Error("a tagged event is missing");
+    return m.json();
+  });
+}
+
+/** A read of one tag through the service, checked to return every one of its `expected` events. */
+export async function readTag(nc: NatsConnection, tag: string, expected: number): Promise<void> {
+  const page = await call(nc, "eventstore.read", { query: { items: [{ tags: [tag] }] } });
+  const n = (page.events as unknown[]).length;
+  if (n !== expected) throw new Error(`read of tag ${tag} returned ${n} events, expected ${expected}`);
+}
+
+/**
+ * One event of a new actor, tagged with a new tag, appended on the condition that no event carries
+ * that tag yet: the shape of "claim a unique name".
+ */
+export async function conditionalAppend(nc: NatsConnection): Promise<void> {
+  const tag = `claim:${randomUUID()}`;
+  const event = { ...benchEvent(`claim-${randomUUID()}`, 1), tags: [tag] };
+  await call(nc, "eventstore.append", {
+    actorId: event.actorId,
+    events: [event],
+    condition: { failIfEventsMatch: { items: [{ tags: [tag] }] } },
+  });
+}
+
+/** A save of a new actor's first event, untagged: what a conditional append is compared with. */
+export async function newActorSave(nc: NatsConnection): Promise<void> {
+  await call(nc, "eventstore.save", benchEvent(`bench-${randomUUID()}`, 1));
+}
+
+/** What a conditional append costs beside a save, and what nats-server's atomic batch costs beside a publish. */
+export interface ConditionalBench {
+  /** 1 in flight, in turn: raw = a save of a new actor, service = a conditional append. */
+  oneInFlight: Paired;
+  /** 1 in flight, in turn, straight to JetStream: raw = a publish, service = an atomic batch of 2 messages. */
+  serverBatch: Paired;
+  concurrency: number;
+  /** Runs taken in turn: saves of new actors, then conditional appends on distinct tags. */
+  pairs: { saves: RunResult; conditional: RunResult; ratio: number }[];
+  /** conditional / saves, median pair, and the range. */
+  ratio: number;
+  ratioRange: [number, number];
+}
+
+/** `rawStream`: a stream of its own for the raw publishes and batches, allowing atomic batches. */
+export async function conditionalVersusSaves(
+  nc: NatsConnection,
+  stream: string,
+  rounds: number,
+  ops: number,
+  concurrency: number,
+): Promise<ConditionalBench> {
+  const oneInFlight = await pairedCalls(
+    rounds,
+    () => newActorSave(nc),
+    () => conditionalAppend(nc),
+  );
+  const body = encoder.encode(JSON.stringify(benchEvent("raw-0", 1)));
+  const serverBatch = await pairedCalls(
+    rounds,
+    () => nc.request(`${stream}.one.${randomUUID()}`, body, { timeout: 30_000 }),
+    () =>
+      publishAtomicBatch(
+        nc,
+        [`${stream}.event.${randomUUID()}`, `${stream}.link.${randomUUID()}`].map((subject) => ({
+          subject,
+          data: body,
+          headers: headers(),
+        })),
+        30_000,
+      ),
+  );
+  const pairs: ConditionalBench["pairs"] = [];
+  for (let p = 0; p < 3; p++) {
+    const saves = await runConcurrent(concurrency, ops, () => newActorSave(nc));
+    const conditional = await runConcurrent(concurrency, ops, () => conditionalAppend(nc));
+    pairs.push({ saves, conditional, ratio: round(conditional.opsPerSec / saves.opsPerSec) });
+  }
+  const ratios = pairs.map((x) => x.ratio);
+  return {
+    oneInFlight,
+    serverBatch,
+    concurrency,
+    pairs,
+    ratio: median(ratios),
+    ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+  };
 }
 
 /** Writes an actor with `events` events in 100-event appends (or saves when append is missing). */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the path of a promtool (Prometheus' checker of configurations and metrics), fetching
 # Debian's prometheus package once into .promtool/ when PROMTOOL_BIN and PATH have none.
-# test/deploy.test.ts and the metrics tests use it.
+# test/deploy/deploy.test.ts and the metrics tests use it.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -18,7 +18,7 @@ import { ensureStreams } from "../../src/server.js";
 import { event as ev, events } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { decodePage } from "../harness/pages.js";
-import { appendConformance, eraseConformance, transactConformance } from "../store.conformance.js";
+import { appendConformance, eraseConformance, transactConformance } from "./conformance.js";
 
 const subjects = new Subjects("APPEND");
 const silent = pino({ level: "silent" });

@@ -11,7 +11,8 @@ import { ensureStreams } from "../../src/server.js";
 import { event as ev, events as evs } from "../harness/events.js";
 import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { decodePage } from "../harness/pages.js";
-import { storeConformance } from "../store.conformance.js";
+import { storeConformance } from "./conformance.js";
+import { storeConformanceV3 } from "./conformance-v3.js";
 
 const subjects = new Subjects("CONF");
 let server: NatsServer;
@@ -41,6 +42,7 @@ afterAll(async () => {
 });
 
 storeConformance("jetstream", () => store);
+storeConformanceV3("jetstream", () => store);
 
 describe("JetStream store", () => {
   it("corrects a stale cache with the expectation check, across processes", async () => {

@@ -12,8 +12,10 @@ export interface BatchMessage {
   headers: MsgHdrs;
 }
 
-// The server confirms a message that asks for a reply, so asking every this many messages keeps a
-// large batch from running ahead of the stream's inbound queue.
+// The server confirms a message that asks for a reply, so asking every this many messages (and at
+// the first message of a batch longer than that) keeps a large batch from running ahead of the
+// stream's inbound queue. A shorter batch waits only for its commit: one round trip, as a publish.
+// Nothing is lost by not asking at the first: every refusal of a batch also answers its commit.
 const FLOW_CONTROL_EVERY = 100;
 
 /**
@@ -33,7 +35,7 @@ export async function publishAtomicBatch(nc: NatsConnection, messages: BatchMess
     headers.set("Nats-Batch-Id", batchId);
     headers.set("Nats-Batch-Sequence", String(n));
     if (n === count) headers.set("Nats-Batch-Commit", "1");
-    if (n === 1 || n === count || n % FLOW_CONTROL_EVERY === 0) {
+    if (n === count || n % FLOW_CONTROL_EVERY === 0 || (n === 1 && count > FLOW_CONTROL_EVERY)) {
       const reply = await nc.request(subject, data, { headers, timeout: timeoutMs });
       const ack = parseReply(reply);
       if (n === count) return committedSeq(ack, count);

@@ -27,8 +27,6 @@ export class ServiceMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<"endpoint" | "code">;
   private readonly duration: Histogram<"endpoint">;
-  private readonly conflicts: Counter<"endpoint">;
-  private readonly duplicates: Counter<"endpoint">;
   private readonly erasures: Counter;
   private readonly jetstreamDuration: Histogram<"operation">;
   private readonly jetstreamFailures: Counter<"operation">;
@@ -47,18 +45,6 @@ export class ServiceMetrics {
       help: "Time from a request's arrival to its reply, by endpoint.",
       labelNames: ["endpoint"],
       buckets: REQUEST_BUCKETS,
-      registers,
-    });
-    this.conflicts = new Counter({
-      name: "eventstore_conflicts_total",
-      help: "Writes refused with 409 because the actor was ahead of them, by endpoint.",
-      labelNames: ["endpoint"],
-      registers,
-    });
-    this.duplicates = new Counter({
-      name: "eventstore_duplicates_total",
-      help: "Writes answered as duplicates of what was already stored (a retry), by endpoint.",
-      labelNames: ["endpoint"],
       registers,
     });
     this.erasures = new Counter({
@@ -87,9 +73,7 @@ export class ServiceMetrics {
   request(endpoint: EndpointName, answer: Answer, seconds: number): void {
     this.requests.inc({ endpoint, code: answer.code === 0 ? "200" : String(answer.code) });
     this.duration.observe({ endpoint }, seconds);
-    if (answer.code === 409) this.conflicts.inc({ endpoint });
-    else if (answer.code === 0 && (answer.reply as { duplicate?: unknown }).duplicate === true) this.duplicates.inc({ endpoint });
-    else if (answer.code === 0 && endpoint === "erase") this.erasures.inc();
+    if (answer.code === 0 && endpoint === "erase") this.erasures.inc();
   }
 
   /** One JetStream request of the store, ended. */
@@ -98,22 +82,33 @@ export class ServiceMetrics {
     if (failed) this.jetstreamFailures.inc({ operation });
   }
 
-  /** The store's own counters and caches, read at each scrape. */
+  /**
+   * The store's own counters and caches, read at each scrape. Conflicts, duplicates and retries are
+   * counted once, by the store where it decides them: these metrics and $SRV.STATS report the same counts.
+   */
   watchStore(store: EventStore): void {
     const registers = [this.registry];
-    new Counter({
-      name: "eventstore_write_retries_total",
-      help: "Writes sent again after JetStream refused them for a head that had moved (another writer), by endpoint.",
-      labelNames: ["endpoint"],
-      registers,
-      collect() {
-        this.reset();
-        for (const endpoint of ENDPOINT_NAMES) {
-          const kind = OPERATIONS[endpoint].counters;
-          if (kind) this.inc({ endpoint }, store.counters[kind].retries);
-        }
-      },
-    });
+    const perWrite = (name: string, help: string, figure: "conflicts" | "duplicates" | "retries") =>
+      new Counter({
+        name,
+        help: `${help}, by endpoint.`,
+        labelNames: ["endpoint"],
+        registers,
+        collect() {
+          this.reset();
+          for (const endpoint of ENDPOINT_NAMES) {
+            const kind = OPERATIONS[endpoint].counters;
+            if (kind) this.inc({ endpoint }, store.counters[kind][figure]);
+          }
+        },
+      });
+    perWrite("eventstore_conflicts_total", "Writes refused with 409 because the actor was ahead of them", "conflicts");
+    perWrite("eventstore_duplicates_total", "Writes answered as duplicates of what was already stored (a retry)", "duplicates");
+    perWrite(
+      "eventstore_write_retries_total",
+      "Writes sent again after JetStream refused them for a head that had moved (another writer)",
+      "retries",
+    );
     const figures = () => store.cacheFigures?.();
     const perCache = (
       name: string,

@@ -65,7 +65,7 @@ export interface WriteCounters {
 
 /**
  * What every backend guarantees: per-actor versions strictly increasing, idempotent saves by
- * event id, reads in version order. The conformance suite (test/store.conformance.ts) holds
+ * event id, reads in version order. The conformance suite (test/store/conformance.ts) holds
  * every implementation to it.
  */
 export interface EventStore {

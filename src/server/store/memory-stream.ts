@@ -41,6 +41,22 @@ export class MemoryStream {
     return seq === undefined ? undefined : this.messages.get(seq);
   }
 
+  /** The last sequence the stream assigned (0 when none): a deletion or a purge keeps it, as JetStream's last_seq. */
+  get lastSeq(): number {
+    return this.last;
+  }
+
+  /** The messages from `from` on (inclusive) in stream order, or with `backwards` from `from` down. */
+  *range(from: number, backwards = false): Generator<MemoryMsg> {
+    // The map holds messages in the order they were published, which is sequence order.
+    const all = [...this.messages.values()];
+    if (!backwards) {
+      for (const m of all) if (m.seq >= from) yield m;
+      return;
+    }
+    for (let i = all.length - 1; i >= 0; i--) if (all[i]!.seq <= from) yield all[i]!;
+  }
+
   get(seq: number): MemoryMsg | undefined {
     return this.messages.get(seq);
   }

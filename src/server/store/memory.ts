@@ -5,12 +5,14 @@ import type {
   Condition,
   EraseResponse,
   Event,
+  Query,
   SaveResponse,
   Snapshot,
   SnapshotSaveResponse,
   TransactResponse,
   VersionResponse,
 } from "../../contract/types.js";
+import { type CheckedOutcome, type ConditionCheck, conditionCheck } from "./condition.js";
 import { decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "./decide.js";
 import { checkStoredSize, encode, storedEventId } from "./encode.js";
 import {
@@ -21,13 +23,16 @@ import {
   type EventsPage,
   type LogPage,
   type LogReadOptions,
+  logEntryOverhead,
+  logPageOverhead,
   maxStoredEventBytes,
   newWriteCounters,
   pageOverhead,
   type ReadOptions,
   type StoredSnapshot,
 } from "./event-store.js";
-import { MemoryStream } from "./memory-stream.js";
+import { type MemoryMsg, MemoryStream } from "./memory-stream.js";
+import { type Matchable, matchesQuery } from "./query.js";
 import { snapshotAheadError } from "./rules.js";
 import { tombstone } from "./tombstone.js";
 import * as write from "./write.js";
@@ -99,8 +104,25 @@ export class MemoryEventStore implements EventStore {
     return { actorId, encoded, hasMore: encoded.length < history.length };
   }
 
-  async read(_options: LogReadOptions): Promise<LogPage> {
-    throw new InternalError("read: not implemented yet");
+  async read(options: LogReadOptions): Promise<LogPage> {
+    const stream = this.streams.events;
+    const head = stream.lastSeq;
+    const from = options.from ?? (options.backwards ? head : 1);
+    const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
+    const budget = options.maxBytes - logPageOverhead(head);
+    const entries: LogPage["entries"] = [];
+    let used = 0;
+    for (const m of this.loggedEvents(from, options.backwards, options.query)) {
+      const cost = m.json.length + logEntryOverhead(m.seq);
+      if (entries.length >= limit || used + cost > budget) {
+        // Stored events are bounded to fit a page of their own: one that does not is a bug, not a page.
+        if (entries.length === 0) throw new InternalError(`read: the event at position ${m.seq} does not fit in a reply`);
+        return { entries, hasMore: true, head };
+      }
+      entries.push({ position: m.seq, json: m.json });
+      used += cost;
+    }
+    return { entries, hasMore: false, head };
   }
 
   async version(actorId: string): Promise<number> {
@@ -150,6 +172,22 @@ export class MemoryEventStore implements EventStore {
 
   close(): void {}
 
+  /**
+   * The events of the log matching the query, from `from` on (or down), in stream order: tombstones
+   * are not events, and an erased actor's events are deleted already.
+   */
+  private *loggedEvents(from: number, backwards: boolean | undefined, query: Query | undefined): Generator<MemoryMsg> {
+    for (const m of this.streams.events.range(from, backwards)) {
+      if (m.erasedAt === undefined && matchesQuery(JSON.parse(decoder.decode(m.json)) as Matchable, query)) yield m;
+    }
+  }
+
+  /** The newest position of an event matching the check's query after its `after`, if any. */
+  private newestMatch({ query, after }: ConditionCheck): number | undefined {
+    const newest = this.loggedEvents(this.streams.events.lastSeq, true, query).next();
+    return !newest.done && newest.value.seq > after ? newest.value.seq : undefined;
+  }
+
   private head(actorId: string): Head {
     const last = this.streams.events.lastOf(this.subjects.events(actorId));
     if (!last) return { version: 0, seq: 0 };
@@ -157,7 +195,7 @@ export class MemoryEventStore implements EventStore {
   }
 
   /** Decides every actor's part on the stream as it is, then stores all of them or none. */
-  private readonly write: write.Write = async (entries, counters, kind) => {
+  private readonly write: write.Write = async (entries, counters, kind, condition) => {
     const decisions = entries.map(({ actorId, events }) => {
       const values = events.map((e) => e.value);
       const head = this.head(actorId);
@@ -168,7 +206,11 @@ export class MemoryEventStore implements EventStore {
       }
       return { actorId, attemptedVersion: values[0]!.version, currentVersion: head.version, decision: decide(values, head, stored) };
     });
-    const outcome = decideAll(decisions);
+    // Decided, checked and stored with nothing awaited in between: one atomic step, as a batch is.
+    const decided = decideAll(decisions);
+    const check = conditionCheck(decided, condition);
+    const position = check && this.newestMatch(check);
+    const outcome: CheckedOutcome = position === undefined ? decided : { kind: "condition", position };
     if (outcome.kind !== "write") return answer(outcome, counters, kind);
     const sequences = entries.map(({ actorId, events }) =>
       events.map((e) => this.streams.events.publish(this.subjects.events(actorId), e.value.version, e.json)),

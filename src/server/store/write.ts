@@ -1,6 +1,6 @@
-import { ErasedError, VersionConflictError } from "../../contract/errors.js";
+import { ConditionFailedError, ErasedError, VersionConflictError } from "../../contract/errors.js";
 import type { AppendResponse, Condition, Event, SaveResponse, TransactResponse } from "../../contract/types.js";
-import type { Outcome } from "./decide.js";
+import type { CheckedOutcome } from "./condition.js";
 import { checkStoredSize, type Encoded, encode } from "./encode.js";
 import { type ActorEvents, type EventLimits, maxStoredEventBytes, type StoreCounters } from "./event-store.js";
 import { checkAppendBatch, checkTransaction } from "./rules.js";
@@ -105,14 +105,18 @@ export async function transact(
   };
 }
 
-/** What a write decided not to store answers: a duplicate's sequences, or the refusal it throws; counted. */
-export function answer(outcome: Exclude<Outcome, { kind: "write" }>, counters: StoreCounters, kind: WriteKind): WriteResult {
+/**
+ * What a write decided not to store answers: a duplicate's sequences, or the refusal it throws;
+ * counted. A failed condition counts as a conflict: `conflicts` in STATS is the endpoint's 409s.
+ */
+export function answer(outcome: Exclude<CheckedOutcome, { kind: "write" }>, counters: StoreCounters, kind: WriteKind): WriteResult {
   if (outcome.kind === "erased") throw new ErasedError(outcome.actorId, outcome.erasedAt);
   if (outcome.kind === "duplicate") {
     counters.duplicates++;
     return { sequences: outcome.sequences, duplicate: true };
   }
   counters.conflicts++;
+  if (outcome.kind === "condition") throw new ConditionFailedError(outcome.position);
   const [first] = outcome.conflicts;
   const conflicts = kind.transaction ? outcome.conflicts : undefined;
   throw new VersionConflictError(first!.actorId, first!.attemptedVersion, first!.currentVersion, undefined, conflicts);

@@ -7,11 +7,11 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { useNatsServer } from "./harness/fixture.js";
-import { freePort, type NatsServer, startNatsServer } from "./harness/nats-server.js";
-import { stopProcess, track } from "./harness/processes.js";
-import { request } from "./harness/requests.js";
-import { MAIN, ROOT, runServiceToExit, startServiceProcess } from "./harness/service-process.js";
+import { useNatsServer } from "../harness/fixture.js";
+import { freePort, type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { stopProcess, track } from "../harness/processes.js";
+import { request } from "../harness/requests.js";
+import { MAIN, ROOT, runServiceToExit, startServiceProcess } from "../harness/service-process.js";
 
 const f = useNatsServer();
 

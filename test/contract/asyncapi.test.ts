@@ -7,9 +7,9 @@ import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { ENDPOINT_NAMES, ENDPOINTS } from "../src/contract/endpoints.js";
-import { type NatsServer, startNatsServer } from "./harness/nats-server.js";
-import { ROOT, type ServiceProcess, startServiceProcess } from "./harness/service-process.js";
+import { ENDPOINT_NAMES, ENDPOINTS } from "../../src/contract/endpoints.js";
+import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { ROOT, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 const FILE = join(ROOT, "asyncapi.yaml");

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import * as client from "../src/index.js";
-import * as server from "../src/server.js";
-import { ROOT } from "./harness/service-process.js";
+import * as client from "../../src/index.js";
+import * as server from "../../src/server.js";
+import { ROOT } from "../harness/service-process.js";
 
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   exports: Record<string, { types: string; default: string }>;

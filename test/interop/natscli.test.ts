@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NATS_CLI_INSTALL, natsCli, runNatsCli } from "./harness/nats-cli.js";
-import { type NatsServer, startNatsServer } from "./harness/nats-server.js";
-import { ROOT, type ServiceProcess, startServiceProcess } from "./harness/service-process.js";
+import { NATS_CLI_INSTALL, natsCli, runNatsCli } from "../harness/nats-cli.js";
+import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { ROOT, type ServiceProcess, startServiceProcess } from "../harness/service-process.js";
 
 const cli = natsCli();
 if (!cli) {

@@ -1,7 +1,7 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { FencedError, PermissionError, StreamChangedError, toEventStoreError } from "../src/client/errors.js";
+import { FencedError, PermissionError, StreamChangedError, toEventStoreError } from "../../src/client/errors.js";
 import {
   ConditionFailedError,
   ErasedError,
@@ -13,9 +13,9 @@ import {
   UnavailableError,
   ValidationError,
   VersionConflictError,
-} from "../src/contract/errors.js";
-import { RequestTimeoutError } from "../src/server/jetstream/errors.js";
-import { toStoreError } from "../src/server/jetstream-store/translate.js";
+} from "../../src/contract/errors.js";
+import { RequestTimeoutError } from "../../src/server/jetstream/errors.js";
+import { toStoreError } from "../../src/server/jetstream-store/translate.js";
 
 describe("error catalogue", () => {
   it("keeps its wire codes stable", () => {

@@ -2,7 +2,7 @@ import { execFile, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "./harness/service-process.js";
+import { ROOT } from "../harness/service-process.js";
 
 // The Go client (clients/go) has its own tests, run with go test against a real nats-server and
 // the built service (dist/src/main.js, which npm test builds first). This file runs them, so

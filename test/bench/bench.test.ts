@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { ROOT } from "./harness/service-process.js";
+import { ROOT } from "../harness/service-process.js";
 
 // The benchmark's quick mode, so that it never rots. It asserts what was measured, never how fast.
 it("runs the quick benchmark end to end and reports every measure", async () => {
@@ -22,6 +22,8 @@ it("runs the quick benchmark end to end and reports every measure", async () => 
       reads: { streamMessages: number }[];
       append: { eventsPerSec?: number; skipped?: string };
       transact: { concurrency: number; actors: number; eventsPerActor: number; eventsPerSec: number }[];
+      tagReads: { streamMessages: number; service: { p50: number } }[];
+      conditional: { skipped?: string; pairs?: { conditional: { opsPerSec: number } }[] };
     };
     expect(result.saves.map((s) => s.concurrency)).toEqual([1, 16, 64, 256]);
     for (const s of result.saves) {
@@ -30,6 +32,11 @@ it("runs the quick benchmark end to end and reports every measure", async () => 
     }
     expect(result.reads.map((r) => r.streamMessages)).toEqual([3_000, 10_000, 30_000].map((n) => expect.closeTo(n, -3)));
     expect(result.append.skipped).toBeUndefined();
+    expect(result.tagReads.map((r) => r.streamMessages)).toEqual(result.reads.map((r) => r.streamMessages));
+    for (const r of result.tagReads) expect(r.service.p50).toBeGreaterThan(0);
+    expect(result.conditional.skipped).toBeUndefined();
+    for (const p of result.conditional.pairs!) expect(p.conditional.opsPerSec).toBeGreaterThan(0);
+    expect(stdout).toContain("| read: 20-event tag, stream of");
     expect(result.transact.map((t) => [t.concurrency, t.actors, t.eventsPerActor])).toEqual([
       [32, 2, 1],
       [32, 10, 10],

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ErasedError, ValidationError, VersionConflictError } from "../src/contract/errors.js";
-import type { EventStore } from "../src/server/store/event-store.js";
-import { event as ev, events } from "./harness/events.js";
-import { decodePage } from "./harness/pages.js";
+import { ErasedError, ValidationError, VersionConflictError } from "../../src/contract/errors.js";
+import type { EventStore } from "../../src/server/store/event-store.js";
+import { event as ev, events } from "../harness/events.js";
+import { decodePage } from "../harness/pages.js";
 
 /** The behaviour every EventStore must have, as a suite that each implementation's test file runs. */
 export function storeConformance(name: string, getStore: () => EventStore): void {

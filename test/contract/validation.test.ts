@@ -1,9 +1,9 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ValidationError } from "../src/contract/errors.js";
-import { bundleSchema, loadSchemas, RequestValidator } from "../src/server/service/validation.js";
-import { ROOT } from "./harness/service-process.js";
+import { ValidationError } from "../../src/contract/errors.js";
+import { bundleSchema, loadSchemas, RequestValidator } from "../../src/server/service/validation.js";
+import { ROOT } from "../harness/service-process.js";
 
 const validator = new RequestValidator({ maxDepth: 16, maxRequestBytes: 2048 });
 const bytes = (v: unknown) => (v instanceof Uint8Array ? v : new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v)));

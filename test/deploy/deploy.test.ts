@@ -7,12 +7,12 @@ import { connect } from "@nats-io/transport-node";
 import { parser as promql } from "@prometheus-io/lezer-promql";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { loadConfig } from "../src/server/config.js";
-import { event } from "./harness/events.js";
-import { METRICS_ENV, metricsPort, Scrape } from "./harness/metrics.js";
-import { natsServerBin, startNatsServer } from "./harness/nats-server.js";
-import { request } from "./harness/requests.js";
-import { ROOT, startServiceProcess } from "./harness/service-process.js";
+import { loadConfig } from "../../src/server/config.js";
+import { event } from "../harness/events.js";
+import { METRICS_ENV, metricsPort, Scrape } from "../harness/metrics.js";
+import { natsServerBin, startNatsServer } from "../harness/nats-server.js";
+import { request } from "../harness/requests.js";
+import { ROOT, startServiceProcess } from "../harness/service-process.js";
 
 interface ComposeService {
   image?: string;

@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, connectionVariables, loadConfig } from "../src/server/config.js";
-import { ROOT } from "./harness/service-process.js";
+import { ConfigError, connectionVariables, loadConfig } from "../../src/server/config.js";
+import { ROOT } from "../harness/service-process.js";
 
 interface Variable {
   type: string;

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ENDPOINT_NAMES, ENDPOINTS } from "../src/contract/endpoints.js";
-import { ROOT } from "./harness/service-process.js";
+import { ENDPOINT_NAMES, ENDPOINTS } from "../../src/contract/endpoints.js";
+import { ROOT } from "../harness/service-process.js";
 
 const subjects = ENDPOINT_NAMES.map((name) => ENDPOINTS[name].subject);
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { actorType, escapeToken, Subjects, unescapeToken } from "../src/contract/subjects.js";
+import { actorType, escapeToken, Subjects, unescapeToken } from "../../src/contract/subjects.js";
 
 const subjects = new Subjects("EVENTS");
 
