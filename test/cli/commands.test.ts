@@ -105,7 +105,11 @@ describe("requests", () => {
     } finally {
       sub.unsubscribe();
     }
-    expect(requests).toEqual([{ query: { items: [{ types: ["A", "B"], tags: ["t:1", "t:2"] }] }, from: 7, backwards: true, limit: 2 }, {}]);
+    // The first request of each command (the second reads the whole log: more pages may follow).
+    expect(requests.slice(0, 2)).toEqual([
+      { query: { items: [{ types: ["A", "B"], tags: ["t:1", "t:2"] }] }, from: 7, backwards: true, limit: 2 },
+      {},
+    ]);
   });
 
   it("version prints the actor's latest version", async () => {
