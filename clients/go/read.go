@@ -51,10 +51,11 @@ func (c *Client) Read(ctx context.Context, query *Query, opts ...ReadOptions) *R
 	return r
 }
 
-// Head is 0 until a page has come back. Then it is the stream's last position such that every
-// matching event up to it (from From on) was returned, once an iteration has run to its end: the
-// head of the last page forwards (a later page saw more of the log), of the first page backwards
-// (events stored since lie above where the read started).
+// Head is a position up to which every matching event (from From on) was returned, for a
+// Condition's After: 0 until the read has returned something to stand on. Forwards, the position
+// of the latest event returned, and the last page's head once every page is read (a later page
+// saw more of the log); backwards, the first page's head (events stored since lie above where the
+// read started), also when the iteration stops early.
 func (r *Reader) Head() uint64 { return r.head }
 
 // All iterates over the events, following hasMore; each iteration reads anew. An error ends the
@@ -87,10 +88,10 @@ func (r *Reader) All() iter.Seq2[PositionedEvent, error] {
 				yield(PositionedEvent{}, err)
 				return
 			}
-			if first || !o.Backwards {
+			if first && o.Backwards {
 				r.head = page.Head
 			}
-			for _, entry := range page.Events {
+			for i, entry := range page.Events {
 				// A page is read whole, but the caller's context ends the iteration between events.
 				if err := r.ctx.Err(); err != nil {
 					yield(PositionedEvent{}, fmt.Errorf("%s: %w", SubjectRead, context.Cause(r.ctx)))
@@ -102,15 +103,25 @@ func (r *Reader) All() iter.Seq2[PositionedEvent, error] {
 					return
 				}
 				e.Raw = entry.Event
+				// Before the yield: a caller that stops here has this event.
+				if !o.Backwards {
+					r.head = entry.Position
+				}
 				if !yield(PositionedEvent{Position: entry.Position, Event: e}, nil) {
 					return
 				}
 				returned++
-				if returned == o.Limit {
-					return
+				if returned == o.Limit && i < len(page.Events)-1 {
+					return // events of this page were left out: the head stays at the last one returned
 				}
 			}
 			if !page.HasMore {
+				if !o.Backwards {
+					r.head = page.Head
+				}
+				return
+			}
+			if o.Limit > 0 && returned == o.Limit {
 				return
 			}
 			if len(page.Events) == 0 {

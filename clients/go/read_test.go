@@ -194,7 +194,7 @@ func TestReadPaging(t *testing.T) {
 		}
 	})
 
-	t.Run("Head: 0 before a page; forwards the last page's, backwards the first page's", func(t *testing.T) {
+	t.Run("Head: 0 before a page; forwards the last page's (or the latest event when stopped early), backwards the first page's", func(t *testing.T) {
 		var mu sync.Mutex
 		next := uint64(100)
 		growing := func() uint64 { mu.Lock(); defer mu.Unlock(); next++; return next - 1 }
@@ -207,6 +207,21 @@ func TestReadPaging(t *testing.T) {
 		positionsOf(t, r)
 		if r.Head() != 102 {
 			t.Fatalf("forwards head %d, want the last page's (102)", r.Head())
+		}
+		// Stopped before the end, forwards: the latest event returned, not a head above events not read.
+		limited := readFake(t, c, subject, nil, ReadOptions{Limit: 5})
+		positionsOf(t, limited)
+		if want := fakeLog(9)[4]; limited.Head() != want {
+			t.Fatalf("forwards head after Limit 5: %d, want the 5th event's position %d", limited.Head(), want)
+		}
+		broken := readFake(t, c, subject, nil, ReadOptions{})
+		for e := range broken.All() {
+			if e.Position == fakeLog(9)[1] {
+				break
+			}
+		}
+		if want := fakeLog(9)[1]; broken.Head() != want {
+			t.Fatalf("forwards head after a break: %d, want %d", broken.Head(), want)
 		}
 		mu.Lock()
 		next = 100
