@@ -5,9 +5,11 @@ export {
   EventStoreClient,
   type EventStoreClientOptions,
   type EventsOptions,
+  type WriteOptions,
 } from "./client/client.js";
 export { FencedError, PermissionError, StreamChangedError, toEventStoreError } from "./client/errors.js";
 export type { EventsEnd, Loaded, Reducer } from "./client/load.js";
+export { LogRead, type ReadOptions } from "./client/log-read.js";
 export {
   DEFAULT_PIN_TTL_MS,
   Projection,
@@ -28,6 +30,7 @@ export { DEFAULT_RETRY, type RetryInfo, type RetryOptions } from "./client/retry
 export { EventSubscription, type StreamChange, type StreamEvent, type SubscribeOptions, type Tombstone } from "./client/subscribe.js";
 export { type EndpointName, Endpoints, type RequestOf, type ResponseOf } from "./contract/endpoints.js";
 export {
+  ConditionFailedError,
   ErasedError,
   type ErrorBody,
   ErrorCodes,

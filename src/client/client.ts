@@ -5,8 +5,10 @@ import type { ActorEvents, StoredEvent } from "../contract/events.js";
 import type {
   AppendRequest,
   AppendResponse,
+  Condition,
   EraseResponse,
   Event,
+  Query,
   SaveRequest,
   SaveResponse,
   SnapshotGetResponse,
@@ -17,6 +19,7 @@ import type {
 } from "../contract/types.js";
 import { discoverStream } from "./discovery.js";
 import { type EventsEnd, type Loaded, loadActor, type Reducer } from "./load.js";
+import { LogRead, type ReadOptions } from "./log-read.js";
 import {
   listProjections,
   Projection,
@@ -48,6 +51,14 @@ export interface EventsOptions {
   fromVersion?: number;
   /** Events per request (1..10000); by default as many as fit in one reply. */
   pageSize?: number;
+}
+
+export interface WriteOptions {
+  /**
+   * Contract v3: store the write only if no event matching `failIfEventsMatch` has a position
+   * above `after` (a read's `head`); else nothing is stored and ConditionFailedError is thrown.
+   */
+  condition?: Condition;
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -82,15 +93,24 @@ export class EventStoreClient {
     return sendWithRetry(this.nc, "save", json, this.timeoutMs, this.retry);
   }
 
-  /** Stores all the events (one actor, consecutive versions) or none of them. */
-  append(actorId: string, events: Event[]): Promise<AppendResponse> {
+  /** Stores all the events (one actor, consecutive versions) or none of them; `condition` as WriteOptions says. */
+  append(actorId: string, events: Event[], options: WriteOptions = {}): Promise<AppendResponse> {
     // An empty list is the service's to refuse (400), as it refuses every request off its schema.
-    return this.request("append", { actorId, events: events as AppendRequest["events"] });
+    return this.request("append", { actorId, events: events as AppendRequest["events"], ...condition(options) });
   }
 
-  /** Stores the events of several actors all together or none of them (one atomic batch). */
-  transact(appends: ActorEvents[]): Promise<TransactResponse> {
-    return this.request("transact", { appends: appends as TransactRequest["appends"] });
+  /** Stores the events of several actors all together or none of them (one atomic batch); `condition` as WriteOptions says. */
+  transact(appends: ActorEvents[], options: WriteOptions = {}): Promise<TransactResponse> {
+    return this.request("transact", { appends: appends as TransactRequest["appends"], ...condition(options) });
+  }
+
+  /**
+   * Contract v3: the events of the whole log that match the query (none: every event), in
+   * position order from `from`, across as many pages as it takes. Iterate it (each iteration
+   * reads anew); its `head` is then the `after` for a condition decided on what it returned.
+   */
+  read(query?: Query, options: ReadOptions = {}): LogRead {
+    return new LogRead((request) => this.request("read", request), query, options);
   }
 
   /**
@@ -188,4 +208,8 @@ export class EventStoreClient {
   request<E extends EndpointName>(endpoint: E, body: RequestOf<E>): Promise<ResponseOf<E>> {
     return requestWithRetry(this.nc, endpoint, body, this.timeoutMs, this.retry);
   }
+}
+
+function condition(options: WriteOptions): { condition?: Condition } {
+  return options.condition === undefined ? {} : { condition: options.condition };
 }

@@ -1,6 +1,7 @@
 import { ServiceErrorCodeHeader, ServiceErrorHeader } from "@nats-io/services";
 import type { Msg } from "@nats-io/transport-node";
 import {
+  ConditionFailedError,
   ErasedError,
   ErrorCodes,
   type EventStoreError,
@@ -33,6 +34,8 @@ export function errorFromReply(msg: Msg): EventStoreError | undefined {
     case ErrorCodes.NotFoundError:
       return new NotFoundError(message);
     case ErrorCodes.VersionConflictError:
+      // One code for both 409s (contract v3): the condition's detail is what tells them apart.
+      if (typeof details.condition?.position === "number") return new ConditionFailedError(details.condition.position, message);
       return new VersionConflictError(
         details.actorId ?? "",
         details.attemptedVersion ?? 0,

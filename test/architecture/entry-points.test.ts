@@ -16,7 +16,16 @@ describe("the package's entry points", () => {
   });
 
   it("gives callers the client, its errors and the subject helpers, and none of the server", () => {
-    for (const name of ["EventStoreClient", "EventSubscription", "Projection", "VersionConflictError", "Subjects", "Endpoints"]) {
+    for (const name of [
+      "EventStoreClient",
+      "EventSubscription",
+      "Projection",
+      "VersionConflictError",
+      "ConditionFailedError",
+      "LogRead",
+      "Subjects",
+      "Endpoints",
+    ]) {
       expect(client, name).toHaveProperty(name);
     }
     for (const name of ["startApp", "loadConfig", "ConfigError", "JetStreamEventStore", "MemoryEventStore"]) {

@@ -3,6 +3,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorFromReply } from "../../src/client/reply-error.js";
 import {
+  ConditionFailedError,
   ErasedError,
   ErrorCodes,
   type EventStoreError,
@@ -27,6 +28,8 @@ const catalogue: EventStoreError[] = [
     { actorId: "a-1", attemptedVersion: 2, currentVersion: 5 },
     { actorId: "b-1", attemptedVersion: 1, currentVersion: 1 },
   ]),
+  new ConditionFailedError(17),
+  new ConditionFailedError(4, "condition failed in a transaction"),
   new ErasedError("a-2", "2026-01-01T00:00:00.000Z"),
   new InternalError("internal error"),
   new NotSupportedError("append needs nats-server 2.12.0 or newer", "2.12.0"),
