@@ -85,33 +85,45 @@ func (c *Client) Save(ctx context.Context, event Event) (SaveResult, error) {
 }
 
 // Append stores all the events (one actor, consecutive versions, distinct ids) or none of them.
-// It needs nats-server >= 2.12 (*NotSupportedError, 501, otherwise).
-func (c *Client) Append(ctx context.Context, actorID string, events []Event) (AppendResult, error) {
+// It needs nats-server >= 2.12 (*NotSupportedError, 501, otherwise). With a Condition (contract
+// v3) it stores them only if the condition holds, else returns *ConditionFailedError.
+func (c *Client) Append(ctx context.Context, actorID string, events []Event, opts ...WriteOptions) (AppendResult, error) {
 	var r AppendResult
 	err := c.request(ctx, SubjectAppend, struct {
-		ActorID string  `json:"actorId"`
-		Events  []Event `json:"events"`
-	}{actorID, nonNil(events)}, &r)
+		ActorID   string     `json:"actorId"`
+		Events    []Event    `json:"events"`
+		Condition *Condition `json:"condition,omitempty"`
+	}{actorID, nonNil(events), conditionOf(opts)}, &r)
 	return r, err
 }
 
 // Transact stores the events of several actors (1..100, each listed once, at most 1000 events
 // in all) all together or not at all. A conflict on any actor stores nothing and returns
 // *VersionConflictError whose Conflicts lists every actor that was behind. Retrying the same
-// transaction answers Duplicate with the original sequences.
+// transaction answers Duplicate with the original sequences. With a Condition (contract v3) the
+// transaction is stored only if the condition holds, else it returns *ConditionFailedError.
 //
 // The transact endpoint is part of contract v2; a service that does not have it yet answers
 // nothing, which this client reports (after its retries) as ErrUnavailable wrapping
 // nats.ErrNoResponders.
-func (c *Client) Transact(ctx context.Context, appends []ActorEvents) (TransactResult, error) {
+func (c *Client) Transact(ctx context.Context, appends []ActorEvents, opts ...WriteOptions) (TransactResult, error) {
 	for i := range appends {
 		appends[i].Events = nonNil(appends[i].Events)
 	}
 	var r TransactResult
 	err := c.request(ctx, SubjectTransact, struct {
-		Appends []ActorEvents `json:"appends"`
-	}{nonNil(appends)}, &r)
+		Appends   []ActorEvents `json:"appends"`
+		Condition *Condition    `json:"condition,omitempty"`
+	}{nonNil(appends), conditionOf(opts)}, &r)
 	return r, err
+}
+
+// conditionOf is the condition of a write's options, nil when none is given.
+func conditionOf(opts []WriteOptions) *Condition {
+	if len(opts) == 0 {
+		return nil
+	}
+	return opts[0].Condition
 }
 
 // EventsOptions select which events Events returns.

@@ -21,6 +21,7 @@
 // Refusals are typed errors rebuilt from the reply's micro error headers and JSON body, each
 // matching one sentinel with errors.Is: *ValidationError (ErrValidation, 400), *PermissionError
 // (ErrPermission, 403), ErrNotFound (404), *VersionConflictError (ErrVersionConflict, 409),
+// *ConditionFailedError (ErrConditionFailed, 409: a write's Condition failed),
 // *ErasedError (ErrErased, 410), ErrInternal (500), *NotSupportedError (ErrNotSupported, 501)
 // and ErrUnavailable (503). Code returns an error's wire code.
 //

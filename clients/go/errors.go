@@ -16,6 +16,9 @@ const (
 	CodePermission      = 403
 	CodeNotFound        = 404
 	CodeVersionConflict = 409
+	// CodeConditionFailed is a version conflict's code too: the reply's condition detail tells
+	// them apart.
+	CodeConditionFailed = 409
 	CodeErased          = 410
 	CodeInternal        = 500
 	CodeNotSupported    = 501
@@ -35,6 +38,9 @@ var (
 	// ErrVersionConflict: the version is not above the actor's latest (409); see
 	// *VersionConflictError.
 	ErrVersionConflict = errors.New("eventstore: version conflict")
+	// ErrConditionFailed: an event matching the write's condition was stored after its After
+	// (409); see *ConditionFailedError.
+	ErrConditionFailed = errors.New("eventstore: condition failed")
 	// ErrErased: the actor was erased (410); see *ErasedError.
 	ErrErased = errors.New("eventstore: actor erased")
 	// ErrInternal: a bug in the service (500), or a reply this client cannot read.
@@ -123,6 +129,26 @@ func (e *VersionConflictError) Error() string {
 func (e *VersionConflictError) Is(target error) bool { return target == ErrVersionConflict }
 func (e *VersionConflictError) code() int            { return CodeVersionConflict }
 
+// ConditionFailedError is a 409 from Append or Transact with a Condition: an event matching the
+// condition's query is stored at a position above its After, so nothing was stored. Read again
+// (from Position on, or the whole query), decide again and retry with the new head as After.
+// errors.Is(err, ErrConditionFailed) holds for it, errors.Is(err, ErrVersionConflict) does not.
+type ConditionFailedError struct {
+	// Position is the position of the latest event that matches the condition's query.
+	Position uint64
+	// Message is the service's message.
+	Message string
+}
+
+func (e *ConditionFailedError) Error() string {
+	if e.Message != "" {
+		return "eventstore: " + e.Message
+	}
+	return fmt.Sprintf("eventstore: condition failed: an event matching the query is stored at position %d", e.Position)
+}
+func (e *ConditionFailedError) Is(target error) bool { return target == ErrConditionFailed }
+func (e *ConditionFailedError) code() int            { return CodeConditionFailed }
+
 // ErasedError is a 410: the actor was erased (Erase), so nothing can be written to it again.
 type ErasedError struct {
 	ActorID string
@@ -188,6 +214,9 @@ type errorBody struct {
 		Conflicts             []Conflict   `json:"conflicts"`
 		ErasedAt              string       `json:"erasedAt"`
 		RequiredServerVersion string       `json:"requiredServerVersion"`
+		Condition             *struct {
+			Position uint64 `json:"position"`
+		} `json:"condition"`
 	} `json:"error"`
 }
 
@@ -219,6 +248,10 @@ func errorFromReply(msg *nats.Msg) error {
 	case CodeNotFound, CodeInternal, CodeUnavailable:
 		return &Error{Code: code, Message: message}
 	case CodeVersionConflict:
+		// One code for both 409s (contract v3): the condition detail is what tells them apart.
+		if d.Condition != nil {
+			return &ConditionFailedError{Position: d.Condition.Position, Message: message}
+		}
 		return &VersionConflictError{ActorID: d.ActorID, AttemptedVersion: d.AttemptedVersion,
 			CurrentVersion: d.CurrentVersion, Conflicts: d.Conflicts, Message: message}
 	case CodeErased:

@@ -59,6 +59,11 @@ func TestErrorsFromReplies(t *testing.T) {
 			return errors.As(err, &e) && errors.Is(err, ErrVersionConflict) && e.ActorID == "a-1" && e.AttemptedVersion == 2 &&
 				e.CurrentVersion == 5 && len(e.Conflicts) == 2 && e.Conflicts[1].ActorID == "b-1"
 		}},
+		{"409 condition", "409", `{"error":{"code":409,"message":"condition failed","condition":{"position":57}}}`, func(err error) bool {
+			var e *ConditionFailedError
+			return errors.As(err, &e) && errors.Is(err, ErrConditionFailed) && !errors.Is(err, ErrVersionConflict) && e.Position == 57 &&
+				err.Error() == "eventstore: condition failed"
+		}},
 		{"410", "410", `{"error":{"code":410,"message":"erased","actorId":"a-1","erasedAt":"2025-01-01T00:00:00.000Z"}}`, func(err error) bool {
 			var e *ErasedError
 			return errors.As(err, &e) && errors.Is(err, ErrErased) && e.ActorID == "a-1" && e.ErasedAt == "2025-01-01T00:00:00.000Z"

@@ -26,6 +26,7 @@ const (
 	SubjectSnapshotSave = "eventstore.snapshot.save"
 	SubjectSnapshotGet  = "eventstore.snapshot.get"
 	SubjectErase        = "eventstore.erase"
+	SubjectRead         = "eventstore.read"
 )
 
 // request sends one endpoint request and decodes its reply into out, or returns the service's

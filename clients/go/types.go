@@ -24,6 +24,10 @@ type Event struct {
 	Data json.RawMessage `json:"data"`
 	// Metadata holds string values such as correlationId and causationId; optional.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Tags are the consistency boundaries the event belongs to, such as "course:c1" (contract
+	// v3): 0 to 16 distinct tags of 1..128 characters, stored and returned as sent. Read and
+	// conditions select events by them.
+	Tags []string `json:"tags,omitempty"`
 	// Timestamp is RFC 3339; empty, the service sets it when it stores the event.
 	Timestamp string `json:"timestamp,omitempty"`
 	// Raw is the event's JSON exactly as the store returned it (set by Events); not sent.
@@ -172,9 +176,53 @@ type VersionInfo struct {
 	Erased bool `json:"erased,omitempty"`
 }
 
+// Query selects events of the whole log (contract v3): those matching any of its Items (1..16).
+type Query struct {
+	Items []QueryItem `json:"items"`
+}
+
+// QueryItem matches an event when the item has no Types or the event's EventType is one of them,
+// and every tag of Tags is among the event's tags. An item has Types, Tags or both (each 1..16).
+type QueryItem struct {
+	Types []string `json:"types,omitempty"`
+	Tags  []string `json:"tags,omitempty"`
+}
+
+// Condition makes Append or Transact store its events only if no event matching
+// FailIfEventsMatch has a position above After (0: only if no matching event exists at all).
+// nats-server checks it and stores the write as one atomic step; a refusal stores nothing and
+// returns *ConditionFailedError.
+type Condition struct {
+	FailIfEventsMatch Query `json:"failIfEventsMatch"`
+	// After is a position, usually the Head of the read the decision was made on.
+	After uint64 `json:"after,omitempty"`
+}
+
+// WriteOptions are the options of Append and Transact.
+type WriteOptions struct {
+	// Condition, when set, is checked together with the write (contract v3).
+	Condition *Condition
+}
+
+// PositionedEvent is one event of the whole log with its position (its stream sequence:
+// positions increase in the order events were stored and may have gaps).
+type PositionedEvent struct {
+	Position uint64 `json:"position"`
+	Event    Event  `json:"event"`
+}
+
 type eventsPage struct {
 	ActorID string            `json:"actorId"`
 	Events  []json.RawMessage `json:"events"`
 	HasMore bool              `json:"hasMore"`
 	Erased  bool              `json:"erased,omitempty"`
+}
+
+type readPage struct {
+	Events []struct {
+		Position uint64          `json:"position"`
+		Event    json.RawMessage `json:"event"`
+	} `json:"events"`
+	HasMore bool   `json:"hasMore"`
+	Head    uint64 `json:"head"`
 }

@@ -13,6 +13,10 @@ const OPTIONS = {
   timeout: { type: "string" },
   help: { type: "boolean", short: "h" },
   from: { type: "string" },
+  type: { type: "string", multiple: true },
+  tag: { type: "string", multiple: true },
+  backwards: { type: "boolean" },
+  limit: { type: "string" },
   actor: { type: "string" },
   all: { type: "boolean" },
   "from-seq": { type: "string" },
@@ -82,6 +86,7 @@ export function integerFlag(flags: Flags, name: keyof Flags, fallback: number, m
 /** Exactly `count` positional arguments, named for the message. */
 export function positionals(args: string[], names: string[], optional = 0): string[] {
   if (args.length > names.length || args.length < names.length - optional) {
+    if (names.length === 0) throw new UsageError(`takes no arguments, got ${args.length}`);
     throw new UsageError(`expected ${names.map((n) => `<${n}>`).join(" ")}, got ${args.length} argument(s)`);
   }
   return args;

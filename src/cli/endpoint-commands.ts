@@ -1,4 +1,4 @@
-import { type CommandSpec, ENDPOINT_NAMES, ENDPOINTS, type EndpointName } from "../contract/endpoints.js";
+import { type CommandSpec, ENDPOINT_NAMES, ENDPOINTS, type EndpointName, type FlagSpec } from "../contract/endpoints.js";
 
 // The commands the endpoint table offers, as the argument parser and the usage text need them.
 // Apart from commands/requests.ts, which runs them, so that neither depends on the other.
@@ -27,11 +27,22 @@ export function argumentNames(spec: CommandSpec): string[] {
 export function endpointUsage(): [string, string][] {
   const lines = ENDPOINT_COMMANDS.map(({ spec }): [string, string] => {
     const args = argumentNames(spec).map((n) => `<${n}>`);
-    const flags = Object.keys(spec.flags ?? {}).map((f) => `[--${f} N]`);
+    const flags = Object.entries(spec.flags ?? {}).map(([name, flag]) => flagUsage(name, flag));
     return [[spec.words, ...args, ...flags].join(" "), spec.summary];
   });
   const group = (line: string) => ENDPOINT_COMMANDS.findIndex(({ spec }) => commandName(spec) === line.split(" ")[0]);
   return lines.sort(([a], [b]) => group(a) - group(b) || a.localeCompare(b));
+}
+
+function flagUsage(name: string, flag: FlagSpec): string {
+  switch (flag.kind) {
+    case "integer":
+      return `[--${name} N]`;
+    case "boolean":
+      return `[--${name}]`;
+    case "queryItem":
+      return `[--${name} ${name.toUpperCase()}]...`;
+  }
 }
 
 /** The flags each command takes, by its first word. */

@@ -2,6 +2,7 @@ import { once } from "node:events";
 import type { Writable } from "node:stream";
 import type { Tombstone } from "../client/subscribe.js";
 import type { StoredEvent } from "../contract/events.js";
+import type { PositionedEvent } from "../contract/types.js";
 
 /**
  * Where results go: JSON (one value or one event per line) for pipes and --json, something
@@ -22,6 +23,16 @@ export class Output {
     if (this.json) return this.line(JSON.stringify(sequence === undefined ? event : { sequence, event }));
     const seq = sequence === undefined ? "" : `#${sequence}  `;
     await this.line(`${seq}${event.actorId}  v${event.version}  ${event.eventType}  ${event.timestamp}  ${JSON.stringify(event.data)}`);
+  }
+
+  /** An event of the log (read): a JSON line is `{position, event}`, as the reply gives it. */
+  async positioned(entry: PositionedEvent): Promise<void> {
+    if (this.json) return this.line(JSON.stringify(entry));
+    const { event } = entry;
+    const tags = event.tags?.length ? `  [${event.tags.join(", ")}]` : "";
+    await this.line(
+      `@${entry.position}  ${event.actorId}  v${event.version}  ${event.eventType}${tags}  ${event.timestamp}  ${JSON.stringify(event.data)}`,
+    );
   }
 
   async erased(tombstone: Tombstone, sequence?: number): Promise<void> {

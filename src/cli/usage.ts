@@ -17,11 +17,27 @@ export class InputError extends Error {
   }
 }
 
+const SUMMARY_COLUMN = 35;
+const WIDTH = 100;
+
+/** A command and its summary: the summary in its column, wrapped; a command too long for its own column gets a line of its own. */
+function usageLine(command: string, summary: string): string {
+  const indent = " ".repeat(SUMMARY_COLUMN);
+  const lines: string[] = [];
+  for (const word of summary.split(" ")) {
+    const last = lines.at(-1);
+    if (last !== undefined && SUMMARY_COLUMN + last.length + 1 + word.length <= WIDTH) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(word);
+  }
+  const head = command.length < SUMMARY_COLUMN - 2 ? `  ${command.padEnd(SUMMARY_COLUMN - 2)}` : `  ${command}\n${indent}`;
+  return `${head}${lines.join(`\n${indent}`)}\n`;
+}
+
 export const USAGE = `Usage: nats-eventstore <command> [arguments] [options]
 
 Commands:
 ${endpointUsage()
-  .map(([command, summary]) => `  ${command.padEnd(33)}${summary}\n`)
+  .map(([command, summary]) => usageLine(command, summary))
   .join("")}  tail [actorType] [--actor ID]    follow new events (of a type, of one actor, or all)
        [--all | --from-seq N]      ... starting with every stored event, or at a stream sequence
        [--follow-new-stream]       ... reading a deleted and recreated stream anew (else exit 1)

@@ -34,10 +34,11 @@ export class LogRead implements AsyncIterable<PositionedEvent> {
   }
 
   /**
-   * Undefined until a page has come back. Then the stream's last position such that every matching
-   * event up to it (from `from` on) was returned, once the iteration has run to its end: the head
-   * of the last page forwards (a later page saw more of the log), of the first page backwards
-   * (events stored since lie above where the read started).
+   * A position up to which every matching event (from `from` on) was returned, for a condition's
+   * `after`: undefined until the read has returned something to stand on. Forwards, the position
+   * of the latest event returned, and the last page's head once every page is read (a later page
+   * saw more of the log); backwards, the first page's head (events stored since lie above where
+   * the read started), also when the iteration stops early.
    */
   get head(): number | undefined {
     return this.#head;
@@ -56,10 +57,19 @@ export class LogRead implements AsyncIterable<PositionedEvent> {
         ...(want <= MAX_PAGE ? { limit: want } : {}),
         ...(backwards ? { backwards } : {}),
       });
-      if (first || !backwards) this.#head = page.head;
-      for (const entry of page.events.slice(0, remaining)) yield entry;
-      remaining -= page.events.length;
-      if (!page.hasMore || remaining <= 0) return;
+      if (first && backwards) this.#head = page.head;
+      const entries = page.events.slice(0, remaining);
+      for (const entry of entries) {
+        // Before the yield: a caller that stops here has this event.
+        if (!backwards) this.#head = entry.position;
+        yield entry;
+      }
+      remaining -= entries.length;
+      if (!page.hasMore) {
+        if (!backwards && entries.length === page.events.length) this.#head = page.head;
+        return;
+      }
+      if (remaining <= 0) return;
       const last = page.events.at(-1);
       if (!last) throw new InternalError("read: an empty page that says more follow");
       from = backwards ? last.position - 1 : last.position + 1;

@@ -46,13 +46,28 @@ export interface CommandSpec {
   readonly words: string;
   /** The request: one JSON object (an argument, or - for stdin), named for messages; or one argument per field. */
   readonly input: { readonly json: string } | { readonly fields: readonly string[] };
-  /** Integer flags and the request field each one fills. */
-  readonly flags?: Readonly<Record<string, string>>;
-  /** "events": the reply is a page; the command prints every event of every page. Else it prints the reply. */
-  readonly output?: "events";
+  /** The command's flags, each by name (--name) with the request field it fills. */
+  readonly flags?: Readonly<Record<string, FlagSpec>>;
+  /**
+   * The reply is a page and the command prints every event of every page: of an actor ("events"),
+   * or of the log with their positions ("log"). Else it prints the reply.
+   */
+  readonly output?: "events" | "log";
   /** One line for the usage text. */
   readonly summary: string;
 }
+
+/** How a flag fills the request. */
+export type FlagSpec =
+  /** An integer >= min (default 0). */
+  | { readonly kind: "integer"; readonly field: string; readonly min?: number }
+  /** No value: given, the field is true. */
+  | { readonly kind: "boolean"; readonly field: string }
+  /**
+   * Repeatable: its values are the `field` list of the request's query's one item, so that the
+   * query flags together ask `{query: {items: [{types, tags}]}}`; none given: no query.
+   */
+  | { readonly kind: "queryItem"; readonly field: "types" | "tags" };
 
 /** An entry with its request and reply types named once, for everything that reads the table. */
 function endpoint<Request, Response>(spec: Endpoint<Request, Response>): Endpoint<Request, Response> {
@@ -85,7 +100,7 @@ const TABLE = Object.freeze({
     command: {
       words: "events",
       input: { fields: ["actorId"] },
-      flags: { from: "fromVersion" },
+      flags: { from: { kind: "integer", field: "fromVersion" } },
       output: "events",
       summary: "an actor's events, every page, after version N (default 0)",
     },
@@ -117,6 +132,20 @@ const TABLE = Object.freeze({
     subject: "eventstore.read",
     requestSchema: "read.request.json",
     responseSchema: "read.response.json",
+    command: {
+      words: "read",
+      input: { fields: [] },
+      flags: {
+        type: { kind: "queryItem", field: "types" },
+        tag: { kind: "queryItem", field: "tags" },
+        from: { kind: "integer", field: "from" },
+        backwards: { kind: "boolean", field: "backwards" },
+        limit: { kind: "integer", field: "limit", min: 1 },
+      },
+      output: "log",
+      summary:
+        "the whole log's events, every page, as {position, event}; the --type and --tag given make one query item: any of the types, all of the tags; --limit N: at most N in all",
+    },
   }),
 });
 

@@ -43,6 +43,7 @@ const Code = Object.freeze({
   AtomicPublishIncompleteBatch: 10176,
   AtomicPublishTooLargeBatch: 10199,
   AtomicPublishDuplicateMessageId: 10201,
+  /** The stream has as many atomic batches in flight as it takes (50 by default): nothing is stored. */
   AtomicPublishTooManyInflight: 10210,
 } as const);
 
@@ -56,6 +57,9 @@ export const isKnownBatchMsgId = (err: unknown) => hasCode(err, Code.AtomicPubli
 
 /** A retry that overtook its own original on a replicated stream: the original's outcome is not known yet. */
 export const isMsgIdInProcess = (err: unknown) => hasCode(err, Code.DuplicateMessageIdInProcess);
+
+/** The stream refused an atomic batch because it has too many in flight: wait for them and send it again. */
+export const isTooManyBatchesInFlight = (err: unknown) => hasCode(err, Code.AtomicPublishTooManyInflight);
 
 /** An atomic batch over the server's batch size limit. */
 export const isBatchTooLarge = (err: unknown) => hasCode(err, Code.AtomicPublishTooLargeBatch);

@@ -18,9 +18,9 @@ let client: EventStoreClient;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  // A small max_payload, so that a few dozen events need several events pages (and still room for
-  // the service's $SRV.INFO, which carries every endpoint's schemas: about 18 kB).
-  server = await startNatsServer({ config: "max_payload: 24576" });
+  // A small max_payload, so that a few dozen events need several pages (and still room for the
+  // service's $SRV.INFO, which carries every endpoint's schemas: about 30 kB with contract v3's).
+  server = await startNatsServer({ config: "max_payload: 40960" });
   service = await startServiceProcess(server.url);
   nc = await connect({ servers: server.url });
   client = new EventStoreClient(nc);
@@ -52,13 +52,64 @@ describe("requests", () => {
 
   it("events prints every event across pages as NDJSON, from a version on", async () => {
     const actorId = `account-${randomUUID()}`;
-    // 120 events of ~400 bytes cannot fit in one 16 KiB reply: the CLI must follow hasMore.
+    // 120 events of ~430 bytes cannot fit in one 40 KiB reply: the CLI must follow hasMore.
     for (let v = 1; v <= 120; v++) await client.save(event(actorId, v, { pad: "x".repeat(300) }));
     const all = await cli("events", actorId);
     expect(all.code, all.stderr).toBe(0);
     expect(lines(all.stdout).map((l) => (JSON.parse(l) as Event).version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
     const after = await cli("events", actorId, "--from", "117");
     expect(lines(after.stdout).map((l) => (JSON.parse(l) as Event).version)).toEqual([118, 119, 120]);
+  });
+
+  it("read prints every event of every page as {position, event}, by --type and --tag, from a position, backwards, limited", async () => {
+    const id = randomUUID();
+    const tag = `ledger:${id}`;
+    const positions: number[] = [];
+    const types: string[] = [];
+    // 60 events of ~750 bytes cannot fit in one 40 KiB reply: the CLI must follow hasMore.
+    for (let v = 1; v <= 60; v++) {
+      const eventType = v % 3 === 0 ? "Withdrawn" : "Deposited";
+      const stored = await client.append(`account-${id}`, [
+        anEvent(`account-${id}`, v, { eventType, tags: [tag], data: { pad: "x".repeat(600) } }),
+      ]);
+      positions.push(...stored.sequences);
+      types.push(eventType);
+    }
+    const read = async (...flags: string[]) => {
+      const r = await cli("read", "--tag", tag, ...flags);
+      expect(r.code, r.stderr).toBe(0);
+      return lines(r.stdout).map((l) => JSON.parse(l) as { position: number; event: Event });
+    };
+    const all = await read();
+    expect(all.map((e) => e.position)).toEqual(positions);
+    expect(all.map((e) => e.event.version)).toEqual(positions.map((_, i) => i + 1));
+    expect(all.every((e) => e.event.tags?.[0] === tag)).toBe(true);
+    const withdrawn = positions.filter((_, i) => types[i] === "Withdrawn");
+    expect((await read("--type", "Withdrawn")).map((e) => e.position)).toEqual(withdrawn);
+    expect((await read("--type", "Withdrawn", "--type", "Deposited")).map((e) => e.position)).toEqual(positions);
+    expect((await read("--tag", `other:${id}`)).map((e) => e.position)).toEqual([]);
+    expect((await read("--from", String(positions[50]))).map((e) => e.position)).toEqual(positions.slice(50));
+    expect((await read("--backwards", "--limit", "3")).map((e) => e.position)).toEqual(positions.slice(-3).reverse());
+    expect((await read("--backwards", "--from", String(positions[1]))).map((e) => e.position)).toEqual([positions[1], positions[0]]);
+  });
+
+  it("read sends the --type and --tag given as one query item, with --from, --backwards and --limit", async () => {
+    // What the command asks, seen by a plain subscriber beside the service (which answers).
+    const requests: unknown[] = [];
+    const sub = nc.subscribe("eventstore.read", { callback: (_err, msg) => void requests.push(msg.json()) });
+    await nc.flush();
+    try {
+      await cli("read", "--type", "A", "--tag", "t:1", "--type", "B", "--tag", "t:2", "--from", "7", "--backwards", "--limit", "2");
+      await cli("read");
+      await nc.flush();
+    } finally {
+      sub.unsubscribe();
+    }
+    // The first request of each command (the second reads the whole log: more pages may follow).
+    expect(requests.slice(0, 2)).toEqual([
+      { query: { items: [{ types: ["A", "B"], tags: ["t:1", "t:2"] }] }, from: 7, backwards: true, limit: 2 },
+      {},
+    ]);
   });
 
   it("version prints the actor's latest version", async () => {
@@ -131,6 +182,10 @@ describe("exit codes and messages", () => {
     [["version"], "expected <actorId>"],
     [["version", "a-1", "--from", "2"], "--from does not apply to version"],
     [["events", "a-1", "--from", "two"], "--from must be an integer"],
+    [["events", "a-1", "--tag", "t"], "--tag does not apply to events"],
+    [["read", "--limit", "0"], "--limit must be an integer >= 1"],
+    [["read", "--type"], "argument missing"],
+    [["read", "account-1"], "takes no arguments, got 1"],
     [["save", "{not json"], "not valid JSON"],
     [["snapshot", "drop", "a-1"], "snapshot takes get or save"],
     [["tail", "account", "--actor", "account-1"], "not both"],

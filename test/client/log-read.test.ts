@@ -93,7 +93,7 @@ describe("LogRead pages through the log", () => {
     for (const limit of [0, -1, 1.5, Number.NaN]) expect(() => new LogRead(readPage, undefined, { limit })).toThrow(RangeError);
   });
 
-  it("head: undefined before a page; forwards the last page's, backwards the first page's", async () => {
+  it("head: undefined before a page; forwards the last page's (or the latest event when stopped early), backwards the first page's", async () => {
     const entries = log(9);
     let head = 100;
     const forwards = new LogRead(served(entries, 4, () => head++).readPage, undefined, {});
@@ -104,6 +104,19 @@ describe("LogRead pages through the log", () => {
     const backwards = new LogRead(served(entries, 4, () => head++).readPage, undefined, { backwards: true });
     await collect(backwards);
     expect(backwards.head).toBe(100);
+    // Stopped before the end, forwards: the latest event returned, not a head above events not read.
+    head = 100;
+    const limited = new LogRead(served(entries, 4, () => head++).readPage, undefined, { limit: 5 });
+    await collect(limited);
+    expect(limited.head).toBe(entries[4]!.position);
+    const broken = new LogRead(served(entries, 4, () => head++).readPage, undefined, {});
+    for await (const entry of broken) if (entry.position === entries[1]!.position) break;
+    expect(broken.head).toBe(entries[1]!.position);
+    // ... backwards: the first page's head all the same
+    head = 100;
+    const latest = new LogRead(served(entries, 4, () => head++).readPage, undefined, { backwards: true, limit: 1 });
+    await collect(latest);
+    expect(latest.head).toBe(100);
     // an empty log has head 0
     const empty = new LogRead(served([]).readPage, query, {});
     expect(await collect(empty)).toEqual([]);

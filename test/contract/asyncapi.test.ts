@@ -190,13 +190,14 @@ describe("asyncapi.yaml", () => {
 });
 
 /**
- * What a schema checks, without what only documents it (titles, descriptions, ids) or what the
- * type generator adds (tsType).
+ * What a schema checks, without what only documents it (titles, descriptions, ids), what the
+ * type generator adds (tsType), or definitions: once every $ref is inlined they only hold what
+ * the $refs pointed at (query.json's item, for a condition).
  */
 function validationKeywords(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(validationKeywords);
   if (schema === null || typeof schema !== "object") return schema;
-  const ignored = new Set(["title", "description", "$id", "$schema", "tsType"]);
+  const ignored = new Set(["title", "description", "$id", "$schema", "tsType", "definitions"]);
   return Object.fromEntries(
     Object.entries(schema)
       .filter(([k]) => !ignored.has(k))

@@ -1,5 +1,6 @@
 import type { EventStoreClient } from "../../client/client.js";
-import type { EndpointName, RequestOf } from "../../contract/endpoints.js";
+import type { EndpointName, FlagSpec, RequestOf } from "../../contract/endpoints.js";
+import type { QueryItem, ReadRequest } from "../../contract/types.js";
 import { type Flags, integerFlag, positionals } from "../args.js";
 import type { Command, Runner } from "../context.js";
 import { argumentNames, commandName, ENDPOINT_COMMANDS, type EndpointCommand } from "../endpoint-commands.js";
@@ -45,10 +46,7 @@ function requestRunner({ endpoint, spec }: EndpointCommand, args: string[], flag
   if ("fields" in spec.input) {
     for (const [i, field] of spec.input.fields.entries()) fields[field] = values[i];
   }
-  for (const [flag, field] of Object.entries(spec.flags ?? {})) {
-    const name = flag as keyof Flags;
-    if (flags[name] !== undefined) fields[field] = integerFlag(flags, name, 0);
-  }
+  Object.assign(fields, flagFields(spec.flags ?? {}, flags));
   return async ({ client, stdin, out }) => {
     // A JSON argument is read only now: it may be stdin.
     const request = "json" in spec.input ? await jsonArgument(values[0]!, stdin, spec.input.json) : fields;
@@ -57,8 +55,30 @@ function requestRunner({ endpoint, spec }: EndpointCommand, args: string[], flag
       for await (const event of client.events(actorId, { fromVersion })) await out.event(event);
       return;
     }
+    if (spec.output === "log") {
+      // The command's limit is of the whole output: the client asks for pages of what is still wanted.
+      const { query, ...options } = request as ReadRequest;
+      for await (const entry of client.read(query, options)) await out.positioned(entry);
+      return;
+    }
     await out.value(await send(client, endpoint, request));
   };
+}
+
+/** The request fields the given flags fill, as the table says (FlagSpec). */
+function flagFields(specs: Readonly<Record<string, FlagSpec>>, flags: Flags): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  const item: QueryItem = {};
+  for (const [flag, spec] of Object.entries(specs)) {
+    const name = flag as keyof Flags;
+    const value = flags[name];
+    if (value === undefined) continue;
+    if (spec.kind === "integer") fields[spec.field] = integerFlag(flags, name, 0, spec.min);
+    else if (spec.kind === "boolean") fields[spec.field] = true;
+    else item[spec.field] = value as [string, ...string[]];
+  }
+  if (Object.keys(item).length > 0) fields.query = { items: [item] };
+  return fields;
 }
 
 /** The request as the command line gives it: the service, not the CLI, validates it. */

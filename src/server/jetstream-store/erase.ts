@@ -17,8 +17,8 @@ const DELETES_IN_FLIGHT = 4;
 /**
  * The tombstone is published with the actor's expectation before anything is deleted: a save
  * racing the erase lands before it (and goes with the rest) or meets the tombstone (410). Then
- * every other message of the actor's subject, and its snapshots, are deleted one by one with
- * overwriting: a purge would leave their bytes in the store's files. A crash at any point leaves
+ * the tag links of its events, every other message of the actor's subject, and its snapshots,
+ * are deleted one by one with overwriting: a purge would leave their bytes in the store's files. A crash at any point leaves
  * the tombstone, which the next erase finds and finishes from; what it deleted is counted by the
  * erase that deleted it.
  */
@@ -46,7 +46,15 @@ export async function erase(view: StreamsView, actorId: string, reason?: string)
     }
     view.remember(actorId, { version: head.version, seq, erasedAt }, generation);
     view.indexes.forget(actorId);
-    const erasedEvents = await eraseAll(view, subjects.stream, await eventSeqsBefore(view, subject, seq, generation), generation);
+    const events = await eventsBefore(view, subject, seq, generation);
+    // Links first: a crash in between leaves events whose links are gone, which the next erase skips.
+    await eraseAll(view, subjects.stream, await linksOf(view, events), generation);
+    const erasedEvents = await eraseAll(
+      view,
+      subjects.stream,
+      events.map((e) => e.seq),
+      generation,
+    );
     const erasedSnapshots = await eraseSnapshots(view, actorId, generation);
     return { actorId, version: head.version, erasedEvents, erasedSnapshots, erasedAt };
   }
@@ -70,21 +78,70 @@ export async function eraseSnapshots(view: StreamsView, actorId: string, generat
   }
 }
 
-/** The sequences of the events subject's messages before `untilSeq` (the tombstone's), in order. */
-async function eventSeqsBefore(view: StreamsView, subject: string, untilSeq: number, generation: number): Promise<number[]> {
-  const seqs: number[] = [];
+/** One stored event of the actor: where it is, and the tags it carries. */
+interface ActorEvent {
+  seq: number;
+  tags: string[];
+}
+
+/** The events subject's messages before `untilSeq` (the tombstone's), in order, with their tags. */
+async function eventsBefore(view: StreamsView, subject: string, untilSeq: number, generation: number): Promise<ActorEvent[]> {
+  const events: ActorEvent[] = [];
   await view.events
     .scan(subject, 1, untilSeq, (msg) => {
       if (msg.seq >= untilSeq) return false;
-      seqs.push(msg.seq);
+      const { tags } = JSON.parse(decoder.decode(msg.data)) as { tags?: string[] };
+      events.push({ seq: msg.seq, tags: tags ?? [] });
       return true;
     })
     .catch((err) => {
       throw view.seen(err);
     });
   await sameStream(view, generation);
-  return seqs;
+  return events;
 }
+
+const decoder = new TextDecoder();
+
+/**
+ * The tag links of the actor's events (docs/design/v3-tags-read-conditions.md, section 4). A write
+ * stores an actor's events consecutively and its links right after them, one per distinct tag: so
+ * for each run of consecutive event sequences the candidates are the k messages after it (k: the
+ * run's distinct tags), and a candidate is the actor's link only when it is on a tag subject and
+ * every event it indexes lies in the run. Anything else there (another write, a foreign message,
+ * a link deleted already) is left alone.
+ */
+async function linksOf(view: StreamsView, events: ActorEvent[]): Promise<number[]> {
+  const candidates: { seq: number; run: { first: number; last: number } }[] = [];
+  for (let i = 0; i < events.length; ) {
+    let j = i;
+    while (j + 1 < events.length && events[j + 1]!.seq === events[j]!.seq + 1) j++;
+    const run = { first: events[i]!.seq, last: events[j]!.seq };
+    const k = new Set(events.slice(i, j + 1).flatMap((e) => e.tags)).size;
+    for (let n = 1; n <= k; n++) candidates.push({ seq: run.last + n, run });
+    i = j + 1;
+  }
+  const links: number[] = [];
+  for (let i = 0; i < candidates.length; i += LINK_GETS_IN_FLIGHT) {
+    const found = await Promise.all(
+      candidates.slice(i, i + LINK_GETS_IN_FLIGHT).map(async ({ seq, run }) => {
+        const msg = await view.links.at(seq).catch((err) => {
+          throw view.seen(err);
+        });
+        const mine =
+          msg?.link !== undefined &&
+          msg.subject.startsWith(view.subjects.tagsPrefix) &&
+          msg.link.o.every((off) => seq - off >= run.first && seq - off <= run.last);
+        return mine ? [seq] : [];
+      }),
+    );
+    links.push(...found.flat());
+  }
+  return links;
+}
+
+// Candidate links read at once while erasing.
+const LINK_GETS_IN_FLIGHT = 32;
 
 /** Deletes these messages with overwriting, a few at a time; resolves to how many were still there. */
 async function eraseAll(view: StreamsView, stream: string, seqs: readonly number[], generation: number): Promise<number> {

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { InternalError, NotSupportedError } from "../../contract/errors.js";
+import { NotSupportedError } from "../../contract/errors.js";
 import type {
   AppendResponse,
   Condition,
@@ -25,6 +25,7 @@ import {
 } from "../store/event-store.js";
 import * as write from "../store/write.js";
 import { erase } from "./erase.js";
+import { readLog } from "./log-read.js";
 import { readPage } from "./read-page.js";
 import { getSnapshot, saveSnapshot } from "./snapshots.js";
 import { jetStreamWrite } from "./stream-write.js";
@@ -71,7 +72,9 @@ export class JetStreamEventStore implements EventStore {
     this.view.close();
   }
 
-  save(event: Event, json?: Uint8Array): Promise<SaveResponse> {
+  async save(event: Event, json?: Uint8Array): Promise<SaveResponse> {
+    // A tagged event goes with its tag links in one atomic batch.
+    if (event.tags?.length) this.requireAtomicBatch();
     return translated(write.save(this.write, this.limits, this.counters.save, event, json));
   }
 
@@ -89,8 +92,8 @@ export class JetStreamEventStore implements EventStore {
     return translated(readPage(this.view, actorId, options));
   }
 
-  async read(_options: LogReadOptions): Promise<LogPage> {
-    throw new InternalError("read: not implemented yet");
+  read(options: LogReadOptions): Promise<LogPage> {
+    return translated(readLog(this.view, options));
   }
 
   async version(actorId: string): Promise<number> {
@@ -117,7 +120,7 @@ export class JetStreamEventStore implements EventStore {
   private requireAtomicBatch(): void {
     if (this.atomicBatch) return;
     throw new NotSupportedError(
-      `append and transact need nats-server ${ATOMIC_BATCH_SERVER} or newer (atomic batch publish); ` +
+      `append, transact and saves of tagged events need nats-server ${ATOMIC_BATCH_SERVER} or newer (atomic batch publish); ` +
         `this one is ${this.nc.info?.version ?? "unknown"}`,
       ATOMIC_BATCH_SERVER,
     );

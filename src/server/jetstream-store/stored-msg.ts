@@ -35,3 +35,29 @@ export const storedMsgs: MessageCodec<StoredMsg, number> = {
   headersHold: (h, version) => Number(h?.get(Headers.version)) === version,
   changed: (message) => new StaleIndexError(message),
 };
+
+/**
+ * Any message of the events stream as a read of the whole log meets it: an event, a tombstone, a
+ * tag link or a guard message; nothing is refused, the reader looks at the subject and `erased`.
+ */
+export interface LogMsg {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+  /** A tombstone (header Eventstore-Erased): not an event. */
+  erased: boolean;
+}
+
+/**
+ * How the log read decodes messages: as they are. It expects nothing at a sequence (it reads by
+ * position and subject, never by an index), so it only reads with at, lastUpTo, range and current.
+ */
+export const logMsgs: MessageCodec<LogMsg, undefined> = {
+  decode: (seq, subject, h, data) => ({ seq, subject, data, erased: !!h?.get(Headers.erased) }),
+  assume: () => {
+    throw new InternalError("the log reader reads no index: it has nothing to assume");
+  },
+  holds: () => true,
+  headersHold: () => true,
+  changed: (message) => new StaleIndexError(message),
+};

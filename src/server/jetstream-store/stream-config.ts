@@ -29,10 +29,10 @@ export interface StreamSettings {
 export type NamedStreamConfig = Partial<StreamConfig> & { name: string };
 
 /** What both streams share: file storage, limits retention, no age, count or size limit, direct gets. */
-function durableStream(name: string, subject: string, replicas: number): NamedStreamConfig {
+function durableStream(name: string, subjects: string[], replicas: number): NamedStreamConfig {
   return {
     name,
-    subjects: [subject],
+    subjects,
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
@@ -45,10 +45,10 @@ function durableStream(name: string, subject: string, replicas: number): NamedSt
   };
 }
 
-/** The events stream: nothing is ever dropped on its own. */
+/** The events stream (events, tag links, guards): nothing is ever dropped on its own. */
 export function eventsStreamConfig(s: StreamSettings): NamedStreamConfig {
   return {
-    ...durableStream(s.subjects.stream, s.subjects.eventsWildcard, s.replicas),
+    ...durableStream(s.subjects.stream, s.subjects.eventsStreamSubjects(), s.replicas),
     ...(s.atomicBatch ? { allow_atomic: true } : {}),
   };
 }
@@ -56,14 +56,15 @@ export function eventsStreamConfig(s: StreamSettings): NamedStreamConfig {
 /** Snapshots: a stream of their own, so that only they are bounded per actor. */
 export function snapshotsStreamConfig(s: StreamSettings): NamedStreamConfig {
   return {
-    ...durableStream(s.subjects.snapshotsStream, s.subjects.snapshotsWildcard, s.replicas),
+    ...durableStream(s.subjects.snapshotsStream, [s.subjects.snapshotsWildcard], s.replicas),
     max_msgs_per_subject: s.snapshotsKeep,
   };
 }
 
 /**
  * Creates both streams, or brings an existing one to the settings we may change. Raising replicas
- * or the snapshot bound, and turning on direct gets or atomic batches, loses nothing. Fewer
+ * or the snapshot bound, turning on direct gets or atomic batches, and adding the v3 subjects (tag
+ * links and guards) to a v2 events stream, lose nothing. Fewer
  * replicas or a lower bound would lose durability or snapshots other replicas count on: only with
  * `reconfigure`. Anything else that differs is an operator's decision we must not undo silently:
  * it stops the start with a message saying what differs.
@@ -102,6 +103,7 @@ async function ensureStream(
   }
   const changes: Partial<StreamConfig> = {};
   const losses: string[] = [];
+  if (!sameSubjects(have.subjects, want.subjects!)) changes.subjects = want.subjects;
   if (have.num_replicas !== want.num_replicas) {
     changes.num_replicas = want.num_replicas;
     if (want.num_replicas! < have.num_replicas)
@@ -133,8 +135,12 @@ async function ensureStream(
 /** What in an existing stream's configuration would break a promise of the contract; empty when nothing does. */
 function contractProblems(have: StreamConfig, want: NamedStreamConfig, s: StreamSettings, keepsEverything: boolean): string[] {
   const problems: string[] = [];
-  const sameSubjects = have.subjects.length === want.subjects!.length && have.subjects.every((x) => want.subjects!.includes(x));
-  if (!sameSubjects) problems.push(`subjects are ${JSON.stringify(have.subjects)}, expected ${JSON.stringify(want.subjects)}`);
+  const wanted = want.subjects!;
+  // A v2 events stream has only the first of the v3 subjects (events): the others are added (see ensureStream).
+  const v2 = sameSubjects(have.subjects, wanted.slice(0, 1));
+  if (!v2 && !sameSubjects(have.subjects, wanted)) {
+    problems.push(`subjects are ${JSON.stringify(have.subjects)}, expected ${JSON.stringify(wanted)}`);
+  }
   if (have.storage !== want.storage) problems.push(`storage is ${have.storage}, expected ${want.storage}`);
   if (have.retention !== want.retention) problems.push(`retention is ${have.retention}, expected ${want.retention}`);
   // Limits are for the snapshots stream too: a stream-wide one would evict other actors' newest snapshot.
@@ -159,4 +165,8 @@ function contractProblems(have: StreamConfig, want: NamedStreamConfig, s: Stream
   if (have.sealed) problems.push("the stream is sealed: it takes no writes");
   if (have.mirror) problems.push("the stream is a mirror: it takes no writes");
   return problems;
+}
+
+function sameSubjects(have: readonly string[], want: readonly string[]): boolean {
+  return have.length === want.length && have.every((x) => want.includes(x));
 }

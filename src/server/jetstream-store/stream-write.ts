@@ -1,22 +1,33 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { nuid } from "@nats-io/transport-node";
 import { UnavailableError } from "../../contract/errors.js";
-import { isBatchTooLarge, isKnownBatchMsgId, isMsgIdInProcess, isWrongLastSequence } from "../../contract/nats-failures.js";
+import {
+  isBatchTooLarge,
+  isKnownBatchMsgId,
+  isMsgIdInProcess,
+  isTooManyBatchesInFlight,
+  isWrongLastSequence,
+} from "../../contract/nats-failures.js";
 import type { Event } from "../../contract/types.js";
-import { publishAtomicBatch } from "../jetstream/batch.js";
+import { type BatchMessage, publishAtomicBatch } from "../jetstream/batch.js";
 import { observed } from "../jetstream/observer.js";
 import { publish, publishHeaders } from "../jetstream/publish.js";
 import { CATCH_UP_PAUSE_MS } from "../jetstream/reader.js";
+import { conditionCheck } from "../store/condition.js";
 import { type ActorDecision, decide, decideAll, type Head, type StoredVersion, versionsToCompare } from "../store/decide.js";
 import { type Encoded, messageId, storedEventId } from "../store/encode.js";
-import { serverBatchLimitError } from "../store/rules.js";
+import { checkBatchMessages, serverBatchLimitError } from "../store/rules.js";
 import type * as write from "../store/write.js";
 import { answer } from "../store/write.js";
+import { checkGuards, type ExpectedGuard, guardCandidateTags, planGuards } from "./conditions.js";
 import { versionHeader } from "./message-headers.js";
 import { Races } from "./races.js";
 import { firstAfter } from "./seq-index.js";
 import { StaleIndexError, type StoredMsg } from "./stored-msg.js";
 import type { FreshHead, StreamsView } from "./streams-view.js";
+import type { TagHead } from "./tag-heads.js";
+import { type BatchLayout, layOutBatch } from "./tag-layout.js";
+import { encodeTagLink, nextTagLink, type PreviousLink, previousFromStored, shiftPrevious, type TagLink } from "./tag-link.js";
 
 // A replicated stream refuses an expectation on a subject while an earlier write to it is still
 // being stored ("wrong last sequence unknown"), and the head read back does not show that write
@@ -38,13 +49,20 @@ interface ActorPart {
   fresh: boolean;
 }
 
+/** A tag the write carries or its condition may guard on, and what the write knows of its last link. */
+interface TagPart {
+  head: TagHead;
+  /** Read from the stream during this write, not taken from the cache. */
+  fresh: boolean;
+}
+
 /**
  * One write of one or more actors' events: stored after the heads the stream has now, or decided
  * against what it holds (a retry of the same events, or a conflict). Each actor's first message
  * carries the expectation that its history ends at its head, and the server enforces every one.
  */
 export function jetStreamWrite(view: StreamsView): write.Write {
-  return async (entries, counters, kind) => {
+  return async (entries, counters, kind, condition) => {
     let generation = view.generation;
     const parts: ActorPart[] = await Promise.all(
       entries.map(async (entry) => {
@@ -59,14 +77,32 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         return { ...part, head: await view.freshHead(actorId, generation), fresh: true };
       }),
     );
-    const refresh = async (which: (part: ActorPart) => boolean) => {
-      await Promise.all(
-        parts.filter(which).map(async (part) => {
+    // v3: the tags the write carries (a link each) and those its condition may be guarded on. A
+    // write with neither reads nothing more and is sent as before (a save: one publish).
+    const written = new Set(parts.flatMap((part) => part.values.flatMap((e) => e.tags ?? [])));
+    const tags = new Map<string, TagPart>();
+    await Promise.all(
+      [...new Set([...written, ...(condition ? guardCandidateTags(condition.failIfEventsMatch, written) : [])])].map(async (tag) => {
+        const cached = view.cachedTagHead(tag);
+        tags.set(tag, cached ? { head: cached, fresh: false } : { head: await view.freshTagHead(tag, generation), fresh: true });
+      }),
+    );
+    const batched = kind.transport === "batch" || tags.size > 0;
+    const refresh = async (which: (part: ActorPart) => boolean, whichTags: (part: TagPart) => boolean = () => false) => {
+      await Promise.all([
+        ...parts.filter(which).map(async (part) => {
           part.head = await view.freshHead(part.actorId, generation);
           part.fresh = true;
         }),
-      );
+        ...[...tags]
+          .filter(([, part]) => whichTags(part))
+          .map(async ([tag, part]) => {
+            part.head = await view.freshTagHead(tag, generation);
+            part.fresh = true;
+          }),
+      ]);
     };
+    const tagHead = (tag: string) => tags.get(tag)!.head;
     // Set once JetStream recognised an id whose event is no longer stored (deleted or purged):
     // the new write must not be taken for that one.
     let renew = false;
@@ -99,7 +135,10 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         // decide again on the heads as they are now.
         races.lost();
         for (const { actorId } of entries) view.indexes.forget(actorId);
-        await refresh(() => true);
+        await refresh(
+          () => true,
+          () => true,
+        );
         continue;
       }
       const outcome = decideAll(decisions);
@@ -109,6 +148,36 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         continue;
       }
       if (outcome.kind !== "write") return answer(outcome, counters, kind);
+      // Only a write that would be stored goes on to its condition (store/condition.ts).
+      const check = conditionCheck(outcome, condition);
+      let guards: ExpectedGuard[] = [];
+      if (check) {
+        let position: number | undefined;
+        try {
+          const plan = planGuards(check.query, written, (tag) => tagHead(tag).link?.n ?? 0);
+          ({ guards, position } = await checkGuards(view, plan, tagHead, check.after));
+        } catch (err) {
+          if (!(err instanceof StaleIndexError)) throw view.seen(err);
+          // A link or event read on the way was deleted or replaced: decide again on the stream as it is now.
+          races.lost();
+          await refresh(
+            () => true,
+            () => true,
+          );
+          continue;
+        }
+        if (position !== undefined) {
+          // A refusal is answered on the stream as it is now: a cached link may hide a newer match.
+          if ([...tags.values()].some((part) => !part.fresh)) {
+            await refresh(
+              () => false,
+              (part) => !part.fresh,
+            );
+            continue;
+          }
+          return answer({ kind: "condition", position }, counters, kind);
+        }
+      }
       // Whatever the write learned (cached heads, heads read before a pause) must be of the stream
       // as it is now: nothing awaited between this check and the publish. See StreamIdentity.
       if (!view.trusts(generation)) {
@@ -116,20 +185,24 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         races.lost();
         if (generation !== view.generation) {
           generation = view.generation;
-          await refresh(() => true);
+          await refresh(
+            () => true,
+            () => true,
+          );
         }
         continue;
       }
       const sent: Head[] = parts.map((part) => part.head);
+      const sentTags = new Map([...tags].map(([tag, part]) => [tag, part.head.seq]));
       let refused = false;
+      let busy = false;
       try {
         const ids = parts.map(({ actorId, values }) =>
           values.map((e) => messageId(actorId, e.version, e.id) + (renew ? `.${nuid.next()}` : "")),
         );
-        const sequences =
-          kind.transport === "batch"
-            ? await publishBatch(view, parts, ids, sent)
-            : await publishOne(view, parts[0]!.subject, parts[0]!.entry.events[0]!, ids[0]![0]!, sent[0]!.seq);
+        const sequences = batched
+          ? await publishBatch(view, parts, ids, sent, { tagHead, guards, written, generation, transaction: kind.transaction })
+          : await publishOne(view, parts[0]!.subject, parts[0]!.entry.events[0]!, ids[0]![0]!, sent[0]!.seq);
         if (sequences) {
           for (const [i, { actorId, values }] of parts.entries()) {
             const seqs = sequences[i]!;
@@ -152,19 +225,29 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         // A retry that overtook its own original on a replicated stream: the head shows the outcome soon.
         const idInProcess = isMsgIdInProcess(err);
         refused = isWrongLastSequence(err);
-        if (!refused && !idKnown && !idInProcess) {
+        // The stream takes so many atomic batches at once: the others end soon, as a write in flight does.
+        busy = isTooManyBatchesInFlight(err);
+        if (!refused && !idKnown && !idInProcess && !busy) {
           // The write may have been stored: forget what we knew so the retry re-reads.
           for (const { actorId } of entries) view.forgetHead(actorId);
+          for (const tag of tags.keys()) view.forgetTagHead(tag);
           throw view.seen(err);
         }
         if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
         if (idKnown) renew = true;
         counters.retries++;
       }
-      // A refused batch does not say whose expectation failed: read every head again.
-      await refresh(() => true);
-      if (refused && parts.every((part, i) => part.head.seq === sent[i]!.seq)) {
-        // Refused, yet no head moved: another write of these actors is still being stored.
+      // A refused batch does not say whose expectation failed: read every head and tag again.
+      await refresh(
+        () => true,
+        () => true,
+      );
+      const moved =
+        parts.some((part, i) => part.head.seq !== sent[i]!.seq) ||
+        [...tags].some(([tag, part]) => part.head.seq !== sentTags.get(tag)) ||
+        guards.some((guard) => guard.kind === "stream");
+      if (busy || (refused && !moved)) {
+        // Refused, yet nothing moved: another write of these subjects is still being stored.
         if (waited >= view.timeoutMs) throw races.giveUp();
         pause = Math.min(MAX_IN_FLIGHT_PAUSE_MS, pause === 0 ? IN_FLIGHT_PAUSE_MS : pause * 2);
         const ms = pause * (0.5 + Math.random());
@@ -190,31 +273,88 @@ async function publishOne(
   return ack.duplicate ? undefined : [[ack.seq]];
 }
 
-/** Publishes every actor's events as one atomic batch, the expectation on each actor's first message. */
-async function publishBatch(view: StreamsView, parts: ActorPart[], ids: string[][], heads: Head[]): Promise<number[][]> {
-  const messages = parts.flatMap(({ entry, subject }, i) =>
+/** What a batch carries besides the actors' events: their tags' links and the condition's guards. */
+interface BatchExtras {
+  tagHead: (tag: string) => TagHead;
+  guards: ExpectedGuard[];
+  written: ReadonlySet<string>;
+  generation: number;
+  transaction: boolean;
+}
+
+/**
+ * Publishes every actor's events as one atomic batch laid out by layOutBatch: each actor's events
+ * (the expectation on its first), then a link per distinct tag of them (the expectation of the
+ * tag's last link on its first link of the batch), then a guard message per condition guard on a
+ * tag the batch does not write; a guard on the stream is an expectation on the first message.
+ * Remembers each tag's new last link. Resolves to the events' sequences, per actor.
+ */
+async function publishBatch(view: StreamsView, parts: ActorPart[], ids: string[][], heads: Head[], x: BatchExtras): Promise<number[][]> {
+  const guardMessages = x.guards.flatMap((g) => (g.kind === "tag" && !x.written.has(g.tag) ? [g] : []));
+  const layout = layOutBatch(
+    parts.map((part) => part.values),
+    guardMessages.length,
+  );
+  const path = x.transaction ? "/appends" : "/events";
+  checkBatchMessages({ events: layout.guardsAt - layout.links.length, links: layout.links.length, guards: guardMessages.length }, path);
+  const streamGuard = x.guards.find((g) => g.kind === "stream");
+  const messages: BatchMessage[] = parts.flatMap(({ entry, subject }, i) =>
     entry.events.map((e, j) => ({
       subject,
       data: e.json,
       headers: publishHeaders({
         msgId: ids[i]![j]!,
         ...(j === 0 ? { lastSubjectSeq: heads[i]!.seq } : {}),
+        ...(i === 0 && j === 0 && streamGuard ? { lastSeq: streamGuard.last } : {}),
         headers: versionHeader(e.value.version),
       }),
     })),
   );
+  const links = tagLinks(layout, x.tagHead);
+  for (const place of layout.links) {
+    const first = place.previousIndex === undefined;
+    messages.splice(place.index, 0, {
+      subject: view.subjects.tags(place.tag),
+      data: encodeTagLink(links.get(place.index)!),
+      headers: publishHeaders(first ? { lastSubjectSeq: x.tagHead(place.tag).seq } : {}),
+    });
+  }
+  for (const g of guardMessages) {
+    messages.push({
+      subject: view.subjects.guard,
+      data: new Uint8Array(),
+      headers: publishHeaders({ lastSubjectSeq: g.last, lastSubjectSeqSubject: view.subjects.tags(g.tag) }),
+    });
+  }
   let lastSeq: number;
   try {
     lastSeq = await observed(view.requester.observer, "batch_publish", parts[0]!.subject, () =>
       publishAtomicBatch(view.nc, messages, view.timeoutMs),
     );
   } catch (err) {
-    if (isBatchTooLarge(err)) throw serverBatchLimitError(messages.length);
+    if (isBatchTooLarge(err)) throw serverBatchLimitError(messages.length, path);
     throw err;
   }
-  // A committed batch is stored as one unit, in its order, so its messages hold the sequences up to the last.
-  let seq = lastSeq - messages.length;
-  return parts.map(({ entry }) => entry.events.map(() => ++seq));
+  // A committed batch is stored as one unit, in its order: the message at index k holds first + k.
+  const first = lastSeq - messages.length + 1;
+  for (const place of layout.links)
+    view.rememberTagHead(place.tag, { seq: first + place.index, link: links.get(place.index)! }, x.generation);
+  return layout.events.map((indexes) => indexes.map((k) => first + k));
+}
+
+/** Each link of the batch by its index: chained to the tag's last stored link, or to the tag's previous link in the batch. */
+function tagLinks(layout: BatchLayout, tagHead: (tag: string) => TagHead): Map<number, TagLink> {
+  const links = new Map<number, TagLink>();
+  for (const place of layout.links) {
+    let previous: PreviousLink | undefined;
+    if (place.previousIndex !== undefined) previous = shiftPrevious(links.get(place.previousIndex)!, place.index - place.previousIndex);
+    else {
+      const head = tagHead(place.tag);
+      if (head.seq > 0) previous = previousFromStored(head.seq, head.link!);
+    }
+    links.set(place.index, nextTagLink(previous, place.offsets));
+  }
+  return links;
 }
 
 /** What the stream holds at these versions of the actor (each up to its head): sequence and exact id. */

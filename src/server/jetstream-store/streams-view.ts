@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { UnavailableError } from "../../contract/errors.js";
+import { InternalError, UnavailableError } from "../../contract/errors.js";
 import type { Subjects } from "../../contract/subjects.js";
 import type { JetStreamObserver } from "../jetstream/observer.js";
 import { StreamReader } from "../jetstream/reader.js";
@@ -8,8 +8,9 @@ import { type CacheFigures, LruCache } from "../store/cache.js";
 import type { Head } from "../store/decide.js";
 import { DEFAULT_MAX_PAYLOAD } from "../store/event-store.js";
 import { ActorIndexes, type IndexView } from "./seq-index.js";
-import { StaleIndexError, type StoredMsg, storedMsgs } from "./stored-msg.js";
+import { type LogMsg, logMsgs, StaleIndexError, type StoredMsg, storedMsgs } from "./stored-msg.js";
 import { StreamIdentity } from "./stream-identity.js";
+import { type LinkMsg, storedLinks, type TagHead } from "./tag-heads.js";
 import { toStoreError } from "./translate.js";
 
 export interface StreamsViewOptions {
@@ -38,6 +39,11 @@ interface CachedHead extends Head {
   generation: number;
 }
 
+/** A tag's last link remembered by this view, under the same rules as an actor's head. */
+interface CachedTagHead extends TagHead {
+  generation: number;
+}
+
 // A read that finds the stream changing under it (messages deleted, stream recreated) starts over.
 export const MAX_READ_ATTEMPTS = 3;
 
@@ -54,8 +60,13 @@ export class StreamsView {
   readonly maxPayload: number;
   readonly events: StreamReader<StoredMsg, number>;
   readonly snapshots: StreamReader<StoredMsg, number>;
+  /** The events stream's messages of every kind, as the read of the whole log (v3) meets them. */
+  readonly log: StreamReader<LogMsg, undefined>;
+  readonly links: StreamReader<LinkMsg, undefined>;
   readonly indexes: ActorIndexes;
   private readonly cache: LruCache<CachedHead>;
+  // Tags whose last link this replica met (as many as actor heads): a write's next link needs it.
+  private readonly tagCache: LruCache<CachedTagHead>;
   private readonly identity: StreamIdentity;
   // Counts the streams this replica has known; what was learned under an older one is not used.
   private current = 0;
@@ -68,6 +79,7 @@ export class StreamsView {
     this.timeoutMs = options.timeoutMs;
     this.maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     this.cache = new LruCache(options.cacheSize);
+    this.tagCache = new LruCache(options.cacheSize);
     this.requester = new Requester(nc, options.timeoutMs, options.observer);
     const reads = {
       timeoutMs: options.timeoutMs,
@@ -77,6 +89,8 @@ export class StreamsView {
     };
     this.events = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.stream }, storedMsgs);
     this.snapshots = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.snapshotsStream }, storedMsgs);
+    this.log = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.stream }, logMsgs);
+    this.links = new StreamReader(nc, this.requester, { ...reads, stream: this.subjects.stream }, storedLinks);
     this.indexes = new ActorIndexes(options.indexSize ?? 1_000_000);
     this.identity = new StreamIdentity(nc, this.requester, [this.subjects.stream, this.subjects.snapshotsStream], () => this.forgetAll());
   }
@@ -143,6 +157,34 @@ export class StreamsView {
     this.cache.delete(actorId);
   }
 
+  /** The tag's last link with every acknowledged write in it (one read), remembered in the cache. */
+  async freshTagHead(tag: string, generation: number): Promise<TagHead> {
+    let msg: LinkMsg | undefined;
+    try {
+      msg = await this.links.current(this.subjects.tags(tag));
+    } catch (err) {
+      throw this.seen(err);
+    }
+    if (msg && !msg.link) throw new InternalError(`message ${msg.seq} on ${msg.subject} is not a tag link: not written by eventstore`);
+    const head: TagHead = msg ? { seq: msg.seq, link: msg.link } : { seq: 0 };
+    this.rememberTagHead(tag, head, generation);
+    return head;
+  }
+
+  rememberTagHead(tag: string, head: TagHead, generation: number): void {
+    if (generation === this.current) this.tagCache.set(tag, { ...head, generation });
+  }
+
+  cachedTagHead(tag: string): TagHead | undefined {
+    const head = this.tagCache.get(tag);
+    return head?.generation === this.current ? head : undefined;
+  }
+
+  /** A write whose outcome is unknown, or refused: the next one reads the tag's last link again. */
+  forgetTagHead(tag: string): void {
+    this.tagCache.delete(tag);
+  }
+
   /**
    * Runs a read that relies on the actor's index; when the stream no longer holds what the index
    * says (messages deleted, purged or replaced), learns the actor anew and runs it again, up to
@@ -177,6 +219,7 @@ export class StreamsView {
   private forgetAll(): void {
     this.current++;
     this.cache.clear();
+    this.tagCache.clear();
     this.indexes.clear();
   }
 }

@@ -9,6 +9,10 @@ export interface PublishOptions {
   msgId?: string;
   /** Nats-Expected-Last-Subject-Sequence: the subject's last message must be at this sequence (0: none). */
   lastSubjectSeq?: number;
+  /** Nats-Expected-Last-Subject-Sequence-Subject: the subject lastSubjectSeq is about, when not the message's own. */
+  lastSubjectSeqSubject?: string;
+  /** Nats-Expected-Last-Sequence: the stream's last message must be at this sequence (a batch's first message only). */
+  lastSeq?: number;
   headers?: Record<string, string>;
 }
 
@@ -25,6 +29,8 @@ export function publishHeaders(options: PublishOptions): MsgHdrs {
   for (const [k, v] of Object.entries(options.headers ?? {})) h.set(k, v);
   if (options.msgId !== undefined) h.set(PubHeaders.MsgIdHdr, options.msgId);
   if (options.lastSubjectSeq !== undefined) h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(options.lastSubjectSeq));
+  if (options.lastSubjectSeqSubject !== undefined) h.set(PubHeaders.ExpectedLastSubjectSequenceSubjectHdr, options.lastSubjectSeqSubject);
+  if (options.lastSeq !== undefined) h.set(PubHeaders.ExpectedLastSeqHdr, String(options.lastSeq));
   return h;
 }
 

@@ -102,10 +102,11 @@ export class StreamReader<M extends StreamMsg, E> {
 
   /**
    * The subject's last message with every acknowledged write in it, from this stream: the
-   * leader's, on a replicated stream or once a mirror answered for it.
+   * leader's, on a replicated stream or once a mirror answered for it. A subject filter with a
+   * wildcard is asked of the leader too: a direct get takes the subject in its own, which cannot hold one.
    */
   current(subject: string): Promise<M | undefined> {
-    return this.leaderOnly ? this.fromLeader({ last_by_subj: subject }) : this.last(subject);
+    return this.leaderOnly || /[*>]/.test(subject) ? this.fromLeader({ last_by_subj: subject }) : this.last(subject);
   }
 
   /**
@@ -138,6 +139,65 @@ export class StreamReader<M extends StreamMsg, E> {
       }
       if (Date.now() > deadline) throw new JetStreamTimeoutError("no replica of the stream caught up with its leader in time; retry");
       await sleep(CATCH_UP_PAUSE_MS);
+    }
+  }
+
+  /**
+   * The message at a sequence as the stream holds it now, whatever its subject: the leader's on a
+   * replicated stream or once a mirror answered for it; undefined when there is none (deleted).
+   */
+  at(seq: number): Promise<M | undefined> {
+    return this.leaderOnly ? this.fromLeader({ seq }) : this.bySeq(seq);
+  }
+
+  /**
+   * The subject's last message at or below upToSeq (a batch direct get with multi_last), undefined
+   * when it has none there. A replica behind the leader may lack newer messages of the subject up
+   * to upToSeq: where reads ask the leader, it is asked for what follows the answer.
+   */
+  async lastUpTo(subject: string, upToSeq: number): Promise<M | undefined> {
+    let found: M | undefined;
+    if (this.options.batchDirectGet) {
+      const replies = await this.requestMany(JSON.stringify({ multi_last: [subject], up_to_seq: upToSeq }));
+      const reply = replies.at(-1);
+      found = reply && this.fromDirectGet(reply);
+      if (!this.leaderOnly) return found;
+    }
+    for (;;) {
+      const next = await this.fromLeader({ seq: (found?.seq ?? 0) + 1, next_by_subj: subject });
+      if (!next || next.seq > upToSeq) return found;
+      found = next;
+    }
+  }
+
+  /**
+   * The messages of a subject (wildcards allowed) from fromSeq through untilSeq in stream order, one
+   * batch at a time: each at most `batch()` messages and about one max_payload, so that the caller
+   * can stop after any batch. Complete through untilSeq as the stream holds it now: where the
+   * replica that answered had nothing more (it may lag behind the leader, or be a mirror), the
+   * leader gives the next message, on a replicated stream or once a mirror answered.
+   */
+  async *range(subject: string, fromSeq: number, untilSeq: number, batch: () => number): AsyncGenerator<M[]> {
+    let seq = fromSeq;
+    while (seq <= untilSeq) {
+      const replies = this.options.batchDirectGet
+        ? await this.requestMany(JSON.stringify({ seq, next_by_subj: subject, batch: batch(), max_bytes: this.roundBytes }))
+        : await this.nextOne(subject, seq);
+      const msgs = replies.map((reply) => this.fromDirectGet(reply)).filter((msg) => msg.seq <= untilSeq);
+      const last = msgs.at(-1);
+      const beyond = msgs.length < replies.length;
+      // A batch says how many more there are; a single get only that it found one.
+      const pending = this.options.batchDirectGet ? Number(replies.at(-1)?.headers?.get(DirectMsgHeaders.NumPending) ?? "0") : 1;
+      const endedShort = replies.length === 0 || (pending === 0 && last !== undefined && last.seq < untilSeq);
+      if (endedShort && this.leaderOnly) {
+        const next = await this.fromLeader({ seq: (last?.seq ?? seq - 1) + 1, next_by_subj: subject });
+        if (next && next.seq <= untilSeq) msgs.push(next);
+      }
+      if (msgs.length > 0) yield msgs;
+      const end = msgs.at(-1);
+      // Past untilSeq, or nothing more anywhere.
+      if (!end || beyond || (endedShort && end === last)) return;
+      seq = end.seq + 1;
     }
   }
 
@@ -318,7 +378,7 @@ export class StreamReader<M extends StreamMsg, E> {
   }
 }
 
-type LeaderQuery = { seq: number } | { last_by_subj: string };
+type LeaderQuery = { seq: number } | { last_by_subj: string } | { seq: number; next_by_subj: string };
 
 /** A stretch of sequences to fetch with one batch direct get: `count` messages of the subject from `start`. */
 export interface SeqRun {

@@ -77,10 +77,33 @@ export function snapshotAheadError(actorId: string, version: number, current: nu
   );
 }
 
-/** nats-server was configured with a lower atomic batch limit than MAX_APPEND_EVENTS. */
-export function serverBatchLimitError(count: number): ValidationError {
+/** nats-server was configured with a lower atomic batch limit than MAX_APPEND_EVENTS: the batch of `count` messages was refused. */
+export function serverBatchLimitError(count: number, path = "/events"): ValidationError {
   return new ValidationError(
-    `/events: ${count} events are more than this nats-server takes in one atomic batch (jetstream.limits.batch.max_msgs)`,
-    [{ path: "/events", message: "more events than the nats-server's atomic batch limit" }],
+    `${path}: the write's ${count} messages (events, tag links, condition guards) are more than this nats-server takes in one atomic batch (jetstream.limits.batch.max_msgs)`,
+    [{ path, message: "more messages than the nats-server's atomic batch limit" }],
+  );
+}
+
+/** What one write's atomic batch holds: its events and the messages a store adds for their tags and its condition. */
+export interface BatchMessages {
+  events: number;
+  /** One per actor and distinct tag of its events. */
+  links: number;
+  /** One per condition guard on a tag the write does not carry. */
+  guards: number;
+}
+
+/**
+ * A write is one atomic batch of at most MAX_APPEND_EVENTS messages (nats-server's default limit),
+ * tag links and guard messages included: over it, a 400 that names the limit, before anything is sent.
+ */
+export function checkBatchMessages(m: BatchMessages, path: string): void {
+  const count = m.events + m.links + m.guards;
+  if (count <= MAX_APPEND_EVENTS) return;
+  throw fieldError(
+    path,
+    `needs ${count} messages in one atomic batch (${m.events} events, ${m.links} tag links, ${m.guards} condition guards), ` +
+      `more than the ${MAX_APPEND_EVENTS} a nats-server takes by default (jetstream.limits.batch.max_msgs)`,
   );
 }

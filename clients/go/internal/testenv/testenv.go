@@ -241,6 +241,10 @@ func (e *Env) StartService(main string) (*Process, error) {
 		"NATS_PASSWORD=" + ServicePassword,
 		"LOG_LEVEL=info",
 	}
+	// The tests run against the JetStream backend unless told otherwise (memory: a quicker check).
+	if backend := os.Getenv("EVENTSTORE_BACKEND"); backend != "" {
+		env = append(env, "EVENTSTORE_BACKEND="+backend)
+	}
 	p, err := start("node", []string{main}, env, func(line string) {
 		var log struct {
 			Msg string `json:"msg"`

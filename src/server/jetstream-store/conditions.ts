@@ -1,0 +1,166 @@
+import { type ApiError, JetStreamApiError } from "@nats-io/jetstream";
+import type { Query, QueryItem } from "../../contract/types.js";
+import { JetStreamReplyError, statusError } from "../jetstream/errors.js";
+import { type Matchable, matchesItem } from "../store/query.js";
+import type { StoredMsg } from "./stored-msg.js";
+import type { StreamsView } from "./streams-view.js";
+import type { TagHead } from "./tag-heads.js";
+import { resolveTagLink } from "./tag-link.js";
+
+// A condition's check (docs/design/v3-tags-read-conditions.md, section 2): each query item is
+// guarded by one literal subject whose last sequence the batch expects, a tag's link chain or,
+// for an item of types only, the stream itself. A guard is coarser than its items (another type,
+// another tag), so when it moved past `after` the events on it are read and tested exactly: a
+// match refuses the write, none lets it expect the guard as it is.
+
+/** One literal subject and the condition's items it guards. */
+export type Guard = { kind: "tag"; tag: string; items: QueryItem[] } | { kind: "stream"; items: QueryItem[] };
+
+/** A guard with the last sequence the batch will expect of it. */
+export type ExpectedGuard = Guard & { last: number };
+
+/**
+ * The tags whose last link the guards are chosen from: of an item that names a tag the write
+ * carries, none (that tag guards it); of any other item with tags, all of them.
+ */
+export function guardCandidateTags(query: Query, written: ReadonlySet<string>): string[] {
+  const tags = new Set<string>();
+  for (const item of query.items) {
+    if (item.tags && !item.tags.some((t) => written.has(t))) for (const t of item.tags) tags.add(t);
+  }
+  return [...tags];
+}
+
+/**
+ * Each item's guard: a tag of it the write carries (its link's expectation is the guard), else its
+ * tag with the shortest chain (`chainLength`: the last link's `n`, 0 for none), else the stream.
+ * Items with the same guard share it.
+ */
+export function planGuards(query: Query, written: ReadonlySet<string>, chainLength: (tag: string) => number): Guard[] {
+  const byTag = new Map<string, QueryItem[]>();
+  const streamItems: QueryItem[] = [];
+  for (const item of query.items) {
+    if (!item.tags) {
+      streamItems.push(item);
+      continue;
+    }
+    const tag = item.tags.find((t) => written.has(t)) ?? item.tags.reduce((best, t) => (chainLength(t) < chainLength(best) ? t : best));
+    const items = byTag.get(tag);
+    if (items) items.push(item);
+    else byTag.set(tag, [item]);
+  }
+  const guards: Guard[] = [...byTag].map(([tag, items]) => ({ kind: "tag", tag, items }));
+  if (streamItems.length > 0) guards.push({ kind: "stream", items: streamItems });
+  return guards;
+}
+
+/**
+ * The guards with their expectations, and the newest position among the events after `after` that
+ * match an item (the condition fails) if there is one. A guard not moved past `after` costs nothing.
+ */
+export async function checkGuards(
+  view: StreamsView,
+  guards: Guard[],
+  tagHead: (tag: string) => TagHead,
+  after: number,
+): Promise<{ guards: ExpectedGuard[]; position?: number }> {
+  const checked = await Promise.all(
+    guards.map(async (guard) => {
+      if (guard.kind === "tag") {
+        const head = tagHead(guard.tag);
+        const newest = head.seq > after ? await newestOnTag(view, guard.tag, guard.items, head, after) : undefined;
+        return { guard: { ...guard, last: head.seq }, newest };
+      }
+      const last = await streamLastSeq(view);
+      const newest = last > after ? await newestInStream(view, guard.items, after) : undefined;
+      return { guard: { ...guard, last }, newest };
+    }),
+  );
+  const positions = checked.flatMap((c) => (c.newest === undefined ? [] : [c.newest]));
+  const expected = checked.map((c) => c.guard);
+  return positions.length > 0 ? { guards: expected, position: Math.max(...positions) } : { guards: expected };
+}
+
+/** The newest position after `after` of an event on the tag's chain that matches one of the items. */
+async function newestOnTag(view: StreamsView, tag: string, items: QueryItem[], head: TagHead, after: number): Promise<number | undefined> {
+  const positions = (await tagPositionsAfter(view, tag, head, after)).sort((a, b) => b - a);
+  // Newest first: the first match is the answer (positions in parallel rounds of a few).
+  for (let i = 0; i < positions.length; i += EVENT_GETS_IN_FLIGHT) {
+    const round = positions.slice(i, i + EVENT_GETS_IN_FLIGHT);
+    const msgs = await Promise.all(round.map((seq) => view.events.at(seq)));
+    for (const msg of msgs) {
+      if (msg && msg.erasedAt === undefined && msg.subject.startsWith(view.subjects.eventsPrefix) && matchesAny(msg, items)) {
+        return msg.seq;
+      }
+    }
+  }
+  return undefined;
+}
+
+// Event gets in flight at once while re-evaluating a tag.
+const EVENT_GETS_IN_FLIGHT = 32;
+
+/**
+ * The positions after `after` of the tag's events: the chain walked from its last link through
+ * windows and continuations down to `after`. A continuation link deleted by an erase (with every
+ * event it indexed) makes the walk read the tag subject's links after `after` instead.
+ */
+async function tagPositionsAfter(view: StreamsView, tag: string, head: TagHead, after: number): Promise<number[]> {
+  const positions: number[] = [];
+  let link = resolveTagLink(head.seq, head.link!);
+  for (;;) {
+    positions.push(...link.events.filter((p) => p > after));
+    let ended = false;
+    for (const w of link.window) {
+      if (w.link <= after) {
+        ended = true;
+        break;
+      }
+      positions.push(...w.events.filter((p) => p > after));
+    }
+    if (ended || link.next <= after) return positions;
+    const next = await view.links.at(link.next);
+    if (!next?.link) return tagPositionsByScan(view, tag, head.seq, after);
+    link = resolveTagLink(next.seq, next.link);
+  }
+}
+
+async function tagPositionsByScan(view: StreamsView, tag: string, last: number, after: number): Promise<number[]> {
+  const positions: number[] = [];
+  await view.links.scan(view.subjects.tags(tag), after + 1, last, (msg) => {
+    if (msg.seq > last) return false;
+    if (msg.link) positions.push(...resolveTagLink(msg.seq, msg.link).events.filter((p) => p > after));
+    return true;
+  });
+  return positions;
+}
+
+/** The newest position after `after` of an event of the stream that matches one of the items (a scan). */
+async function newestInStream(view: StreamsView, items: QueryItem[], after: number): Promise<number | undefined> {
+  const lastEvent = await view.events.current(view.subjects.eventsWildcard);
+  if (!lastEvent || lastEvent.seq <= after) return undefined;
+  let newest: number | undefined;
+  await view.events.scan(view.subjects.eventsWildcard, after + 1, lastEvent.seq, (msg) => {
+    if (msg.erasedAt === undefined && matchesAny(msg, items)) newest = msg.seq;
+    return msg.seq < lastEvent.seq;
+  });
+  return newest;
+}
+
+const decoder = new TextDecoder();
+
+function matchesAny(msg: StoredMsg, items: QueryItem[]): boolean {
+  const event = JSON.parse(decoder.decode(msg.data)) as Matchable;
+  return items.some((item) => matchesItem(event, item));
+}
+
+/** The stream's last sequence, whatever its subject, from the stream leader (which answers stream info). */
+async function streamLastSeq(view: StreamsView): Promise<number> {
+  const reply = await view.requester.request(`$JS.API.STREAM.INFO.${view.subjects.stream}`, new Uint8Array());
+  if (reply.headers?.code) throw statusError(reply);
+  const info = JSON.parse(decoder.decode(reply.data)) as { state?: { last_seq?: number }; error?: ApiError };
+  if (info.error) throw new JetStreamApiError(info.error);
+  const last = info.state?.last_seq;
+  if (!Number.isSafeInteger(last)) throw new JetStreamReplyError(`unexpected stream info reply ${decoder.decode(reply.data)}`);
+  return last!;
+}
