@@ -280,11 +280,20 @@ export async function raceInvoices(options: InvoiceRaceOptions): Promise<Race & 
   return race;
 }
 
-/** The invoices in position order are numbered 1..count, no gap and no repeat. */
-export async function expectInvoiceNumbers(nc: NatsConnection, count: number): Promise<PositionedEvent[]> {
+/** Every invoice of the stream, in position order, is numbered 1, 2, 3 ...: no gap and no repeat. */
+export async function expectInvoiceNumbers(nc: NatsConnection): Promise<PositionedEvent[]> {
   const read = await readQuery(nc, invoicesQuery);
-  expect(read.map((e) => e.event.data.number)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+  expect(read.map((e) => e.event.data.number)).toEqual(Array.from({ length: read.length }, (_, i) => i + 1));
   return read;
+}
+
+/** Resolves once `replicas` service processes answer a ping (a resumed one has read what waited for it). */
+export async function untilReplicasAnswer(nc: NatsConnection, replicas: number): Promise<void> {
+  for (;;) {
+    let answered = 0;
+    for await (const _ of await new Svcm(nc).client({ strategy: "count", maxMessages: replicas, maxWait: 1000 }).ping("eventstore")) answered++;
+    if (answered >= replicas) return;
+  }
 }
 
 /** Requests each service replica answered on an endpoint. */
