@@ -289,9 +289,10 @@ export async function expectInvoiceNumbers(nc: NatsConnection): Promise<Position
 
 /** Resolves once `replicas` service processes answer a ping (a resumed one has read what waited for it). */
 export async function untilReplicasAnswer(nc: NatsConnection, replicas: number): Promise<void> {
+  const svcm = new Svcm(nc).client({ strategy: "count", maxMessages: replicas, maxWait: 1000 });
   for (;;) {
     let answered = 0;
-    for await (const _ of await new Svcm(nc).client({ strategy: "count", maxMessages: replicas, maxWait: 1000 }).ping("eventstore")) answered++;
+    for await (const _ of await svcm.ping("eventstore")) answered++;
     if (answered >= replicas) return;
   }
 }
