@@ -129,7 +129,7 @@ describe("tagged writes", () => {
     });
   });
 
-  it("leave untagged writes as they were: a save is one publish, nothing read beyond the head", async () => {
+  it("send a new actor's or a new tag's first write without reading first, and read only when JetStream refuses the guess", async () => {
     const ops: JetStreamOperation[] = [];
     const counted = open(nc, {
       start: (op) => {
@@ -141,22 +141,34 @@ describe("tagged writes", () => {
     const a = `order-${randomUUID()}`;
     await counted.save(ev(a, 1));
     await counted.save(ev(a, 2));
-    // The first save reads the head (unknown actor), the second knows it.
-    expect(ops).toEqual(["direct_get", "publish", "publish"]);
+    // A save is one publish: an actor the store does not know is taken to be new.
+    expect(ops).toEqual(["publish", "publish"]);
     ops.length = 0;
     const t = tag("t");
     await counted.save(ev(a, 3, { tags: [t] }));
     await counted.save(ev(a, 4, { tags: [t] }));
-    // The tag's last link is read once, then cached: each tagged save is one batch.
-    expect(ops).toEqual(["direct_get", "batch_publish", "batch_publish"]);
+    // A new tag is taken to have no link yet, then its link is cached: each tagged save is one batch.
+    expect(ops).toEqual(["batch_publish", "batch_publish"]);
     ops.length = 0;
-    // A conditional append on a new tag: the actor's head, the tag's last link, the batch; its
-    // next one on the same tag (after the first) knows both.
+    // A conditional append on a new tag, and its next one on the same tag (after the first): one batch each.
     const name = tag("username");
     const u = `user-${randomUUID()}`;
     const r = await counted.append(u, [ev(u, 1, { tags: [name] })], undefined, condition([{ tags: [name] }]));
     await counted.append(u, [ev(u, 2, { tags: [name] })], undefined, condition([{ tags: [name] }], r.sequences[0]! + 1));
-    expect(ops).toEqual(["direct_get", "direct_get", "batch_publish", "batch_publish"]);
+    expect(ops).toEqual(["batch_publish", "batch_publish"]);
+    ops.length = 0;
+    // An actor and a tag that another store wrote: the guess is refused, the heads are read, and the
+    // write goes after them. A refused guess is no retry.
+    const known = `order-${randomUUID()}`;
+    const shared = tag("shared");
+    await store.save(ev(known, 1, { tags: [shared] }));
+    const saved = await counted.save(ev(known, 2, { tags: [shared] }));
+    expect(ops).toEqual(["batch_publish", "direct_get", "direct_get", "batch_publish"]);
+    expect(counted.counters.save.retries).toBe(0);
+    const last = (await lastOn(subjects.tags(shared)))!;
+    // The chain goes on from the other store's link: the guess was not stored.
+    expect(resolveTagLink(last.seq, decodeTagLink(last.data))).toMatchObject({ n: 2, events: [saved.sequence] });
+    expect(saved).toMatchObject({ version: 2, duplicate: false });
     counted.close();
   });
 

@@ -47,6 +47,8 @@ interface ActorPart {
   head: FreshHead;
   /** The head was read from the stream during this write, not taken from the cache. */
   fresh: boolean;
+  /** Neither read nor remembered: taken to be empty until JetStream says otherwise (see GUESSES). */
+  guessed: boolean;
 }
 
 /** A tag the write carries or its condition may guard on, and what the write knows of its last link. */
@@ -54,7 +56,14 @@ interface TagPart {
   head: TagHead;
   /** Read from the stream during this write, not taken from the cache. */
   fresh: boolean;
+  /** Neither read nor remembered: taken to have no link yet until JetStream says otherwise. */
+  guessed: boolean;
 }
+
+// GUESSES. An actor or a tag this replica does not remember is most often new. Its write expects an empty
+// subject (sequence 0) instead of reading the subject first: one round trip fewer for every new
+// actor and tag. A wrong guess costs a refused publish, then the head is read and the write decided
+// as always; nothing is decided on a guess, since JetStream checks every expectation.
 
 /**
  * One write of one or more actors' events: stored after the heads the stream has now, or decided
@@ -71,10 +80,10 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         const cached = view.cachedHead(actorId);
         if (cached) {
           counters.cacheHits++;
-          return { ...part, head: cached, fresh: false };
+          return { ...part, head: cached, fresh: false, guessed: false };
         }
         counters.cacheMisses++;
-        return { ...part, head: await view.freshHead(actorId, generation), fresh: true };
+        return { ...part, head: { version: 0, seq: 0 }, fresh: false, guessed: true };
       }),
     );
     // v3: the tags the write carries (a link each) and those its condition may be guarded on. A
@@ -84,7 +93,7 @@ export function jetStreamWrite(view: StreamsView): write.Write {
     await Promise.all(
       [...new Set([...written, ...(condition ? guardCandidateTags(condition.failIfEventsMatch, written) : [])])].map(async (tag) => {
         const cached = view.cachedTagHead(tag);
-        tags.set(tag, cached ? { head: cached, fresh: false } : { head: await view.freshTagHead(tag, generation), fresh: true });
+        tags.set(tag, cached ? { head: cached, fresh: false, guessed: false } : { head: { seq: 0 }, fresh: false, guessed: true });
       }),
     );
     const batched = kind.transport === "batch" || tags.size > 0;
@@ -93,12 +102,14 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         ...parts.filter(which).map(async (part) => {
           part.head = await view.freshHead(part.actorId, generation);
           part.fresh = true;
+          part.guessed = false;
         }),
         ...[...tags]
           .filter(([, part]) => whichTags(part))
           .map(async ([tag, part]) => {
             part.head = await view.freshTagHead(tag, generation);
             part.fresh = true;
+            part.guessed = false;
           }),
       ]);
     };
@@ -194,6 +205,8 @@ export function jetStreamWrite(view: StreamsView): write.Write {
       }
       const sent: Head[] = parts.map((part) => part.head);
       const sentTags = new Map([...tags].map(([tag, part]) => [tag, part.head.seq]));
+      // A refusal of a guess is no race lost: it is how the write learns the head.
+      const guessing = parts.some((part) => part.guessed) || [...tags.values()].some((part) => part.guessed);
       let refused = false;
       let busy = false;
       try {
@@ -235,7 +248,7 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         }
         if (idInProcess) await sleep(CATCH_UP_PAUSE_MS);
         if (idKnown) renew = true;
-        counters.retries++;
+        if (!(refused && guessing)) counters.retries++;
       }
       // A refused batch does not say whose expectation failed: read every head and tag again.
       await refresh(
@@ -246,7 +259,9 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         parts.some((part, i) => part.head.seq !== sent[i]!.seq) ||
         [...tags].some(([tag, part]) => part.head.seq !== sentTags.get(tag)) ||
         guards.some((guard) => guard.kind === "stream");
-      if (busy || (refused && !moved)) {
+      if (refused && guessing) {
+        pause = 0;
+      } else if (busy || (refused && !moved)) {
         // Refused, yet nothing moved: another write of these subjects is still being stored.
         if (waited >= view.timeoutMs) throw races.giveUp();
         pause = Math.min(MAX_IN_FLIGHT_PAUSE_MS, pause === 0 ? IN_FLIGHT_PAUSE_MS : pause * 2);
