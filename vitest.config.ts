@@ -19,6 +19,7 @@ const UNIT = [
   "test/store/decide.test.ts",
   "test/store/memory.test.ts",
   "test/store/seq-index.test.ts",
+  "test/store/tag-layout.test.ts",
   "test/store/tag-link.test.ts",
 ];
 const SYSTEM = ["test/faults/**/*.test.ts", "test/security/**/*.test.ts"];
