@@ -97,11 +97,31 @@ async function exercise(
   const actorId = `order-${randomUUID()}`;
   const event = (version: number) => ({ id: randomUUID(), eventType: "OrderPlaced", actorId, version, data: { n: version } });
   // Long enough for a read through a consumer.
-  const longHistory = Array.from({ length: 250 }, (_, i) => event(i + 5));
+  const longHistory = Array.from({ length: 250 }, (_, i) => event(i + 6));
+  // v3: a tagged write adds a link on <stream>.tags.<hash>; a condition on a tag the write does not
+  // carry adds a guard message on <stream>.guard.
+  const [tag, unclaimed] = [`customer:${randomUUID()}`, `coupon:${randomUUID()}`];
   const steps: [string, () => Promise<unknown>][] = [
     ["save", () => call(nc, "eventstore.save", event(1))],
     ["save (cached head)", () => call(nc, "eventstore.save", event(2))],
-    ["append", () => call(nc, "eventstore.append", { actorId, events: [event(3), event(4)] })],
+    ["append with a tag (a tag link)", () => call(nc, "eventstore.append", { actorId, events: [{ ...event(3), tags: [tag] }, event(4)] })],
+    [
+      "append on a condition about a tag it does not carry (a guard message)",
+      () =>
+        call(nc, "eventstore.append", {
+          actorId,
+          events: [event(5)],
+          condition: { failIfEventsMatch: { items: [{ tags: [unclaimed] }] } },
+        }),
+    ],
+    [
+      "read by tag",
+      async () => {
+        const r = await request(reader, "eventstore.read", { query: { items: [{ tags: [tag] }] } }, 5000);
+        const versions = (r.body.events as { event: { version: number } }[] | undefined)?.map((e) => e.event.version);
+        if (JSON.stringify(versions) !== "[3]") throw new Error(`read answered ${r.code}: ${JSON.stringify(r.body).slice(0, 200)}`);
+      },
+    ],
     ["events", () => call(nc, "eventstore.events", { actorId })],
     ["append a long history", () => call(nc, "eventstore.append", { actorId, events: longHistory })],
     ["events of a long history (through a consumer)", () => call(nc, "eventstore.events", { actorId })],
@@ -113,9 +133,9 @@ async function exercise(
       () =>
         replicated ? eventually(() => call(nc, "eventstore.snapshot.get", { actorId })) : call(nc, "eventstore.snapshot.get", { actorId }),
     ],
-    ["transact", () => call(nc, "eventstore.transact", { appends: [{ actorId, events: [event(255)] }] })],
+    ["transact", () => call(nc, "eventstore.transact", { appends: [{ actorId, events: [event(256)] }] })],
     ["erase", () => call(eraser, "eventstore.erase", { actorId, reason: "permissions test" })],
-    ["save after erase", () => call(nc, "eventstore.save", event(256), 410)],
+    ["save after erase", () => call(nc, "eventstore.save", event(257), 410)],
     ["$SRV.INFO", () => nc.request("$SRV.INFO.eventstore", Empty, { timeout: 3000 })],
     ["$SRV.STATS", () => nc.request("$SRV.STATS.eventstore", Empty, { timeout: 3000 })],
     ["$SRV.PING", () => nc.request("$SRV.PING.eventstore", Empty, { timeout: 3000 })],
@@ -228,8 +248,17 @@ describe("the service with exactly the permissions of deploy/permissions.conf", 
     const r = await run(server, admin, "absent");
     expect(r).toBeUndefined();
     const jsm = await jetstreamManager(admin);
-    // The exercise erases its actor at the end: its tombstone is all that is left of it.
-    expect((await jsm.streams.info("EVENTS")).state.messages).toBe(1);
+    // The exercise erases its actor at the end: its tombstone is all that is left of it (its tag
+    // links went with its events), beside the guard message, which holds nothing of the actor.
+    const subjects = (await jsm.streams.info("EVENTS", { subjects_filter: ">" })).state.subjects ?? {};
+    expect(
+      Object.entries(subjects)
+        .map(([subject, n]) => [subject.replace(/^EVENTS\.events\.order\..*/, "EVENTS.events.order.<actor>"), n])
+        .sort(),
+    ).toEqual([
+      ["EVENTS.events.order.<actor>", 1],
+      ["EVENTS.guard", 1],
+    ]);
     expect(server.log()).not.toMatch(/violation/i);
   });
 

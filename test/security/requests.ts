@@ -92,6 +92,46 @@ export const legalActorId = legalString(1, 40);
 
 let generatedIds = 0;
 
+const legalTag = legalString(1, 128);
+const legalTags = fc.uniqueArray(legalTag, { maxLength: 3 });
+
+/** A query item of types, tags or both, with the given tags arbitrary. */
+const queryItem = (tags: fc.Arbitrary<string[] | null>): fc.Arbitrary<Obj> =>
+  fc
+    .record({ types: fc.option(fc.uniqueArray(legalString(1, 40), { minLength: 1, maxLength: 3 })), tags })
+    .filter(({ types, tags }) => types !== null || tags !== null)
+    .map(({ types, tags }) => {
+      const members: [string, Json][] = [];
+      if (types !== null) members.push(["types", types]);
+      if (tags !== null) members.push(["tags", tags]);
+      return new Obj(members);
+    });
+
+const query = (item: fc.Arbitrary<Obj>): fc.Arbitrary<Obj> =>
+  fc.array(item, { minLength: 1, maxLength: 3 }).map((items) => new Obj([["items", items]]));
+
+export const legalQuery = query(queryItem(fc.option(fc.uniqueArray(legalTag, { minLength: 1, maxLength: 3 }))));
+
+// A condition that passes wherever it is sent: each item names a tag no event carries ("u" is not
+// a legal character, so no generated tag has it; the counter keeps conditions apart). The write
+// does not carry it either, so the store adds a guard message for it.
+const passingCondition: fc.Arbitrary<Obj> = fc
+  .record({
+    failIfEventsMatch: query(queryItem(legalTags.map((tags) => [`unclaimed-${++generatedIds}`, ...tags]))),
+    after: fc.option(fc.integer({ min: 0, max: 1_000_000 })),
+  })
+  .map(({ failIfEventsMatch, after }) => {
+    const members: [string, Json][] = [["failIfEventsMatch", failIfEventsMatch]];
+    if (after !== null) members.push(["after", after]);
+    return new Obj(members);
+  });
+
+/** Sometimes a passing condition (null: none). */
+const maybeCondition = fc.oneof({ arbitrary: fc.constant(null), weight: 2 }, { arbitrary: passingCondition, weight: 1 });
+
+/** obj with its condition, when there is one. */
+const withCondition = (obj: Obj, condition: Obj | null) => (condition === null ? obj : new Obj([...obj.members, ["condition", condition]]));
+
 function event(actorId: string, version: number): fc.Arbitrary<Obj> {
   return fc
     .record({
@@ -101,9 +141,10 @@ function event(actorId: string, version: number): fc.Arbitrary<Obj> {
       eventType: legalString(1, 40),
       data: legalObject,
       metadata: fc.option(legalMetadata),
+      tags: fc.option(legalTags, { freq: 2 }),
       timestamp: fc.option(legalTimestamp),
     })
-    .map(({ id, eventType, data, metadata, timestamp }) => {
+    .map(({ id, eventType, data, metadata, tags, timestamp }) => {
       const members: [string, Json][] = [
         ["id", id],
         ["eventType", eventType],
@@ -112,6 +153,7 @@ function event(actorId: string, version: number): fc.Arbitrary<Obj> {
         ["data", data],
       ];
       if (metadata) members.push(["metadata", metadata]);
+      if (tags) members.push(["tags", tags]);
       if (timestamp) members.push(["timestamp", timestamp]);
       return new Obj(members);
     });
@@ -128,12 +170,16 @@ export function validRequest(endpoint: Endpoint, actorId: fc.Arbitrary<string> =
         .tuple(actorId, version, fc.integer({ min: 1, max: 3 }))
         .chain(([a, v, n]) => fc.tuple(...Array.from({ length: n }, (_, i) => event(a, v + i))).map((events) => ({ a, events })))
         .filter(({ events }) => new Set(events.map((e) => e.members[0]![1])).size === events.length)
-        .map(
-          ({ a, events }) =>
-            new Obj([
-              ["actorId", a],
-              ["events", events],
-            ]),
+        .chain(({ a, events }) =>
+          maybeCondition.map((condition) =>
+            withCondition(
+              new Obj([
+                ["actorId", a],
+                ["events", events],
+              ]),
+              condition,
+            ),
+          ),
         );
     case "transact":
       return fc
@@ -152,7 +198,7 @@ export function validRequest(endpoint: Endpoint, actorId: fc.Arbitrary<string> =
           ),
         )
         .filter((parts) => new Set(parts.map((p) => (p.members[1]![1] as Obj[])[0]!.members[0]![1])).size === parts.length)
-        .map((parts) => new Obj([["appends", parts]]));
+        .chain((parts) => maybeCondition.map((condition) => withCondition(new Obj([["appends", parts]]), condition)));
     case "events":
       return fc
         .record({ a: actorId, from: fc.option(fc.integer({ min: 0, max: 1000 })), limit: fc.option(fc.integer({ min: 1, max: 10_000 })) })
@@ -180,12 +226,14 @@ export function validRequest(endpoint: Endpoint, actorId: fc.Arbitrary<string> =
     case "read":
       return fc
         .record({
+          query: fc.option(legalQuery, { freq: 2 }),
           from: fc.option(fc.integer({ min: 0, max: 1000 })),
           limit: fc.option(fc.integer({ min: 1, max: 10_000 })),
           backwards: fc.option(fc.boolean()),
         })
-        .map(({ from, limit, backwards }) => {
+        .map(({ query, from, limit, backwards }) => {
           const members: [string, Json][] = [];
+          if (query !== null) members.push(["query", query]);
           if (from !== null) members.push(["from", from]);
           if (limit !== null) members.push(["limit", limit]);
           if (backwards !== null) members.push(["backwards", backwards]);
@@ -219,7 +267,12 @@ type Kind =
   | "metadata"
   | "timestamp"
   | "events"
-  | "appends";
+  | "appends"
+  | "tags"
+  | "tag"
+  | "query"
+  | "condition"
+  | "boolean";
 
 interface Field {
   key: string;
@@ -234,6 +287,7 @@ const EVENT_FIELDS: Field[] = [
   { key: "version", kind: "version", required: true },
   { key: "data", kind: "object", required: true },
   { key: "metadata", kind: "metadata", required: false },
+  { key: "tags", kind: "tags", required: false },
   { key: "timestamp", kind: "timestamp", required: false },
 ];
 
@@ -242,8 +296,12 @@ const FIELDS: Record<Endpoint, Field[]> = {
   append: [
     { key: "actorId", kind: "actorId", required: true },
     { key: "events", kind: "events", required: true },
+    { key: "condition", kind: "condition", required: false },
   ],
-  transact: [{ key: "appends", kind: "appends", required: true }],
+  transact: [
+    { key: "appends", kind: "appends", required: true },
+    { key: "condition", kind: "condition", required: false },
+  ],
   events: [
     { key: "actorId", kind: "actorId", required: true },
     { key: "fromVersion", kind: "fromVersion", required: false },
@@ -251,8 +309,11 @@ const FIELDS: Record<Endpoint, Field[]> = {
   ],
   version: [{ key: "actorId", kind: "actorId", required: true }],
   read: [
+    { key: "query", kind: "query", required: false },
+    // a position: the same range as a version from which to read
     { key: "from", kind: "fromVersion", required: false },
     { key: "limit", kind: "limit", required: false },
+    { key: "backwards", kind: "boolean", required: false },
   ],
   snapshot_save: [
     { key: "actorId", kind: "actorId", required: true },
@@ -267,7 +328,7 @@ const FIELDS: Record<Endpoint, Field[]> = {
   ],
 };
 
-const MAX_LENGTH: Partial<Record<Kind, number>> = { id: 128, eventType: 256, actorId: 256, timestamp: 64 };
+const MAX_LENGTH: Partial<Record<Kind, number>> = { id: 128, eventType: 256, actorId: 256, timestamp: 64, tag: 128 };
 
 /** An invalid value and, relative to the field, where the error must point (default: the field). */
 interface Bad {
@@ -326,7 +387,16 @@ function badValue(kind: Kind, actorId: string): fc.Arbitrary<Bad> {
     case "id":
     case "eventType":
     case "actorId":
+    case "tag":
       return badString(kind);
+    case "boolean":
+      return bad("wrong type", ["true", "false", 0, 1, null, [], [true], new Obj([])]);
+    case "tags":
+      return badTags();
+    case "query":
+      return badQuery();
+    case "condition":
+      return badCondition();
     case "version":
       return fc.oneof(
         bad("wrong type", ["1", true, null, [], [1], new Obj([]), 1.5, new Raw("1e-7")]),
@@ -448,6 +518,91 @@ function badValue(kind: Kind, actorId: string): fc.Arbitrary<Bad> {
   }
 }
 
+/** A list of legal values with one bad value put at some index, the bad value's path below the list's. */
+function oneBadIn(legal: fc.Arbitrary<Json[]>, broken: fc.Arbitrary<Bad>, what: string): fc.Arbitrary<Bad> {
+  return fc.tuple(legal, broken, fc.nat()).map(([list, b, n]) => {
+    const i = n % (list.length + 1);
+    return { ...b, value: [...list.slice(0, i), b.value, ...list.slice(i)], what: `${what} ${i}: ${b.what}`, at: `/${i}${b.at ?? ""}` };
+  });
+}
+
+/** A bad value inside an object that is otherwise legal: the object, and the path to the bad value. */
+function inObject(members: [string, Json][], key: string, b: Bad, what: string): Bad {
+  return { ...b, value: new Obj([...members, [key, b.value]]), what: `${what}: ${b.what}`, at: `/${escapePointer(key)}${b.at ?? ""}` };
+}
+
+const distinctStrings = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+/** An event's tags: 0..16 distinct strings, each a legal tag. */
+function badTags(): fc.Arbitrary<Bad> {
+  return fc.oneof(
+    bad("wrong type", ["a", 1, null, true, new Obj([]), new Obj([["0", "a"]])]),
+    oneBadIn(legalTags, badValue("tag", ""), "tag"),
+    legalTag.map((t) => ({ value: [t, t], what: "the same tag twice", says: /duplicate/ })),
+    fc.integer({ min: 17, max: 40 }).map((n) => ({ value: distinctStrings("t", n), what: `${n} tags`, says: /more than 16/ })),
+  );
+}
+
+/** A query: 1..16 items, each types, tags or both (1..16 of each), nothing else. */
+function badQuery(): fc.Arbitrary<Bad> {
+  const legalItems = legalQuery.map((q) => q.members[0]![1] as Obj[]);
+  const item = legalQuery.map((q) => (q.members[0]![1] as Obj[])[0]!);
+  const badItem: fc.Arbitrary<Bad> = fc.oneof(
+    bad("not an object", [null, "x", 1, [], [new Obj([["types", ["T"]]])]]),
+    bad("empty", [new Obj([])], /fewer than 1 properties/),
+    fc.tuple(item, fc.constantFrom(...EXTRA_KEYS, "type", "tag", "Types"), scalar).map(([it, key, v]) => ({
+      value: new Obj([...it.members.filter(([k]) => k !== key), [key, v]]),
+      what: `unknown field ${JSON.stringify(key)}`,
+      at: `/${escapePointer(key)}`,
+      says: /is not allowed/,
+    })),
+    ...(["types", "tags"] as const).flatMap((field) => [
+      bad("wrong type", ["T", 1, null, new Obj([])]).map((b) => inObject([], field, b, field)),
+      bad("empty", [[]]).map((b) => inObject([], field, b, field)),
+      fc
+        .integer({ min: 17, max: 40 })
+        .map((n) => inObject([], field, { value: distinctStrings("x", n), what: `${n} entries`, says: /more than 16/ }, field)),
+      oneBadIn(fc.uniqueArray(legalString(1, 40), { maxLength: 3 }), badValue(field === "types" ? "eventType" : "tag", ""), "entry").map(
+        (b) => inObject([], field, b, field),
+      ),
+    ]),
+  );
+  return fc.oneof(
+    bad("wrong type", notAnObject),
+    bad("no items", [new Obj([])], /is required/).map((b) => ({ ...b, at: "/items" })),
+    fc
+      .tuple(legalItems, fc.constantFrom(...EXTRA_KEYS), scalar)
+      .map(([items, key, v]) => inObject([["items", items]], key, { value: v, what: "unknown field", says: /is not allowed/ }, key)),
+    bad("items not a list", [new Obj([]), "x", null, 1]).map((b) => inObject([], "items", b, "items")),
+    bad("no item", [[]]).map((b) => inObject([], "items", b, "items")),
+    fc
+      .integer({ min: 17, max: 40 })
+      .chain((n) => fc.array(item, { minLength: n, maxLength: n }))
+      .map((items) => inObject([], "items", { value: items, what: `${items.length} items`, says: /more than 16/ }, "items")),
+    {
+      arbitrary: oneBadIn(
+        legalItems.map((items) => items.slice(1)),
+        badItem,
+        "item",
+      ).map((b) => inObject([], "items", b, "items")),
+      weight: 4,
+    },
+  );
+}
+
+/** A condition: failIfEventsMatch, a legal query, and optionally after, a position or 0. */
+function badCondition(): fc.Arbitrary<Bad> {
+  return fc.oneof(
+    bad("wrong type", notAnObject),
+    bad("no query", [new Obj([["after", 0]])], /is required/).map((b) => ({ ...b, at: "/failIfEventsMatch" })),
+    fc
+      .tuple(legalQuery, fc.constantFrom(...EXTRA_KEYS, "failIfEventsMatched", "query", "before"), scalar)
+      .map(([q, key, v]) => inObject([["failIfEventsMatch", q]], key, { value: v, what: "unknown field", says: /is not allowed/ }, key)),
+    fc.tuple(legalQuery, badValue("fromVersion", "")).map(([q, b]) => inObject([["failIfEventsMatch", q]], "after", b, "after")),
+    badQuery().map((b) => inObject([], "failIfEventsMatch", b, "failIfEventsMatch")),
+  );
+}
+
 // ---- mutations ----------------------------------------------------------------------------------
 
 const escapePointer = (key: string) => key.replace(/~/g, "~0").replace(/\//g, "~1");
@@ -510,9 +665,9 @@ const EXTRA_KEYS = ["extra", "constructor", "prototype", "toString", "hasOwnProp
 /** A valid request of the endpoint with exactly one thing wrong. */
 export function hostileRequest(endpoint: Endpoint): fc.Arbitrary<Hostile> {
   return validRequest(endpoint).chain((valid) => {
-    // A transaction's actor is its first part's.
+    // A transaction's actor is its first part's. A read names none, and none of its fields needs one.
     const first = valid.members.find(([k]) => k === "appends")?.[1] as Obj[] | undefined;
-    const actorId = (first ? first[0]!.members[0]![1] : valid.members.find(([k]) => k === "actorId")![1]) as string;
+    const actorId = (first ? first[0]!.members[0]![1] : (valid.members.find(([k]) => k === "actorId")?.[1] ?? "")) as string;
     const topLevel = fc.oneof(
       { arbitrary: breakField(valid, FIELDS[endpoint], "", actorId), weight: 8 },
       fc.constantFrom(...EXTRA_KEYS).chain((key) =>
