@@ -86,13 +86,17 @@ export class ProcessSampler {
     }, 50);
   }
 
-  stop(): { peakRssMb: number; cpuPercent: number } {
+  stop(): { peakRssMb: number; cpuPercent: number; cpuSeconds: number } {
     clearInterval(this.timer);
     this.peakRssBytes = Math.max(this.peakRssBytes, this.rssBytes());
     const seconds = (performance.now() - this.startTime) / 1000;
     // /proc/<pid>/stat counts CPU time in clock ticks of 1/100 s on Linux
     const cpuSeconds = (this.cpuTicks() - this.startCpuTicks) / 100;
-    return { peakRssMb: round(this.peakRssBytes / 1024 / 1024, 1), cpuPercent: round((100 * cpuSeconds) / seconds, 1) };
+    return {
+      peakRssMb: round(this.peakRssBytes / 1024 / 1024, 1),
+      cpuPercent: round((100 * cpuSeconds) / seconds, 1),
+      cpuSeconds: round(cpuSeconds, 2),
+    };
   }
 
   private rssBytes(): number {

@@ -9,6 +9,8 @@ export interface SavePair {
   ratio: number;
   /** service p50 / limit p50 */
   p50Ratio: number;
+  /** The service process's CPU (user + system) over its run, per save, in microseconds. */
+  serviceCpuUsPerSave: number;
 }
 
 export interface SaveRow {
@@ -22,6 +24,8 @@ export interface SaveRow {
   ratioRange: [number, number];
   p50Ratio: number;
   p50RatioRange: [number, number];
+  /** The service's CPU per save, median over the pairs (µs). */
+  cpuUsPerSave: number;
 }
 
 export interface FullRead {
@@ -100,13 +104,13 @@ export function markdown(r: BenchResult): string {
   );
   lines.push("");
   lines.push(
-    "| saves, in flight | JetStream limit (ops/s) | limit p50 / p99 (ms) | eventstore.save (ops/s) | save p50 / p99 (ms) | ratio: median (range) |",
+    "| saves, in flight | JetStream limit (ops/s) | limit p50 / p99 (ms) | eventstore.save (ops/s) | save p50 / p99 (ms) | ratio: median (range) | service CPU per save |",
   );
-  lines.push("| ---: | ---: | ---: | ---: | ---: | ---: |");
+  lines.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const s of r.saves) {
     const [low, high] = s.ratioRange;
     lines.push(
-      `| ${s.concurrency} | ${fmt(s.limit.opsPerSec)} | ${pXX(s.limit)} | ${fmt(s.service.opsPerSec)} | ${pXX(s.service)} | ${pct(s.ratio)} (${pct(low)}–${pct(high)}) |`,
+      `| ${s.concurrency} | ${fmt(s.limit.opsPerSec)} | ${pXX(s.limit)} | ${fmt(s.service.opsPerSec)} | ${pXX(s.service)} | ${pct(s.ratio)} (${pct(low)}–${pct(high)}) | ${s.cpuUsPerSave} µs |`,
     );
   }
   lines.push("");
@@ -244,6 +248,8 @@ export function svg(r: BenchResult): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body.join("\n")}\n</svg>\n`;
 }
 
+const round2 = (n: number): number => Math.round(n * 100) / 100;
+
 function conditionalTargets(c: BenchResult["conditional"]): [string, string, boolean][] {
   if ("skipped" in c) return [["conditional append", `skipped: ${c.skipped}`, false]];
   return [
@@ -255,24 +261,24 @@ function conditionalTargets(c: BenchResult["conditional"]): [string, string, boo
 /** The issues' targets for this 2-core machine, each beside what the run measured. */
 export function targets(r: BenchResult): string {
   const at = (c: number) => r.saves.find((s) => s.concurrency === c)!;
-  const reads = r.reads.map((x) => x.service.p50);
   const full = r.fullRead;
+  const worstRead = Math.max(...r.reads.map((x) => x.p50Ratio));
+  const worstVersion = Math.max(...r.version.map((v) => v.p50Ratio));
+  const firstRatio = round2(r.firstSave.newActor.p50 / r.firstSave.knownActor.p50);
+  // Ratios to the raw operation measured in the same run, never absolute times: this machine's
+  // speed moves by 3x from day to day, a ratio much less (issue 27).
   const rows: [string, string, boolean][] = [
-    ["save at 64 in flight: >= 60% of the limit (median pair)", pct(at(64).ratio), at(64).ratio >= 0.6],
-    ["save at 64 in flight: >= 15,000/s", fmt(at(64).service.opsPerSec), at(64).service.opsPerSec >= 15_000],
-    ["save at 64 in flight: p99 < 15 ms", `${at(64).service.p99} ms`, at(64).service.p99 < 15],
-    ["save at 1 in flight: p50 < 0.6 ms", `${at(1).service.p50} ms`, at(1).service.p50 < 0.6],
-    ["first save of a new actor: p50 < 1 ms", `${r.firstSave.newActor.p50} ms`, r.firstSave.newActor.p50 < 1],
-    ["20-event read: p50 < 2 ms at every size", `${Math.max(...reads)} ms`, Math.max(...reads) < 2],
-    [
-      "20-event read: p99 < 10 ms at every size",
-      `${Math.max(...r.reads.map((x) => x.service.p99))} ms`,
-      r.reads.every((x) => x.service.p99 < 10),
-    ],
+    ...[16, 64, 256].map((c): [string, string, boolean] => [
+      `saves at ${c} in flight: >= 0.6 of the raw limit (median pair)`,
+      pct(at(c).ratio),
+      at(c).ratio >= 0.6,
+    ]),
+    ["save at 1 in flight: p50 <= 2.5x a raw publish", times(at(1).p50Ratio), at(1).p50Ratio <= 2.5],
+    ["version at 1 in flight: p50 <= 2.5x a raw last-by-subject get", times(worstVersion), worstVersion <= 2.5],
+    ["20-event read: p50 <= 2.5x a raw batch get, at every size", times(worstRead), worstRead <= 2.5],
     ["20-event read: growth <= 1.5x", `${r.readGrowth}x`, r.readGrowth <= 1.5],
-    [`full read of ${fmt(full.events)} events: < 100 ms`, `${full.serviceMs} ms`, full.serviceMs < 100],
+    ["a new actor's first save: p50 <= 1.3x a save to a known actor", times(firstRatio), firstRatio <= 1.3],
     [`full read of ${fmt(full.events)} events: <= 1.2x the fastest raw read`, times(full.ratio), full.ratio <= 1.2],
-    ["version: p50 < 0.5 ms", `${Math.max(...r.version.map((v) => v.service.p50))} ms`, r.version.every((v) => v.service.p50 < 0.5)],
     ["tag read (20 events): growth <= 1.5x", `${r.tagReadGrowth}x`, r.tagReadGrowth <= 1.5],
     [
       "tag read (20 events): p50 <= 2.5x the raw gets, at every size",

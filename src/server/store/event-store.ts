@@ -150,7 +150,8 @@ const CLOSE_ERASED = encoder.encode('],"hasMore":false,"erased":true}');
 
 /** The bytes an events reply adds around its events, for an actor id. */
 export function pageOverhead(actorId: string): number {
-  return OPEN.length + encoder.encode(JSON.stringify(actorId)).length + EVENTS.length + CLOSE_DONE.length;
+  // A byte count, not an encoding: this runs for every event written (issue 27's profile: 3% of a save).
+  return OPEN.length + Buffer.byteLength(JSON.stringify(actorId), "utf8") + EVENTS.length + CLOSE_DONE.length;
 }
 
 /** Splices the stored events' JSON into an events reply without parsing them again. */
