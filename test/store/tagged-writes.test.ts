@@ -260,6 +260,24 @@ describe("conditions", () => {
     expect(again).toEqual({ ...first, duplicate: true });
   });
 
+  it("answer a retry as a duplicate through a store that knows the tag but not the actor, though the condition fails now", async () => {
+    const name = tag("username");
+    const replica = open(other);
+    // The other store writes the tag first, so it knows the tag's link but never learns of `u`.
+    const before = await replica.save(ev(`user-${randomUUID()}`, 1, { tags: [name] }));
+    const u = `user-${randomUUID()}`;
+    const events = [ev(u, 1, { tags: [name] })];
+    const c = condition([{ tags: [name] }], before.sequence);
+    const first = await store.append(u, events, undefined, c);
+    // The other store writes the tag again, so it knows a link past the write, still not `u`.
+    await replica.save(ev(`user-${randomUUID()}`, 1, { tags: [name] }));
+    // Events matching the condition are stored after `after` now: only the actor's head shows
+    // that this one is a retry of a stored write.
+    const again = await replica.append(u, events, undefined, c);
+    expect(again).toEqual({ ...first, duplicate: true });
+    replica.close();
+  });
+
   it("let exactly one of many concurrent claims of a name win, across two store instances", async () => {
     const stores = [open(nc), open(other)];
     for (let round = 0; round < 5; round++) {

@@ -178,10 +178,12 @@ export function jetStreamWrite(view: StreamsView): write.Write {
           continue;
         }
         if (position !== undefined) {
-          // A refusal is answered on the stream as it is now: a cached link may hide a newer match.
-          if ([...tags.values()].some((part) => !part.fresh)) {
+          // A refusal is answered on the stream as it is now: a remembered or guessed actor head
+          // may hide that this very write is stored (a retry, answered as a duplicate whatever the
+          // condition says now), a cached link a newer match.
+          if (parts.some((part) => !part.fresh) || [...tags.values()].some((part) => !part.fresh)) {
             await refresh(
-              () => false,
+              (part) => !part.fresh,
               (part) => !part.fresh,
             );
             continue;
