@@ -52,8 +52,6 @@ export class Subjects {
   readonly tagsWildcard: string;
   /** v3: guard messages of conditional writes; they carry expectations and no data. */
   readonly guard: string;
-  /** Any subject of the events stream: its last message is the stream's head (v3 `read`). */
-  readonly streamWildcard: string;
 
   constructor(readonly stream: string) {
     this.eventsPrefix = `${stream}.events.`;
@@ -64,7 +62,6 @@ export class Subjects {
     this.tagsPrefix = `${stream}.tags.`;
     this.tagsWildcard = `${stream}.tags.>`;
     this.guard = `${stream}.guard`;
-    this.streamWildcard = `${stream}.>`;
   }
 
   /** Every subject of the events stream: events, tag links and guards. */

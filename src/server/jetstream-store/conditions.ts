@@ -1,6 +1,4 @@
-import { type ApiError, JetStreamApiError } from "@nats-io/jetstream";
 import type { Query, QueryItem } from "../../contract/types.js";
-import { JetStreamReplyError, statusError } from "../jetstream/errors.js";
 import { type Matchable, matchesItem } from "../store/query.js";
 import type { StoredMsg } from "./stored-msg.js";
 import type { StreamsView } from "./streams-view.js";
@@ -71,7 +69,7 @@ export async function checkGuards(
         const newest = head.seq > after ? await newestOnTag(view, guard.tag, guard.items, head, after) : undefined;
         return { guard: { ...guard, last: head.seq }, newest };
       }
-      const last = await streamLastSeq(view);
+      const last = await view.lastSeq();
       const newest = last > after ? await newestInStream(view, guard.items, after) : undefined;
       return { guard: { ...guard, last }, newest };
     }),
@@ -152,15 +150,4 @@ const decoder = new TextDecoder();
 function matchesAny(msg: StoredMsg, items: QueryItem[]): boolean {
   const event = JSON.parse(decoder.decode(msg.data)) as Matchable;
   return items.some((item) => matchesItem(event, item));
-}
-
-/** The stream's last sequence, whatever its subject, from the stream leader (which answers stream info). */
-async function streamLastSeq(view: StreamsView): Promise<number> {
-  const reply = await view.requester.request(`$JS.API.STREAM.INFO.${view.subjects.stream}`, new Uint8Array());
-  if (reply.headers?.code) throw statusError(reply);
-  const info = JSON.parse(decoder.decode(reply.data)) as { state?: { last_seq?: number }; error?: ApiError };
-  if (info.error) throw new JetStreamApiError(info.error);
-  const last = info.state?.last_seq;
-  if (!Number.isSafeInteger(last)) throw new JetStreamReplyError(`unexpected stream info reply ${decoder.decode(reply.data)}`);
-  return last!;
 }

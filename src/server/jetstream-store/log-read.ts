@@ -25,8 +25,8 @@ const decoder = new TextDecoder();
 /** One page of the log, read under the head read first: nothing stored after it is returned. */
 export async function readLog(view: StreamsView, options: LogReadOptions): Promise<LogPage> {
   try {
-    // The stream's last message as its leader holds it: every acknowledged write is at or below it.
-    const head = (await view.log.current(view.subjects.streamWildcard))?.seq ?? 0;
+    // The stream's last sequence as its leader holds it: every acknowledged write is at or below it.
+    const head = await view.lastSeq();
     const page = new Page(options, head);
     const query = options.query;
     const from = options.backwards ? Math.min(options.from ?? head, head) : (options.from ?? 1);

@@ -73,29 +73,27 @@ interface TagPart {
 export function jetStreamWrite(view: StreamsView): write.Write {
   return async (entries, counters, kind, condition) => {
     let generation = view.generation;
-    const parts: ActorPart[] = await Promise.all(
-      entries.map(async (entry) => {
-        const { actorId } = entry;
-        const part = { actorId, entry, subject: view.subjects.events(actorId), values: entry.events.map((x) => x.value) };
-        const cached = view.cachedHead(actorId);
-        if (cached) {
-          counters.cacheHits++;
-          return { ...part, head: cached, fresh: false, guessed: false };
-        }
-        counters.cacheMisses++;
-        return { ...part, head: { version: 0, seq: 0 }, fresh: false, guessed: true };
-      }),
-    );
+    // Nothing is read before the first attempt: every head is remembered or guessed (GUESSES).
+    const parts: ActorPart[] = entries.map((entry) => {
+      const { actorId } = entry;
+      const part = { actorId, entry, subject: view.subjects.events(actorId), values: entry.events.map((x) => x.value) };
+      const cached = view.cachedHead(actorId);
+      if (cached) {
+        counters.cacheHits++;
+        return { ...part, head: cached, fresh: false, guessed: false };
+      }
+      counters.cacheMisses++;
+      return { ...part, head: { version: 0, seq: 0 }, fresh: false, guessed: true };
+    });
     // v3: the tags the write carries (a link each) and those its condition may be guarded on. A
-    // write with neither reads nothing more and is sent as before (a save: one publish).
-    const written = new Set(parts.flatMap((part) => part.values.flatMap((e) => e.tags ?? [])));
+    // write with neither is sent as before (a save: one publish).
+    const written = new Set<string>();
+    for (const part of parts) for (const e of part.values) for (const tag of e.tags ?? []) written.add(tag);
     const tags = new Map<string, TagPart>();
-    await Promise.all(
-      [...new Set([...written, ...(condition ? guardCandidateTags(condition.failIfEventsMatch, written) : [])])].map(async (tag) => {
-        const cached = view.cachedTagHead(tag);
-        tags.set(tag, cached ? { head: cached, fresh: false, guessed: false } : { head: { seq: 0 }, fresh: false, guessed: true });
-      }),
-    );
+    for (const tag of condition ? [...written, ...guardCandidateTags(condition.failIfEventsMatch, written)] : written) {
+      const cached = view.cachedTagHead(tag);
+      tags.set(tag, cached ? { head: cached, fresh: false, guessed: false } : { head: { seq: 0 }, fresh: false, guessed: true });
+    }
     const batched = kind.transport === "batch" || tags.size > 0;
     const refresh = async (which: (part: ActorPart) => boolean, whichTags: (part: TagPart) => boolean = () => false) => {
       await Promise.all([
@@ -206,7 +204,7 @@ export function jetStreamWrite(view: StreamsView): write.Write {
         continue;
       }
       const sent: Head[] = parts.map((part) => part.head);
-      const sentTags = new Map([...tags].map(([tag, part]) => [tag, part.head.seq]));
+      const sentTags = tags.size === 0 ? undefined : new Map([...tags].map(([tag, part]) => [tag, part.head.seq]));
       // A refusal of a guess is no race lost: it is how the write learns the head.
       const guessing = parts.some((part) => part.guessed) || [...tags.values()].some((part) => part.guessed);
       let refused = false;
@@ -259,7 +257,7 @@ export function jetStreamWrite(view: StreamsView): write.Write {
       );
       const moved =
         parts.some((part, i) => part.head.seq !== sent[i]!.seq) ||
-        [...tags].some(([tag, part]) => part.head.seq !== sentTags.get(tag)) ||
+        [...tags].some(([tag, part]) => part.head.seq !== sentTags?.get(tag)) ||
         guards.some((guard) => guard.kind === "stream");
       if (refused && guessing) {
         pause = 0;

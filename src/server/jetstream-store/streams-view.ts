@@ -4,6 +4,7 @@ import type { Subjects } from "../../contract/subjects.js";
 import type { JetStreamObserver } from "../jetstream/observer.js";
 import { StreamReader } from "../jetstream/reader.js";
 import { Requester } from "../jetstream/requester.js";
+import { streamLastSeq } from "../jetstream/stream-state.js";
 import { type CacheFigures, LruCache } from "../store/cache.js";
 import type { Head } from "../store/decide.js";
 import { DEFAULT_MAX_PAYLOAD } from "../store/event-store.js";
@@ -207,6 +208,11 @@ export class StreamsView {
    */
   eventsIndex(actorId: string, head: Head, from: number, seen: Map<number, StoredMsg>, generation: number): Promise<IndexView> {
     return this.indexes.upTo(this.events, actorId, this.subjects.events(actorId), head, from, seen, generation);
+  }
+
+  /** The events stream's last sequence (any subject) as its leader holds it: the head of a read of the log. */
+  lastSeq(): Promise<number> {
+    return streamLastSeq(this.requester, this.subjects.stream);
   }
 
   /** A stream that does not answer may be gone, and come back as another one: look at it. */
