@@ -18,6 +18,7 @@ import { EventStoreClient } from "../src/index.js";
 import { findNatsServer } from "../src/server/nats/local-server.js";
 import { packageRoot } from "../src/server/paths.js";
 import { eventsStreamConfig, snapshotsStreamConfig } from "../src/server.js";
+import { startNatsCluster } from "../test/harness/nats-cluster.js";
 import { startNatsServer } from "../test/harness/nats-server.js";
 import { startServiceProcess } from "../test/harness/service-process.js";
 import { median, medianIndex, ProcessSampler, round } from "./measure.js";
@@ -37,6 +38,7 @@ import {
 import {
   appends,
   bigActor,
+  type ConditionalBench,
   call,
   conditionalVersusSaves,
   fill,
@@ -233,6 +235,13 @@ async function main(): Promise<void> {
     } catch (err) {
       conditional = { skipped: (err as Error).message };
     }
+    log("the same on a 3-node cluster, stream replicas 3");
+    let conditionalR3: BenchResult["conditionalR3"];
+    try {
+      conditionalR3 = await conditionalOnCluster();
+    } catch (err) {
+      conditionalR3 = { skipped: (err as Error).message };
+    }
 
     const projection = await projections(nc, js, jsm);
 
@@ -311,6 +320,7 @@ async function main(): Promise<void> {
       tagReads,
       tagReadGrowth: round(tagReads.at(-1)!.service.p50 / tagReads[0]!.service.p50, 2),
       conditional,
+      conditionalR3,
       fullRead,
       fullReadDirect,
       version,
@@ -358,6 +368,35 @@ async function projections(nc: NatsConnection, js: JetStreamClient, jsm: JetStre
 const actors = (n: number) => Array.from({ length: n }, () => `bench-${randomUUID()}`);
 
 /** The runs of the median pair, and the median ratios with their range. */
+/**
+ * Conditional appends beside saves on a replicated stream (3 nodes, 3 replicas), where nats-server
+ * stages an atomic batch in memory, not in a file store of its own as on a single node.
+ */
+async function conditionalOnCluster(): Promise<ConditionalBench> {
+  const cluster = await startNatsCluster(3);
+  try {
+    const service = await startServiceProcess(cluster.urls, {
+      LOG_LEVEL: "info",
+      EVENTSTORE_STREAM: EVENTS.stream,
+      EVENTSTORE_REPLICAS: "3",
+      ...serviceEnv,
+    });
+    const nc = await connect({ servers: cluster.urls, noAsyncTraces: true });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "RAWBATCH", subjects: ["RAWBATCH.>"], allow_direct: true, allow_atomic: true, num_replicas: 3 });
+      await cluster.replicasCurrent("RAWBATCH");
+      await cluster.replicasCurrent(EVENTS.stream);
+      return await conditionalVersusSaves(nc, "RAWBATCH", plan.conditional.rounds, plan.conditional.ops, 64);
+    } finally {
+      await nc.close();
+      await service.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
 function saveRow(concurrency: number, pairs: SavePair[]): SaveRow {
   const ratios = pairs.map((p) => p.ratio);
   const p50Ratios = pairs.map((p) => p.p50Ratio);

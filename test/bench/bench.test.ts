@@ -24,6 +24,7 @@ it("runs the quick benchmark end to end and reports every measure", async () => 
       transact: { concurrency: number; actors: number; eventsPerActor: number; eventsPerSec: number }[];
       tagReads: { streamMessages: number; service: { p50: number } }[];
       conditional: { skipped?: string; pairs?: { conditional: { opsPerSec: number } }[] };
+      conditionalR3: { skipped?: string; pairs?: { conditional: { opsPerSec: number } }[] };
     };
     expect(result.saves.map((s) => s.concurrency)).toEqual([1, 16, 64, 256]);
     for (const s of result.saves) {
@@ -36,6 +37,8 @@ it("runs the quick benchmark end to end and reports every measure", async () => 
     for (const r of result.tagReads) expect(r.service.p50).toBeGreaterThan(0);
     expect(result.conditional.skipped).toBeUndefined();
     for (const p of result.conditional.pairs!) expect(p.conditional.opsPerSec).toBeGreaterThan(0);
+    expect(result.conditionalR3.skipped).toBeUndefined();
+    for (const p of result.conditionalR3.pairs!) expect(p.conditional.opsPerSec).toBeGreaterThan(0);
     expect(stdout).toContain("| read: 20-event tag, stream of");
     expect(result.transact.map((t) => [t.concurrency, t.actors, t.eventsPerActor])).toEqual([
       [32, 2, 1],
