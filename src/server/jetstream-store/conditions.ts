@@ -4,6 +4,7 @@ import type { StoredMsg } from "./stored-msg.js";
 import type { StreamsView } from "./streams-view.js";
 import type { TagHead } from "./tag-heads.js";
 import { resolveTagLink } from "./tag-link.js";
+import { TagWalk } from "./tag-walk.js";
 
 // A condition's check (docs/design/v3-tags-read-conditions.md, section 2): each query item is
 // guarded by one literal subject whose last sequence the batch expects, a tag's link chain or,
@@ -81,7 +82,8 @@ export async function checkGuards(
 
 /** The newest position after `after` of an event on the tag's chain that matches one of the items. */
 async function newestOnTag(view: StreamsView, tag: string, items: QueryItem[], head: TagHead, after: number): Promise<number | undefined> {
-  const positions = (await tagPositionsAfter(view, tag, head, after)).sort((a, b) => b - a);
+  const walk = new TagWalk(view, view.subjects.tags(tag), resolveTagLink(head.seq, head.link!));
+  const positions = await walk.positionsAfter(after);
   // Newest first: the first match is the answer (positions in parallel rounds of a few).
   for (let i = 0; i < positions.length; i += EVENT_GETS_IN_FLIGHT) {
     const round = positions.slice(i, i + EVENT_GETS_IN_FLIGHT);
@@ -97,41 +99,6 @@ async function newestOnTag(view: StreamsView, tag: string, items: QueryItem[], h
 
 // Event gets in flight at once while re-evaluating a tag.
 const EVENT_GETS_IN_FLIGHT = 32;
-
-/**
- * The positions after `after` of the tag's events: the chain walked from its last link through
- * windows and continuations down to `after`. A continuation link deleted by an erase (with every
- * event it indexed) makes the walk read the tag subject's links after `after` instead.
- */
-async function tagPositionsAfter(view: StreamsView, tag: string, head: TagHead, after: number): Promise<number[]> {
-  const positions: number[] = [];
-  let link = resolveTagLink(head.seq, head.link!);
-  for (;;) {
-    positions.push(...link.events.filter((p) => p > after));
-    let ended = false;
-    for (const w of link.window) {
-      if (w.link <= after) {
-        ended = true;
-        break;
-      }
-      positions.push(...w.events.filter((p) => p > after));
-    }
-    if (ended || link.next <= after) return positions;
-    const next = await view.links.at(link.next);
-    if (!next?.link) return tagPositionsByScan(view, tag, head.seq, after);
-    link = resolveTagLink(next.seq, next.link);
-  }
-}
-
-async function tagPositionsByScan(view: StreamsView, tag: string, last: number, after: number): Promise<number[]> {
-  const positions: number[] = [];
-  await view.links.scan(view.subjects.tags(tag), after + 1, last, (msg) => {
-    if (msg.seq > last) return false;
-    if (msg.link) positions.push(...resolveTagLink(msg.seq, msg.link).events.filter((p) => p > after));
-    return true;
-  });
-  return positions;
-}
 
 /** The newest position after `after` of an event of the stream that matches one of the items (a scan). */
 async function newestInStream(view: StreamsView, items: QueryItem[], after: number): Promise<number | undefined> {

@@ -4,7 +4,8 @@ import { type LogPage, type LogReadOptions, logEntryOverhead, logPageOverhead } 
 import { matchesQuery } from "../store/query.js";
 import type { LogMsg } from "./stored-msg.js";
 import type { StreamsView } from "./streams-view.js";
-import { decodeTagLink, type ResolvedLink, resolveTagLink } from "./tag-link.js";
+import type { ResolvedLink } from "./tag-link.js";
+import { resolved, TagWalk } from "./tag-walk.js";
 
 // The read of the whole log (contract v3, `eventstore.read`; docs/design/v3-tags-read-conditions.md,
 // section 1). Items with tags walk the chain of links of one of their tags, so the cost follows the
@@ -200,7 +201,7 @@ interface Candidates {
  * answered in ascending order.
  */
 async function byTags(view: StreamsView, query: Query, from: number, backwards: boolean, page: Page): Promise<void> {
-  const walks = await Promise.all(query.items.map((item) => TagWalk.open(view, item.tags!)));
+  const walks = await Promise.all(query.items.map((item) => shortestWalk(view, item.tags!)));
   const merged = new MergedWalks(
     walks.filter((w) => w !== undefined),
     backwards ? from : page.head,
@@ -224,6 +225,26 @@ async function byTags(view: StreamsView, query: Query, from: number, backwards: 
   return fill(view, query, ascending, page);
 }
 
+/**
+ * The walk of an item's tag with the fewest links; none when one of its tags has no link (then no
+ * event carries them all).
+ */
+async function shortestWalk(view: StreamsView, tags: string[]): Promise<TagWalk | undefined> {
+  const lasts = await Promise.all(
+    tags.map(async (tag) => {
+      const subject = view.subjects.tags(tag);
+      const msg = await view.links.current(subject);
+      return msg && { subject, link: resolved(msg) };
+    }),
+  );
+  let shortest: { subject: string; link: ResolvedLink } | undefined;
+  for (const last of lasts) {
+    if (!last) return undefined;
+    if (!shortest || last.link.n < shortest.link.n) shortest = last;
+  }
+  return shortest && new TagWalk(view, shortest.subject, shortest.link);
+}
+
 /** Fetches candidates by position in rounds (through the leader on a replicated stream) until the page is full. */
 async function fill(view: StreamsView, query: Query, candidates: Candidates, page: Page): Promise<void> {
   for (;;) {
@@ -239,61 +260,6 @@ async function fill(view: StreamsView, query: Query, candidates: Candidates, pag
       )
     )
       return;
-  }
-}
-
-/**
- * One item's walk down the chain of its tag with the fewest links: each step gives one link's own
- * events and its window's, newest first; the next link is read while the caller fetches those.
- */
-class TagWalk {
-  private next: Promise<ResolvedLink | undefined> | undefined;
-
-  private constructor(
-    private readonly view: StreamsView,
-    private readonly subject: string,
-    first: ResolvedLink,
-  ) {
-    this.next = Promise.resolve(first);
-  }
-
-  /** The walk of an item's tags; none when one of them has no link (then no event carries them all). */
-  static async open(view: StreamsView, tags: string[]): Promise<TagWalk | undefined> {
-    const lasts = await Promise.all(
-      tags.map(async (tag) => {
-        const subject = view.subjects.tags(tag);
-        const msg = await view.log.current(subject);
-        return msg && { subject, link: resolveTagLink(msg.seq, decodeTagLink(msg.data)) };
-      }),
-    );
-    let shortest: { subject: string; link: ResolvedLink } | undefined;
-    for (const last of lasts) {
-      if (!last) return undefined;
-      if (!shortest || last.link.n < shortest.link.n) shortest = last;
-    }
-    return shortest && new TagWalk(view, shortest.subject, shortest.link);
-  }
-
-  /** The next link's positions, newest first; undefined once the chain has ended. */
-  async step(): Promise<number[] | undefined> {
-    const link = await this.next;
-    if (!link) return undefined;
-    // A chain points only down: anything else is not one the store wrote, and would never end.
-    if (link.next >= link.seq) throw new InternalError(`the tag link at ${link.seq} on ${this.subject} points up, to ${link.next}`);
-    this.next = link.next > 0 ? this.linkAt(link.next) : undefined;
-    // Not awaited when the page fills first: its failure is nobody's then.
-    this.next?.catch(() => {});
-    return [...link.events, ...link.window.flatMap((w) => w.events)].sort((a, b) => b - a);
-  }
-
-  /**
-   * The link at seq or, when it was erased, the newest surviving link below it: nothing is lost,
-   * because a link is deleted only together with every event it indexes.
-   */
-  private async linkAt(seq: number): Promise<ResolvedLink | undefined> {
-    let msg = await this.view.log.at(seq);
-    if (msg?.subject !== this.subject) msg = await this.view.log.lastUpTo(this.subject, seq);
-    return msg && resolveTagLink(msg.seq, decodeTagLink(msg.data));
   }
 }
 
