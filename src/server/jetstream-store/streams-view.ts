@@ -173,7 +173,7 @@ export class StreamsView {
   }
 
   rememberTagHead(tag: string, head: TagHead, generation: number): void {
-    if (generation === this.current) this.tagCache.set(tag, { ...head, generation });
+    if (generation === this.current) this.tagCache.set(tag, { seq: head.seq, link: head.link, generation });
   }
 
   cachedTagHead(tag: string): TagHead | undefined {

@@ -26,7 +26,8 @@ const decoder = new TextDecoder();
 /** The headers of a message to the stream: its own, then the expectations. */
 export function publishHeaders(options: PublishOptions): MsgHdrs {
   const h = natsHeaders();
-  for (const [k, v] of Object.entries(options.headers ?? {})) h.set(k, v);
+  const own = options.headers;
+  if (own) for (const k of Object.keys(own)) h.set(k, own[k]!);
   if (options.msgId !== undefined) h.set(PubHeaders.MsgIdHdr, options.msgId);
   if (options.lastSubjectSeq !== undefined) h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(options.lastSubjectSeq));
   if (options.lastSubjectSeqSubject !== undefined) h.set(PubHeaders.ExpectedLastSubjectSequenceSubjectHdr, options.lastSubjectSeqSubject);

@@ -59,7 +59,6 @@ const ROUND_REQUESTS = 32;
 // What a read round may bring beyond max_payload: the subject and reply the server counts with a message.
 const ROUND_ROOM = 16 * 1024;
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
@@ -290,12 +289,12 @@ export class StreamReader<M extends StreamMsg, E> {
   }
 
   private bySeq(seq: number): Promise<M | undefined> {
-    return this.directRequest(this.directGet, encoder.encode(JSON.stringify({ seq })), { seq });
+    return this.directRequest(this.directGet, Buffer.from(JSON.stringify({ seq })), { seq });
   }
 
   /** One message as the stream leader has it: `$JS.API.STREAM.MSG.GET`, which only the leader answers. */
   private async fromLeader(query: LeaderQuery): Promise<M | undefined> {
-    const reply = await this.requester.request(this.leaderGet, encoder.encode(JSON.stringify(query)));
+    const reply = await this.requester.request(this.leaderGet, Buffer.from(JSON.stringify(query)));
     if (reply.headers?.code) throw statusError(reply);
     const r = JSON.parse(decoder.decode(reply.data)) as {
       error?: ApiError;
@@ -327,7 +326,7 @@ export class StreamReader<M extends StreamMsg, E> {
 
   /** A server without batch direct gets (< 2.11) gives the next message of a subject one at a time. */
   private async nextOne(subject: string, seq: number): Promise<Msg[]> {
-    const reply = await this.requester.request(this.directGet, encoder.encode(JSON.stringify({ seq, next_by_subj: subject })));
+    const reply = await this.requester.request(this.directGet, Buffer.from(JSON.stringify({ seq, next_by_subj: subject })));
     const code = reply.headers?.code ?? 0;
     if (code === 404) return [];
     if (code !== 0) throw statusError(reply);

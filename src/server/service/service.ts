@@ -48,8 +48,6 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-const encoder = new TextEncoder();
-
 /** What a replica announces about itself, and how large a request it takes. */
 export interface ServiceDescription {
   /** The connection's max_payload: no reply may be larger. */
@@ -146,7 +144,8 @@ async function serve(endpoint: EndpointName, handler: Handler, msg: ServiceMsg, 
   try {
     const reply = await handler(msg.data, ctx);
     stats.record(start);
-    msg.respond(reply instanceof Uint8Array ? reply : encoder.encode(JSON.stringify(reply)));
+    // Buffer.from takes a small reply from node's pool; a TextEncoder allocates a typed array of its own.
+    msg.respond(reply instanceof Uint8Array ? reply : Buffer.from(JSON.stringify(reply)));
     return { code: 0, reply };
   } catch (thrown) {
     // The store's errors come translated (the JetStream store's in one place); anything else is a bug.

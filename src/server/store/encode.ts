@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { InternalError, ValidationError } from "../../contract/errors.js";
 import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, OPEN_BRACE, OPEN_BRACKET, QUOTE } from "./json-bytes.js";
 
@@ -24,18 +24,33 @@ export function encode<T extends { timestamp?: string }>(value: T, raw?: Uint8Ar
     const stamped = value as T & { timestamp: string };
     return { value: stamped, json: raw ?? encoder.encode(JSON.stringify(stamped)) };
   }
-  const timestamp = new Date().toISOString();
-  const stamped = { ...value, timestamp };
+  const timestamp = now();
+  // Not `{ ...value, timestamp }`: on node 20 a property after a spread costs a save ~1.5 µs.
+  const stamped: T & { timestamp: string } = Object.assign({}, value, { timestamp });
   if (!raw) return { value: stamped, json: encoder.encode(JSON.stringify(stamped)) };
   let end = raw.length - 1;
   while (end >= 0 && raw[end] !== CLOSE_BRACE) end--;
   if (end < 0) throw new InternalError("a stored value must be a JSON object");
-  const addition = encoder.encode(`${isEmptyObject(raw, end) ? "" : ","}"timestamp":${JSON.stringify(timestamp)}`);
-  const json = new Uint8Array(end + addition.length + 1);
+  // An ISO timestamp is ASCII and needs no escaping. The buffer comes from node's pool: a typed
+  // array of its own, zeroed, costs a save more than the rest of this function.
+  const addition = `${isEmptyObject(raw, end) ? "" : ","}"timestamp":"${timestamp}"}`;
+  const json = Buffer.allocUnsafe(end + addition.length);
   json.set(raw.subarray(0, end));
-  json.set(addition, end);
-  json[json.length - 1] = CLOSE_BRACE;
+  json.write(addition, end, "latin1");
   return { value: stamped, json };
+}
+
+// The time as toISOString writes it, formatted once per millisecond: a busy service saves many
+// events in one.
+let stampedAt = 0;
+let stamp = "";
+function now(): string {
+  const ms = Date.now();
+  if (ms !== stampedAt) {
+    stampedAt = ms;
+    stamp = new Date(ms).toISOString();
+  }
+  return stamp;
 }
 
 function isEmptyObject(raw: Uint8Array, close: number): boolean {
@@ -96,10 +111,7 @@ function nextSignificant(body: Uint8Array, from: number): number | undefined {
  * the white space nats.js trims from header values, and of any length limit.
  */
 export function messageId(actorId: string, version: number, id: string): string {
-  return createHash("sha256")
-    .update(JSON.stringify([actorId, version, id]))
-    .digest("base64url")
-    .slice(0, 32);
+  return hash("sha256", JSON.stringify([actorId, version, id]), "base64url").slice(0, 32);
 }
 
 /** The id inside a stored event's body: the exact string the caller sent. */
