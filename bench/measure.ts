@@ -1,4 +1,6 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 /** Latency samples in milliseconds, summarised as percentiles. */
 export class Latencies {
@@ -123,4 +125,18 @@ function readProc(path: string): string {
 /** Deals items to n workers like cards: worker w gets items w, w + n, w + 2n, ... */
 export function deal<T>(items: T[], n: number): T[][] {
   return Array.from({ length: n }, (_, w) => items.filter((_, k) => k % n === w));
+}
+
+/** Where the floor service (floor-service.ts) takes saves. */
+export const FLOOR_SUBJECT = "bench.floor.save";
+
+/** The floor service as a process of its own, once it serves; saves go to the stream's events subjects. */
+export async function startFloorService(url: string, stream: string): Promise<ChildProcess> {
+  const script = fileURLToPath(new URL("./floor-service.js", import.meta.url));
+  const child = spawn(process.execPath, [script, url, stream, FLOOR_SUBJECT], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once("data", () => resolve());
+    child.once("exit", (code) => reject(new Error(`the floor service exited with ${code}`)));
+  });
+  return child;
 }

@@ -4,23 +4,22 @@
 // process as the load generator. Each round runs, in turn: the raw publish with the same
 // expectation, saves through the service, and two echo responders in a process of their own (a
 // plain queue subscription, and an endpoint of the micro service library), which show what the
-// extra hop and the library cost without any store work, and a proxy endpoint there (one JetStream
-// publish with the expectation per request, its ack as the reply): the floor of any save service
-// written on nats.js. Per run it prints, per save: the CPU of
+// extra hop and the library cost without any store work; and the floor service (floor-service.ts),
+// the least a save service on nats.js can do. Per run it prints, per save: the CPU of
 // each process (from /proc/<pid>/stat), the messages nats-server counted (/varz and, per
 // connection, /connz), and, when `perf` is installed, the system calls of the process that answers
 // (the service, the echo process; the load generator for the raw publish).
 // PROFILE_CPU=dir runs the service with `node --cpu-prof`: its profile is written to dir when it stops.
-// PROFILE_RUNS=service,raw runs only those (of raw, service, echo.plain, echo.micro, echo.proxy).
+// PROFILE_RUNS=service,raw runs only those (of raw, service, echo.plain, echo.micro, floor).
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, headers } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { findNatsServer } from "../src/server/nats/local-server.js";
 import { freePort, startNatsServer } from "../test/harness/nats-server.js";
 import { stopProcess, track } from "../test/harness/processes.js";
 import { MAIN, ROOT } from "../test/harness/service-process.js";
-import { round } from "./measure.js";
+import { FLOOR_SUBJECT, round, startFloorService } from "./measure.js";
 import { call, limitSaves, serviceSaves } from "./scenarios.js";
 
 const inFlight = Number(process.argv[2] ?? 64);
@@ -101,24 +100,12 @@ async function startService(url: string): Promise<ChildProcess> {
 /** Two echo responders, each answering a request with its own payload, in a process of their own. */
 async function startEchoes(url: string): Promise<ChildProcess> {
   const code = `
-    import { connect, headers } from "@nats-io/transport-node";
+    import { connect } from "@nats-io/transport-node";
     import { Svcm } from "@nats-io/services";
-    const nc = await connect({ servers: ${JSON.stringify(url)}, name: "echo", noAsyncTraces: true });
+    const nc = await connect({ servers: ${JSON.stringify(url)}, name: "echo" });
     nc.subscribe("echo.plain", { queue: "q", callback: (_e, m) => m.respond(m.data) });
     const svc = await new Svcm(nc).add({ name: "echo", version: "0.0.1", queue: "q" });
     svc.addEndpoint("micro", { subject: "echo.micro", handler: (_e, m) => m.respond(m.data) });
-    // The least a save service can do: one JetStream publish with the expectation, its ack as the reply.
-    const heads = new Map();
-    svc.addEndpoint("proxy", { subject: "echo.proxy", handler: (_e, m) => {
-      const actor = m.headers.get("actor");
-      const h = headers();
-      h.set("Nats-Expected-Last-Subject-Sequence", String(heads.get(actor) ?? 0));
-      nc.request("PROXY.events." + actor, m.data, { headers: h, timeout: 30000 }).then((ack) => {
-        const seq = JSON.parse(new TextDecoder().decode(ack.data)).seq;
-        if (seq) heads.set(actor, seq);
-        m.respond(ack.data);
-      });
-    } });
     await nc.flush();
     process.stdout.write("ready\\n");`;
   const child = spawn(process.execPath, ["--input-type=module", "-e", code], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
@@ -139,20 +126,19 @@ async function main(): Promise<void> {
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: "LIMIT", subjects: ["LIMIT.events.>"], allow_direct: true });
-  await jsm.streams.add({ name: "PROXY", subjects: ["PROXY.events.>"], allow_direct: true });
+  await jsm.streams.add({ name: "FLOOR", subjects: ["FLOOR.events.>"], allow_direct: true });
+  const floor = await startFloorService(server.url, "FLOOR");
   const actors = (tag: string) => Array.from({ length: ACTORS }, (_, i) => `${tag}-${i}`);
-  const pids = { service: service.pid!, server: server.process.pid!, echo: echoes.pid!, loadgen: process.pid };
+  const pids = { service: service.pid!, server: server.process.pid!, echo: echoes.pid!, floor: floor.pid!, loadgen: process.pid };
   const payload = new TextEncoder().encode(JSON.stringify({ pad: "x".repeat(190) }));
-  const echo = (subject: string) => async (r: number) => {
+  const echo = (subject: string) => async () => {
     const start = performance.now();
     const latencies: number[] = [];
     await Promise.all(
       Array.from({ length: inFlight }, async (_, w) => {
         for (let i = w; i < saves; i += inFlight) {
           const t = performance.now();
-          const h = headers();
-          h.set("actor", `r${r}-${i % ACTORS}`);
-          await nc.request(subject, payload, { timeout: 30_000, headers: h });
+          await nc.request(subject, payload, { timeout: 30_000 });
           latencies.push(performance.now() - t);
         }
       }),
@@ -165,13 +151,14 @@ async function main(): Promise<void> {
     service: { pid: pids.service, run: (r) => serviceSaves(nc, inFlight, saves, actors(`svc${r}`)) },
     "echo.plain": { pid: pids.echo, run: echo("echo.plain") },
     "echo.micro": { pid: pids.echo, run: echo("echo.micro") },
-    "echo.proxy": { pid: pids.echo, run: echo("echo.proxy") },
+    floor: { pid: pids.floor, run: (r) => serviceSaves(nc, inFlight, saves, actors(`floor${r}`), FLOOR_SUBJECT) },
   };
   try {
     // Warm up every path (JIT, the service's actor cache is per actor, so each round uses new actors).
     await limitSaves(js, "LIMIT", inFlight, 2000, actors("warm"));
     await serviceSaves(nc, inFlight, 2000, actors("warm"));
     await call(nc, "echo.plain", {});
+    await serviceSaves(nc, inFlight, 2000, actors("warm"), FLOOR_SUBJECT);
     for (let r = 1; r <= rounds; r++) {
       for (const [name, { pid, run }] of Object.entries(runs).filter(([name]) => only.length === 0 || only.includes(name))) {
         // The raw publish has no service: count the load generator's calls then.
@@ -220,6 +207,7 @@ async function main(): Promise<void> {
   } finally {
     await nc.close();
     echoes.kill("SIGTERM");
+    floor.kill("SIGTERM");
     await stopProcess(service);
     await server.stop();
   }

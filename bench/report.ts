@@ -1,10 +1,13 @@
 import type { RunResult } from "./measure.js";
-import type { ConditionalBench, Paired, ProjectionRound } from "./scenarios.js";
+import type { ConditionalBench, Paired, ProjectionRound, SaveLatencies } from "./scenarios.js";
 
 /** One run of the raw limit and one of the service right after it, at the same concurrency. */
 export interface SavePair {
   limit: RunResult;
   service: RunResult;
+  /** The floor service's run right after (bench/floor-service.ts), and its ops/s / limit ops/s. */
+  floor: RunResult;
+  floorRatio: number;
   /** service ops/s / limit ops/s */
   ratio: number;
   /** service p50 / limit p50 */
@@ -22,6 +25,8 @@ export interface SaveRow {
   /** Medians over the pairs, each with the lowest and the highest. */
   ratio: number;
   ratioRange: [number, number];
+  /** The floor service's ratio, median over the pairs. */
+  floorRatio: number;
   p50Ratio: number;
   p50RatioRange: [number, number];
   /** The service's CPU per save, median over the pairs (µs). */
@@ -50,6 +55,8 @@ export interface BenchResult {
   quick: boolean;
   machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; natsServer: string; os: string };
   saves: SaveRow[];
+  /** One save at a time, taking turns with a raw publish and a save through the floor service. */
+  saveLatency: SaveLatencies;
   serviceDuringSaves: { peakRssMb: number; cpuPercent: number; peakRssMbAt256: number };
   firstSave: { newActor: { p50: number; p99: number }; knownActor: { p50: number; p99: number } };
   reads: ({ streamMessages: number } & Paired)[];
@@ -102,17 +109,17 @@ export function markdown(r: BenchResult): string {
   );
   lines.push("");
   lines.push(
-    `Saves: ${r.saves[0]?.pairs.length ?? 0} pairs of runs per concurrency, taken in turn (limit, service, limit, service, ...); each row shows the runs of its median pair.`,
+    `Saves: ${r.saves[0]?.pairs.length ?? 0} rounds of runs per concurrency, taken in turn (limit, service, floor service, limit, ...), after a warm-up of each; each row shows the runs of its median pair. The floor service (bench/floor-service.ts) publishes each request's bytes with the same headers and replies with the ack, and does nothing else: what the extra hop alone allows.`,
   );
   lines.push("");
   lines.push(
-    "| saves, in flight | JetStream limit (ops/s) | limit p50 / p99 (ms) | eventstore.save (ops/s) | save p50 / p99 (ms) | ratio: median (range) | service CPU per save |",
+    "| saves, in flight | JetStream limit (ops/s) | limit p50 / p99 (ms) | eventstore.save (ops/s) | save p50 / p99 (ms) | ratio: median (range) | floor service ratio (median) | service CPU per save |",
   );
-  lines.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  lines.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const s of r.saves) {
     const [low, high] = s.ratioRange;
     lines.push(
-      `| ${s.concurrency} | ${fmt(s.limit.opsPerSec)} | ${pXX(s.limit)} | ${fmt(s.service.opsPerSec)} | ${pXX(s.service)} | ${pct(s.ratio)} (${pct(low)}–${pct(high)}) | ${s.cpuUsPerSave} µs |`,
+      `| ${s.concurrency} | ${fmt(s.limit.opsPerSec)} | ${pXX(s.limit)} | ${fmt(s.service.opsPerSec)} | ${pXX(s.service)} | ${pct(s.ratio)} (${pct(low)}–${pct(high)}) | ${pct(s.floorRatio)} | ${s.cpuUsPerSave} µs |`,
     );
   }
   lines.push("");
@@ -120,13 +127,11 @@ export function markdown(r: BenchResult): string {
   lines.push("");
   lines.push("| measure | raw operation | raw p50 / p99 (ms) | service p50 / p99 (ms) | p50 ratio | p99 ratio |");
   lines.push("| --- | --- | ---: | ---: | ---: | ---: |");
-  const one = r.saves.find((s) => s.concurrency === 1);
-  if (one) {
-    const [low, high] = one.p50RatioRange;
-    lines.push(
-      `| save, 1 in flight | publish with expectation, 1 in flight | ${pXX(one.limit)} | ${pXX(one.service)} | ${times(one.p50Ratio)} (${times(low)}–${times(high)}) | ${times(one.service.p99 / one.limit.p99)} |`,
-    );
-  }
+  const one = r.saveLatency;
+  lines.push(
+    `| save | publish with expectation | ${pXX(one.raw)} | ${pXX(one.service)} | ${times(one.p50Ratio)} | ${times(one.p99Ratio)} |`,
+    `| save through the floor service | publish with expectation | ${pXX(one.raw)} | ${pXX(one.floor)} | ${times(one.floorP50Ratio)} | ${times(one.floor.p99 / one.raw.p99)} |`,
+  );
   for (const v of r.version) {
     lines.push(
       `| version: actor with ${fmt(v.events)} events | direct get, last by subject | ${pXX(v.raw)} | ${pXX(v.service)} | ${times(v.p50Ratio)} | ${times(v.p99Ratio)} |`,
@@ -286,7 +291,7 @@ export function targets(r: BenchResult): string {
       pct(at(c).ratio),
       at(c).ratio >= 0.6,
     ]),
-    ["save at 1 in flight: p50 <= 2.5x a raw publish", times(at(1).p50Ratio), at(1).p50Ratio <= 2.5],
+    ["save at 1 in flight: p50 <= 2.5x a raw publish", times(r.saveLatency.p50Ratio), r.saveLatency.p50Ratio <= 2.5],
     ["version at 1 in flight: p50 <= 2.5x a raw last-by-subject get", times(worstVersion), worstVersion <= 2.5],
     ["20-event read: p50 <= 2.5x a raw batch get, at every size", times(worstRead), worstRead <= 2.5],
     ["20-event read: growth <= 1.5x", `${r.readGrowth}x`, r.readGrowth <= 1.5],

@@ -6,7 +6,7 @@
 // BENCH_ONLY=projections runs only the projection throughput and prints its line (writes nothing).
 // BENCH_ONLY=reads runs only the full reads through both read paths and prints their lines (writes nothing).
 // BENCH_SERVICE_ENV='{"NAME":"value"}' adds to the service's environment (EVENTSTORE_METRICS_PORT, OTEL_...).
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, type } from "node:os";
@@ -21,7 +21,7 @@ import { eventsStreamConfig, snapshotsStreamConfig } from "../src/server.js";
 import { startNatsCluster } from "../test/harness/nats-cluster.js";
 import { startNatsServer } from "../test/harness/nats-server.js";
 import { startServiceProcess } from "../test/harness/service-process.js";
-import { median, medianIndex, ProcessSampler, round } from "./measure.js";
+import { FLOOR_SUBJECT, median, medianIndex, ProcessSampler, round, startFloorService } from "./measure.js";
 import {
   type BenchResult,
   type FullRead,
@@ -53,6 +53,7 @@ import {
   rawGets,
   rawLast,
   readTag,
+  saveLatencies,
   serviceSaves,
   streamMessages,
   transactions,
@@ -88,6 +89,8 @@ const plan = quick
       bigActor: 2_000,
       fullReadRounds: 3,
       versionCalls: 100,
+      saveCalls: 100,
+      warmUp: 200,
       appendBatches: 200,
       // [actors, events per actor, transactions]
       transactions: [
@@ -108,6 +111,8 @@ const plan = quick
       bigActor: 10_000,
       fullReadRounds: 7,
       versionCalls: 1000,
+      saveCalls: 2000,
+      warmUp: 4000,
       appendBatches: 2000,
       transactions: [
         [2, 1, 4000],
@@ -128,6 +133,7 @@ async function main(): Promise<void> {
     },
   );
   const nc = await connect({ servers: server.url, noAsyncTraces: true });
+  let floor: ChildProcess | undefined;
   try {
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
@@ -153,6 +159,13 @@ async function main(): Promise<void> {
       return;
     }
     await jsm.streams.add({ name: "LIMIT", subjects: ["LIMIT.events.>"], allow_direct: true });
+    await jsm.streams.add({ name: "FLOOR", subjects: ["FLOOR.events.>"], allow_direct: true });
+    floor = await startFloorService(server.url, "FLOOR");
+    // Every way warmed up first (the JIT of the three processes), on actors of its own.
+    log("warming up the raw publish, the service and the floor service");
+    await limitSaves(js, "LIMIT", 64, plan.warmUp, actors(plan.actors));
+    await serviceSaves(nc, 64, plan.warmUp, actors(plan.actors));
+    await serviceSaves(nc, 64, plan.warmUp, actors(plan.actors), FLOOR_SUBJECT);
     const sampler = new ProcessSampler(service.process.pid!);
 
     const saves: SaveRow[] = [];
@@ -162,16 +175,19 @@ async function main(): Promise<void> {
       const n = plan.ops[k]!;
       const pairs: SavePair[] = [];
       for (let p = 1; p <= SAVE_PAIRS; p++) {
-        log(`saves at ${c} in flight, pair ${p} of ${SAVE_PAIRS}: limit, then service`);
+        log(`saves at ${c} in flight, pair ${p} of ${SAVE_PAIRS}: limit, then service, then floor service`);
         const limit = await limitSaves(js, "LIMIT", c, n, actors(plan.actors));
         const inner = new ProcessSampler(service.process.pid!);
         inner.start();
         const svc = await serviceSaves(nc, c, n, actors(plan.actors));
         const used = inner.stop();
         if (c === 256) peakRssMbAt256 = Math.max(peakRssMbAt256, used.peakRssMb);
+        const floorRun = await serviceSaves(nc, c, n, actors(plan.actors), FLOOR_SUBJECT);
         pairs.push({
           limit,
           service: svc,
+          floor: floorRun,
+          floorRatio: round(floorRun.opsPerSec / limit.opsPerSec),
           ratio: round(svc.opsPerSec / limit.opsPerSec),
           p50Ratio: round(svc.p50 / limit.p50, 2),
           serviceCpuUsPerSave: round((used.cpuSeconds * 1e6) / n, 1),
@@ -180,18 +196,21 @@ async function main(): Promise<void> {
       saves.push(saveRow(c, pairs));
     }
     const duringSaves = sampler.stop();
+    log("saves one at a time: a raw publish, a save, a save through the floor service, in turn");
+    const saveLatency = await saveLatencies(js, "LIMIT", nc, FLOOR_SUBJECT, plan.saveCalls);
     if (savesOnly) {
       const brief = saves.map((r) => ({
         concurrency: r.concurrency,
         ratio: r.ratio,
         ratioRange: r.ratioRange,
+        floorRatio: r.floorRatio,
         p50Ratio: r.p50Ratio,
         p50RatioRange: r.p50RatioRange,
         cpuUsPerSave: r.cpuUsPerSave,
         serviceOpsPerSec: r.service.opsPerSec,
         serviceP50: r.service.p50,
       }));
-      process.stdout.write(`${JSON.stringify({ serviceEnv, saves: brief, cpu: duringSaves }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ serviceEnv, saves: brief, saveLatency, cpu: duringSaves }, null, 2)}\n`);
       return;
     }
 
@@ -313,6 +332,7 @@ async function main(): Promise<void> {
         os: type(),
       },
       saves,
+      saveLatency,
       serviceDuringSaves: { ...duringSaves, peakRssMbAt256 },
       firstSave,
       reads,
@@ -336,6 +356,7 @@ async function main(): Promise<void> {
     writeFileSync(join(out, `${name}.svg`), svg(result));
     if (!quick && !process.env.BENCH_OUT) writeDocs(table, targets(result));
   } finally {
+    floor?.kill("SIGTERM");
     await nc.close();
     await service.stop();
     await server.stop();
@@ -408,6 +429,7 @@ function saveRow(concurrency: number, pairs: SavePair[]): SaveRow {
     service: mid.service,
     ratio: mid.ratio,
     ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+    floorRatio: median(pairs.map((p) => p.floorRatio)),
     p50Ratio: median(p50Ratios),
     p50RatioRange: [Math.min(...p50Ratios), Math.max(...p50Ratios)],
     cpuUsPerSave: median(pairs.map((p) => p.serviceCpuUsPerSave)),

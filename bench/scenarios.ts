@@ -29,8 +29,14 @@ export async function call(nc: NatsConnection, subject: string, body: unknown): 
   return JSON.parse(decoder.decode(msg.data)) as Record<string, unknown>;
 }
 
-/** Saves through the service; each worker owns its actors, so no save conflicts. */
-export async function serviceSaves(nc: NatsConnection, concurrency: number, total: number, actors: string[]): Promise<RunResult> {
+/** Saves through the service (or the floor service); each worker owns its actors, so no save conflicts. */
+export async function serviceSaves(
+  nc: NatsConnection,
+  concurrency: number,
+  total: number,
+  actors: string[],
+  subject = "eventstore.save",
+): Promise<RunResult> {
   const versions = new Map<string, number>();
   const dealt = deal(actors, concurrency);
   return runConcurrent(concurrency, total, async (worker, j) => {
@@ -38,7 +44,7 @@ export async function serviceSaves(nc: NatsConnection, concurrency: number, tota
     const actorId = mine[j % mine.length]!;
     const version = (versions.get(actorId) ?? 0) + 1;
     versions.set(actorId, version);
-    await call(nc, "eventstore.save", benchEvent(actorId, version));
+    await call(nc, subject, benchEvent(actorId, version));
   });
 }
 
@@ -50,22 +56,29 @@ export async function limitSaves(
   total: number,
   actors: string[],
 ): Promise<RunResult> {
-  const heads = new Map<string, { version: number; seq: number }>();
+  const heads: RawHeads = new Map();
   const dealt = deal(actors, concurrency);
   return runConcurrent(concurrency, total, async (worker, j) => {
     const mine = dealt[worker]!;
-    const actorId = mine[j % mine.length]!;
-    const head = heads.get(actorId) ?? { version: 0, seq: 0 };
-    const event = { ...benchEvent(actorId, head.version + 1), timestamp: new Date().toISOString() };
-    const h = headers();
-    h.set(Headers.version, String(head.version + 1));
-    const ack = await js.publish(`${stream}.events.bench.${actorId}`, encoder.encode(JSON.stringify(event)), {
-      msgID: event.id,
-      expect: { lastSubjectSequence: head.seq },
-      headers: h,
-    });
-    heads.set(actorId, { version: head.version + 1, seq: ack.seq });
+    await rawSave(js, stream, heads, mine[j % mine.length]!);
   });
+}
+
+/** What the raw saves know of each actor: its version and its last message's sequence. */
+type RawHeads = Map<string, { version: number; seq: number }>;
+
+/** A save straight to JetStream: the actor's next event, expected after its last message, with the service's headers. */
+async function rawSave(js: JetStreamClient, stream: string, heads: RawHeads, actorId: string): Promise<void> {
+  const head = heads.get(actorId) ?? { version: 0, seq: 0 };
+  const event = { ...benchEvent(actorId, head.version + 1), timestamp: new Date().toISOString() };
+  const h = headers();
+  h.set(Headers.version, String(event.version));
+  const ack = await js.publish(`${stream}.events.bench.${actorId}`, encoder.encode(JSON.stringify(event)), {
+    msgID: event.id,
+    expect: { lastSubjectSequence: head.seq },
+    headers: h,
+  });
+  heads.set(actorId, { version: event.version, seq: ack.seq });
 }
 
 /** First save of brand-new actors against saves to known ones, alternating, one in flight. */
@@ -308,6 +321,60 @@ export async function pairedCalls(
   const rs = r.summary();
   const ss = s.summary();
   return { raw: rs, service: ss, p50Ratio: round(ss.p50 / rs.p50, 2), p99Ratio: round(ss.p99 / rs.p99, 2) };
+}
+
+/** A save's latency at 1 in flight: p50 and p99 of each way, and the ratios to the raw publish. */
+export interface SaveLatencies {
+  raw: { p50: number; p99: number };
+  service: { p50: number; p99: number };
+  floor: { p50: number; p99: number };
+  p50Ratio: number;
+  p99Ratio: number;
+  floorP50Ratio: number;
+}
+
+/**
+ * One save at a time, taking turns call by call: a raw publish with the expectation, a save
+ * through the service, a save through the floor service; each way to known actors of its own, so
+ * that every save goes after the actor's head.
+ */
+export async function saveLatencies(
+  js: JetStreamClient,
+  stream: string,
+  nc: NatsConnection,
+  floorSubject: string,
+  calls: number,
+): Promise<SaveLatencies> {
+  const ways = { raw: new Latencies(), service: new Latencies(), floor: new Latencies() };
+  const heads: RawHeads = new Map();
+  const versions = new Map<string, number>();
+  const next = (actorId: string) => {
+    const version = (versions.get(actorId) ?? 0) + 1;
+    versions.set(actorId, version);
+    return benchEvent(actorId, version);
+  };
+  const prefix = randomUUID();
+  for (let i = 0; i < calls; i++) {
+    const actor = (way: string) => `${way}-${prefix}-${i % 100}`;
+    let t = performance.now();
+    await rawSave(js, stream, heads, actor("raw"));
+    ways.raw.add(performance.now() - t);
+    t = performance.now();
+    await call(nc, "eventstore.save", next(actor("service")));
+    ways.service.add(performance.now() - t);
+    t = performance.now();
+    await call(nc, floorSubject, next(actor("floor")));
+    ways.floor.add(performance.now() - t);
+  }
+  const [raw, service, floor] = [ways.raw.summary(), ways.service.summary(), ways.floor.summary()];
+  return {
+    raw,
+    service,
+    floor,
+    p50Ratio: round(service.p50 / raw.p50, 2),
+    p99Ratio: round(service.p99 / raw.p99, 2),
+    floorP50Ratio: round(floor.p50 / raw.p50, 2),
+  };
 }
 
 /** The raw counterpart of `version`: the subject's last message, one direct get. */

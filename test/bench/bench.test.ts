@@ -18,7 +18,13 @@ it("runs the quick benchmark end to end and reports every measure", async () => 
       );
     });
     const result = JSON.parse(readFileSync(join(out, "quick.json"), "utf8")) as Record<string, unknown> & {
-      saves: { concurrency: number; limit: { opsPerSec: number }; service: { opsPerSec: number } }[];
+      saves: {
+        concurrency: number;
+        limit: { opsPerSec: number };
+        service: { opsPerSec: number };
+        pairs: { floor: { opsPerSec: number } }[];
+      }[];
+      saveLatency: { raw: { p50: number }; service: { p50: number }; floor: { p50: number } };
       reads: { streamMessages: number }[];
       append: { eventsPerSec?: number; skipped?: string };
       transact: { concurrency: number; actors: number; eventsPerActor: number; eventsPerSec: number }[];
@@ -30,7 +36,10 @@ it("runs the quick benchmark end to end and reports every measure", async () => 
     for (const s of result.saves) {
       expect(s.limit.opsPerSec).toBeGreaterThan(0);
       expect(s.service.opsPerSec).toBeGreaterThan(0);
+      for (const p of s.pairs) expect(p.floor.opsPerSec).toBeGreaterThan(0);
     }
+    for (const way of ["raw", "service", "floor"] as const) expect(result.saveLatency[way].p50).toBeGreaterThan(0);
+    expect(stdout).toContain("| save through the floor service |");
     expect(result.reads.map((r) => r.streamMessages)).toEqual([3_000, 10_000, 30_000].map((n) => expect.closeTo(n, -3)));
     expect(result.append.skipped).toBeUndefined();
     expect(result.tagReads.map((r) => r.streamMessages)).toEqual(result.reads.map((r) => r.streamMessages));
