@@ -220,7 +220,7 @@ export async function conditionalVersusSaves(
           data: body,
           headers: headers(),
         })),
-        30_000,
+        (subject, data, h) => nc.request(subject, data, { headers: h, timeout: 30_000 }),
       ),
   );
   const pairs: ConditionalBench["pairs"] = [];

@@ -56,7 +56,9 @@ export class TaggedWriter {
       links.push([tag, link]);
       messages.push({ subject: this.subjects.tags(tag), data: encodeTagLink(link), headers: headersOf({}) });
     }
-    const lastSeq = await publishAtomicBatch(this.nc, messages, 5000);
+    const lastSeq = await publishAtomicBatch(this.nc, messages, (subject, data, headers) =>
+      this.nc.request(subject, data, { headers, timeout: 5000 }),
+    );
     const first = lastSeq - messages.length + 1;
     links.forEach(([tag, link], j) => {
       this.last.set(tag, { seq: first + events.length + j, link });

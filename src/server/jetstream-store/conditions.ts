@@ -68,11 +68,11 @@ export async function checkGuards(
       if (guard.kind === "tag") {
         const head = tagHead(guard.tag);
         const newest = head.seq > after ? await newestOnTag(view, guard.tag, guard.items, head, after) : undefined;
-        return { guard: { ...guard, last: head.seq }, newest };
+        return { guard: { kind: guard.kind, tag: guard.tag, items: guard.items, last: head.seq }, newest };
       }
       const last = await view.lastSeq();
       const newest = last > after ? await newestInStream(view, guard.items, after) : undefined;
-      return { guard: { ...guard, last }, newest };
+      return { guard: { kind: guard.kind, items: guard.items, last }, newest };
     }),
   );
   const positions = checked.flatMap((c) => (c.newest === undefined ? [] : [c.newest]));

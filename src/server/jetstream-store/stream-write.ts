@@ -339,8 +339,8 @@ async function publishBatch(view: StreamsView, parts: ActorPart[], ids: string[]
       data: e.json,
       headers: publishHeaders({
         msgId: ids[i]![j]!,
-        ...(j === 0 ? { lastSubjectSeq: heads[i]!.seq } : {}),
-        ...(i === 0 && j === 0 && streamGuard ? { lastSeq: streamGuard.last } : {}),
+        lastSubjectSeq: j === 0 ? heads[i]!.seq : undefined,
+        lastSeq: i === 0 && j === 0 ? streamGuard?.last : undefined,
         headers: versionHeader(e.value.version),
       }),
     })),
@@ -364,7 +364,7 @@ async function publishBatch(view: StreamsView, parts: ActorPart[], ids: string[]
   let lastSeq: number;
   try {
     lastSeq = await observed(view.requester.observer, "batch_publish", parts[0]!.subject, () =>
-      publishAtomicBatch(view.nc, messages, view.timeoutMs),
+      publishAtomicBatch(view.nc, messages, (subject, data, headers) => view.requester.unobserved(subject, data, headers)),
     );
   } catch (err) {
     if (isBatchTooLarge(err)) throw serverBatchLimitError(messages.length, path);

@@ -18,6 +18,9 @@ export interface BatchMessage {
 // Nothing is lost by not asking at the first: every refusal of a batch also answers its commit.
 const FLOW_CONTROL_EVERY = 100;
 
+/** How a batch asks for a reply (its flow control and its commit), within the caller's timeout. */
+export type BatchRequest = (subject: string, data: Uint8Array, headers: MsgHdrs) => Promise<Msg>;
+
 /**
  * Publishes messages, on one subject or several, as one JetStream atomic batch (the Nats-Batch-Id,
  * Nats-Batch-Sequence and Nats-Batch-Commit headers): the stream stores all of them, with
@@ -27,7 +30,7 @@ const FLOW_CONTROL_EVERY = 100;
  * refusal into the same error; here a refusal is a JetStreamApiError with the server's own code.
  * Resolves to the stream sequence of the last message.
  */
-export async function publishAtomicBatch(nc: NatsConnection, messages: BatchMessage[], timeoutMs: number): Promise<number> {
+export async function publishAtomicBatch(nc: NatsConnection, messages: BatchMessage[], request: BatchRequest): Promise<number> {
   const batchId = nuid.next();
   const count = messages.length;
   for (const [i, { subject, data, headers }] of messages.entries()) {
@@ -36,7 +39,7 @@ export async function publishAtomicBatch(nc: NatsConnection, messages: BatchMess
     headers.set("Nats-Batch-Sequence", String(n));
     if (n === count) headers.set("Nats-Batch-Commit", "1");
     if (n === count || n % FLOW_CONTROL_EVERY === 0 || (n === 1 && count > FLOW_CONTROL_EVERY)) {
-      const reply = await nc.request(subject, data, { headers, timeout: timeoutMs });
+      const reply = await request(subject, data, headers);
       const ack = parseReply(reply);
       if (n === count) return committedSeq(ack, count);
     } else {

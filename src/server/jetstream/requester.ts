@@ -46,11 +46,12 @@ export class Requester {
 
   /** The reply, whatever its status headers say: callers decode it. */
   request(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<Msg> {
-    if (!this.observer) return this.send(subject, data, headers);
-    return observed(this.observer, operationOf(subject), subject, () => this.send(subject, data, headers));
+    if (!this.observer) return this.unobserved(subject, data, headers);
+    return observed(this.observer, operationOf(subject), subject, () => this.unobserved(subject, data, headers));
   }
 
-  private send(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<Msg> {
+  /** A request that is part of an operation the caller observes as a whole (an atomic batch's). */
+  unobserved(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<Msg> {
     const id = ++this.next;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs });
