@@ -451,6 +451,41 @@ describe("every grant of the service's two roles is needed", () => {
   });
 });
 
+describe("a write whose message the service's JetStream identity may not publish", () => {
+  const shipped = readFileSync(PERMISSIONS_FILE, "utf8");
+  const grant = (text: string) => serviceGrants(shipped).find((g) => g.role === "EVENTSTORE_JETSTREAM" && g.grant === text)!;
+
+  // NATS sends no reply to a refused publish; the service must not wait for its timeout (2 s here)
+  // and answer 503, which tells the caller to retry what cannot succeed.
+  it.each([
+    ['"EVENTS.events.>"', "a save", { actorId: `refused-${randomUUID()}`, eventType: "Opened", version: 1, data: {} }],
+    [
+      '"EVENTS.tags.>"',
+      "a tagged save",
+      { actorId: `refused-${randomUUID()}`, eventType: "Opened", version: 1, data: {}, tags: ["refused"] },
+    ],
+  ])("without %s, %s answers 500 at once and the log names the permission", async (text, _what, event) => {
+    const server = await serverWith(without(shipped, grant(text)));
+    const admin = await as(server, "admin");
+    const service = await startService(server);
+    const writer = await as(server, "eventstore-writer");
+    try {
+      const start = performance.now();
+      const r = await request(writer, "eventstore.save", { id: randomUUID(), ...event }, 5000);
+      expect(r.code).toBe(500);
+      expect(performance.now() - start).toBeLessThan(1000);
+      await eventually(async () => {
+        expect(service.logs.some((l) => JSON.stringify(l).includes("lacks a permission"))).toBe(true);
+      });
+    } finally {
+      await writer.close();
+      await service.stop();
+      await admin.close();
+      await server.stop();
+    }
+  });
+});
+
 describe("the JetStream identity's credentials", () => {
   it("a wrong one stops the start and names its variables, never the password", async () => {
     const server = await serverWith(readFileSync(PERMISSIONS_FILE, "utf8"));

@@ -1,9 +1,10 @@
-import type { ConnectionOptions, Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { type ConnectionOptions, errors, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { randomToken } from "../nats/inbox.js";
 import { RequestTimeoutError } from "./errors.js";
 import { type JetStreamObserver, observed, operationOf } from "./observer.js";
 
 interface Pending {
+  subject: string;
   resolve: (msg: Msg) => void;
   reject: (err: Error) => void;
   deadline: number;
@@ -42,6 +43,24 @@ export class Requester {
     this.sweeper = setInterval(() => this.expire(), Math.min(250, timeoutMs));
     this.sweeper.unref();
     void nc.closed().then(() => this.close());
+    void this.refuseDenied();
+  }
+
+  /**
+   * A publish NATS refuses (the user lacks the permission) gets no reply: the server says so on
+   * the connection, and the requests to that subject fail at once with its refusal, as nats.js's
+   * own requests do, instead of waiting for the timeout.
+   */
+  private async refuseDenied(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      const err = status.type === "error" ? status.error : undefined;
+      if (!(err instanceof errors.PermissionViolationError) || err.operation !== "publish") continue;
+      for (const [id, p] of this.pending) {
+        if (p.subject !== err.subject) continue;
+        this.pending.delete(id);
+        p.reject(err);
+      }
+    }
   }
 
   /** The reply, whatever its status headers say: callers decode it. */
@@ -54,7 +73,7 @@ export class Requester {
   unobserved(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<Msg> {
     const id = ++this.next;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs });
+      this.pending.set(id, { subject, resolve, reject, deadline: Date.now() + this.timeoutMs });
       try {
         this.nc.publish(subject, data, { reply: this.prefix + id, headers });
       } catch (err) {
