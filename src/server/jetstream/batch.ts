@@ -1,6 +1,6 @@
 import { type ApiError, JetStreamApiError } from "@nats-io/jetstream";
 import { type Msg, type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
-import { JetStreamReplyError } from "./errors.js";
+import { JetStreamReplyError, statusError } from "./errors.js";
 
 /** The first nats-server with atomic batch publish, which append and transact need. */
 export const ATOMIC_BATCH_SERVER = "2.12.0";
@@ -55,8 +55,13 @@ interface BatchReply {
   count?: number;
 }
 
-/** Flow-control replies are empty; the commit's is a JSON ack; a refusal carries the server's error. */
+/**
+ * Flow-control replies are empty; the commit's is a JSON ack; a refusal carries the server's error.
+ * A status reply (no responders while the stream has no leader: 503) has no body either, and is
+ * the request's failure, as nats.js's request() made it.
+ */
 function parseReply(reply: Msg): BatchReply | undefined {
+  if (reply.headers?.code) throw statusError(reply);
   if (reply.data.length === 0) return undefined;
   const body = reply.json<BatchReply>();
   if (body.error) throw new JetStreamApiError(body.error);
