@@ -16,7 +16,11 @@ beforeAll(async () => {
     config: `authorization { users = [ { user: "store", password: "s3cret", permissions: { publish: { deny: ["denied.>"] } } } ] }`,
   });
   nc = await connect({ servers: server.url, user: "store", pass: "s3cret" });
-  nc.subscribe("echo.>", { callback: (_err, msg) => msg.respond(msg.data) });
+  nc.subscribe("echo.>", {
+    callback: (_err, msg) => {
+      msg.respond(msg.data);
+    },
+  });
   await nc.flush();
 });
 
