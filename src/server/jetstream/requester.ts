@@ -1,4 +1,13 @@
-import { type ConnectionOptions, errors, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  type ConnectionOptions,
+  errors,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type QueuedIterator,
+  type Status,
+  type Subscription,
+} from "@nats-io/transport-node";
 import { randomToken } from "../nats/inbox.js";
 import { RequestTimeoutError } from "./errors.js";
 import { type JetStreamObserver, observed, operationOf } from "./observer.js";
@@ -21,6 +30,8 @@ export class Requester {
   private readonly pending = new Map<number, Pending>();
   private readonly sub: Subscription;
   private readonly sweeper: NodeJS.Timeout;
+  // nats.js hands out a queued iterator, whose stop() ends the loop below when the requester closes.
+  private readonly statuses: AsyncIterable<Status> & Partial<Pick<QueuedIterator<Status>, "stop">>;
   private next = 0;
 
   constructor(
@@ -43,6 +54,7 @@ export class Requester {
     this.sweeper = setInterval(() => this.expire(), Math.min(250, timeoutMs));
     this.sweeper.unref();
     void nc.closed().then(() => this.close());
+    this.statuses = nc.status();
     void this.refuseDenied();
   }
 
@@ -52,7 +64,7 @@ export class Requester {
    * own requests do, instead of waiting for the timeout.
    */
   private async refuseDenied(): Promise<void> {
-    for await (const status of this.nc.status()) {
+    for await (const status of this.statuses) {
       const err = status.type === "error" ? status.error : undefined;
       if (!(err instanceof errors.PermissionViolationError) || err.operation !== "publish") continue;
       for (const [id, p] of this.pending) {
@@ -85,6 +97,7 @@ export class Requester {
 
   close(): void {
     clearInterval(this.sweeper);
+    this.statuses.stop?.();
     this.sub.unsubscribe();
     for (const p of this.pending.values()) p.reject(new RequestTimeoutError("the connection closed before a reply"));
     this.pending.clear();
