@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Svcm } from "@nats-io/services";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Subjects } from "../../src/contract/subjects.js";
 import type { AppendResponse, Event } from "../../src/contract/types.js";
@@ -75,26 +75,42 @@ describe("append through two service processes", () => {
 
   it("keeps each append whole when saves and appends race on one actor, also while a batch is in flight", async () => {
     const actorId = `order-${randomUUID()}`;
-    // Every batch message passes the actor's subject, so the test sees how far a batch has come.
-    let seen: { header: string; resolve: () => void } | undefined;
+    // Every message passes the actor's subject, so the test sees how far a save or a batch has come.
+    let seen: { passes: (msg: Msg) => boolean; resolve: () => void } | undefined;
     const sub = nc.subscribe(new Subjects("EVENTS").events(actorId), {
       callback: (_err, msg) => {
-        if (seen && msg.headers?.get(seen.header)) seen.resolve();
+        if (seen?.passes(msg)) seen.resolve();
       },
     });
-    // Saves start with the appends, once a batch has begun (a save may land inside it), or once one commits.
-    const modes = [undefined, "Nats-Batch-Sequence", "Nats-Batch-Commit"];
+    const has = (header: string) => (msg: Msg) => msg.headers?.has(header) === true;
+    // The appends start once a save has reached the stream (so a save wins the round), together with the
+    // saves, or the saves start once a batch has begun (a save may land inside it) or once one commits.
+    const modes = ["save first", "together", "Nats-Batch-Sequence", "Nats-Batch-Commit"] as const;
     const won: { kind: "save" | "append"; sequences: number[]; ids: string[] }[] = [];
     let version = 0;
     for (let round = 0; round < 12; round++) {
       const saves = [ev(actorId, version + 1), ev(actorId, version + 1)];
       const appends = [batch(actorId, version + 1, 3), batch(actorId, version + 1, 3)];
-      const header = modes[round % modes.length];
-      const reached = new Promise<void>((resolve) => (seen = header ? { header, resolve } : undefined));
-      const appending = appends.map(async (b) => [await append(nc, actorId, b), "append", b] as [Reply, "append", Event[]]);
-      if (header) await Promise.race([reached, Promise.all(appending)]);
-      seen = undefined;
-      const saving = saves.map(async (e) => [await request(nc, "eventstore.save", e), "save", [e]] as [Reply, "save", Event[]]);
+      const mode = modes[round % modes.length]!;
+      const reached = new Promise<void>((resolve) => {
+        if (mode === "save first") seen = { passes: (msg) => !has("Nats-Batch-Id")(msg), resolve };
+        else if (mode !== "together") seen = { passes: has(mode), resolve };
+      });
+      const saveAll = () => saves.map(async (e) => [await request(nc, "eventstore.save", e), "save", [e]] as [Reply, "save", Event[]]);
+      const appendAll = () => appends.map(async (b) => [await append(nc, actorId, b), "append", b] as [Reply, "append", Event[]]);
+      let saving: Promise<[Reply, "save", Event[]]>[];
+      let appending: Promise<[Reply, "append", Event[]]>[];
+      if (mode === "save first") {
+        saving = saveAll();
+        await Promise.race([reached, Promise.all(saving)]);
+        seen = undefined;
+        appending = appendAll();
+      } else {
+        appending = appendAll();
+        if (mode !== "together") await Promise.race([reached, Promise.all(appending)]);
+        seen = undefined;
+        saving = saveAll();
+      }
       const replies: [Reply, "save" | "append", Event[]][] = await Promise.all([...appending, ...saving]);
       const winners = replies.filter(([r]) => r.code === 0);
       expect(winners).toHaveLength(1);
