@@ -128,12 +128,23 @@ export function deal<T>(items: T[], n: number): T[][] {
 }
 
 /** Where the floor service (floor-service.ts) takes saves. */
+/**
+ * The node options the image runs the service with (the Dockerfile's NODE_OPTIONS), so that the
+ * benchmark measures the service as it is shipped.
+ */
+export function imageNodeOptions(): string {
+  const dockerfile = readFileSync(fileURLToPath(new URL("../../Dockerfile", import.meta.url)), "utf8");
+  const options = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(dockerfile)?.[1];
+  if (options === undefined) throw new Error('the Dockerfile has no ENV NODE_OPTIONS="..." line for the benchmark to run the service with');
+  return options;
+}
+
 export const FLOOR_SUBJECT = "bench.floor.save";
 
 /** The floor service as a process of its own, once it serves; saves go to the stream's events subjects. */
-export async function startFloorService(url: string, stream: string): Promise<ChildProcess> {
+export async function startFloorService(url: string, stream: string, nodeArgs: string[] = []): Promise<ChildProcess> {
   const script = fileURLToPath(new URL("./floor-service.js", import.meta.url));
-  const child = spawn(process.execPath, [script, url, stream, FLOOR_SUBJECT], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...nodeArgs, script, url, stream, FLOOR_SUBJECT], { stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once("data", () => resolve());
     child.once("exit", (code) => reject(new Error(`the floor service exited with ${code}`)));

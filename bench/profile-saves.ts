@@ -9,7 +9,7 @@
 // each process (from /proc/<pid>/stat), the messages nats-server counted (/varz and, per
 // connection, /connz), and, when `perf` is installed, the system calls of the process that answers
 // (the service, the echo process; the load generator for the raw publish).
-// PROFILE_CPU=dir runs the service with `node --cpu-prof`: its profile is written to dir when it stops.
+// PROFILE_CPU=dir runs the service and the floor service with `node --cpu-prof`: their profiles are written to dir when they stop.
 // PROFILE_RUNS=service,raw runs only those (of raw, service, echo.plain, echo.micro, floor).
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -19,7 +19,7 @@ import { findNatsServer } from "../src/server/nats/local-server.js";
 import { freePort, startNatsServer } from "../test/harness/nats-server.js";
 import { stopProcess, track } from "../test/harness/processes.js";
 import { MAIN, ROOT } from "../test/harness/service-process.js";
-import { FLOOR_SUBJECT, round, startFloorService } from "./measure.js";
+import { FLOOR_SUBJECT, imageNodeOptions, round, startFloorService } from "./measure.js";
 import { call, limitSaves, serviceSaves } from "./scenarios.js";
 
 const inFlight = Number(process.argv[2] ?? 64);
@@ -28,6 +28,9 @@ const rounds = Number(process.argv[4] ?? 2);
 const ACTORS = 1000;
 const only = (process.env.PROFILE_RUNS ?? "").split(",").filter(Boolean);
 const cpuProfileDir = process.env.PROFILE_CPU;
+const nodeArgs = cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] : [];
+// The floor runs with the node options the image gives the service, as the service does.
+const floorNodeArgs = [...imageNodeOptions().split(" "), ...nodeArgs];
 // Each kind of system call the service makes around a save: a turn of its event loop is one epoll wait.
 const SYSCALLS = ["epoll_pwait", "epoll_wait", "read", "write", "writev"];
 
@@ -79,10 +82,9 @@ function countSyscalls(pid: number): { stop(): Promise<Record<string, number>> }
 
 /** The built service as its own process (with node's CPU profiler when asked), once it serves. */
 async function startService(url: string): Promise<ChildProcess> {
-  const nodeArgs = cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] : [];
   const child = spawn(process.execPath, [...nodeArgs, MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", NATS_URL: url, LOG_LEVEL: "info" },
+    env: { PATH: process.env.PATH ?? "", NATS_URL: url, LOG_LEVEL: "info", NODE_OPTIONS: imageNodeOptions() },
     stdio: ["ignore", "pipe", "inherit"],
   });
   track(child);
@@ -127,7 +129,7 @@ async function main(): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: "LIMIT", subjects: ["LIMIT.events.>"], allow_direct: true });
   await jsm.streams.add({ name: "FLOOR", subjects: ["FLOOR.events.>"], allow_direct: true });
-  const floor = await startFloorService(server.url, "FLOOR");
+  const floor = await startFloorService(server.url, "FLOOR", floorNodeArgs);
   const actors = (tag: string) => Array.from({ length: ACTORS }, (_, i) => `${tag}-${i}`);
   const pids = { service: service.pid!, server: server.process.pid!, echo: echoes.pid!, floor: floor.pid!, loadgen: process.pid };
   const payload = new TextEncoder().encode(JSON.stringify({ pad: "x".repeat(190) }));

@@ -21,7 +21,7 @@ import { eventsStreamConfig, snapshotsStreamConfig } from "../src/server.js";
 import { startNatsCluster } from "../test/harness/nats-cluster.js";
 import { startNatsServer } from "../test/harness/nats-server.js";
 import { startServiceProcess } from "../test/harness/service-process.js";
-import { FLOOR_SUBJECT, median, medianIndex, ProcessSampler, round, startFloorService } from "./measure.js";
+import { FLOOR_SUBJECT, imageNodeOptions, median, medianIndex, ProcessSampler, round, startFloorService } from "./measure.js";
 import {
   type BenchResult,
   type FullRead,
@@ -61,7 +61,8 @@ import {
 
 const quick = process.env.BENCH_QUICK === "1";
 const savesOnly = process.env.BENCH_ONLY === "saves";
-const serviceEnv = JSON.parse(process.env.BENCH_SERVICE_ENV ?? "{}") as Record<string, string>;
+// The service runs with the image's node options; BENCH_SERVICE_ENV adds to them or overrides them.
+const serviceEnv = { NODE_OPTIONS: imageNodeOptions(), ...(JSON.parse(process.env.BENCH_SERVICE_ENV ?? "{}") as Record<string, string>) };
 // nats-server stages each atomic batch before its commit (a few ms on file storage), so appends
 // need more in flight than saves to show their throughput; the server caps batches in flight per stream.
 // Transactions are atomic batches too and run at the same concurrency.
@@ -160,7 +161,7 @@ async function main(): Promise<void> {
     }
     await jsm.streams.add({ name: "LIMIT", subjects: ["LIMIT.events.>"], allow_direct: true });
     await jsm.streams.add({ name: "FLOOR", subjects: ["FLOOR.events.>"], allow_direct: true });
-    floor = await startFloorService(server.url, "FLOOR");
+    floor = await startFloorService(server.url, "FLOOR", imageNodeOptions().split(" "));
     // Every way warmed up first (the JIT of the three processes), on actors of its own.
     log("warming up the raw publish, the service and the floor service");
     await limitSaves(js, "LIMIT", 64, plan.warmUp, actors(plan.actors));
@@ -576,10 +577,11 @@ function writeDocs(table: string, goals: string): void {
     goals,
     "## What is in the way where a target is missed (profiles taken with `node --cpu-prof`)",
     "",
-    '- Saves: see "Where a save\'s time goes" below (issue 27): the ratio follows the CPU the three',
-    "  processes spend per save, of which the service's own is the largest share; nats-server's extra",
-    "  messages cost it about 10 µs a save. Where the floor service's ratio is itself near or under",
-    "  the target (16 in flight on this machine), the hop, not the service's work, is what holds it.",
+    '- Saves: see "Where a save\'s time goes" below (issue 27). On this 2-core machine the ratio at 16',
+    "  in flight is the ratio of the CPU that the three processes (load generator, nats-server,",
+    "  service) spend per save, within a few percent, and the service's own is the largest share.",
+    "  0.6 there needs the service within about 15 µs of the floor service's CPU per save; it is",
+    "  about 35 µs above it. nats-server's extra messages cost it about 10 µs a save.",
     "- Full reads: a page of 200 events or more is read through a short-lived consumer filtered to",
     "  the actor's subject (no acks, in memory, deleted after the page). Its deliveries carry their",
     "  stream sequence in the ack subject, so no header block is decoded. Before, every event came",
