@@ -12,7 +12,7 @@ FROM node:20-slim
 WORKDIR /app
 ENV NODE_ENV=production
 # V8 lets the young generation grow to two 16 MB semi-spaces under a steady save load. At 8 MB the service's
-# peak RSS at 256 saves in flight is about 20 MB lower, for no CPU per save we could measure
+# peak RSS at 256 saves in flight is 10 to 20 MB lower, for no CPU per save we could measure
 # (docs/operations.md, "Memory"). The benchmark runs the service with this line's options.
 ENV NODE_OPTIONS="--max-semi-space-size=8"
 COPY --from=build /app/package.json ./

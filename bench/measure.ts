@@ -127,7 +127,6 @@ export function deal<T>(items: T[], n: number): T[][] {
   return Array.from({ length: n }, (_, w) => items.filter((_, k) => k % n === w));
 }
 
-/** Where the floor service (floor-service.ts) takes saves. */
 /**
  * The node options the image runs the service with (the Dockerfile's NODE_OPTIONS), so that the
  * benchmark measures the service as it is shipped.
@@ -139,6 +138,7 @@ export function imageNodeOptions(): string {
   return options;
 }
 
+/** Where the floor service (floor-service.ts) takes saves. */
 export const FLOOR_SUBJECT = "bench.floor.save";
 
 /** The floor service as a process of its own, once it serves; saves go to the stream's events subjects. */
