@@ -579,7 +579,7 @@ function writeDocs(table: string, goals: string): void {
     "",
     '- Saves: see "Where a save\'s time goes" below (issue 27). On this 2-core machine the ratio at 16',
     "  in flight is the ratio of the CPU that the three processes (load generator, nats-server,",
-    "  service) spend per save, within a few percent, and the service's own is the largest share.",
+    "  service) spend per save, to within 0.03 in three of four runs (0.08 in the fourth), and the service's own is the largest share.",
     "  0.6 there needs the service within about 15 µs of the floor service's CPU per save; it is",
     "  about 35 µs above it. nats-server's extra messages cost it about 10 µs a save.",
     "- Full reads: a page of 200 events or more is read through a short-lived consumer filtered to",
